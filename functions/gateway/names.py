@@ -1,0 +1,52 @@
+"""Names and defaults shared by the functions, the CDK stack and the local runner.
+
+This module imports nothing outside the standard library: `infra/` and the
+local runner import it without pulling in the Lambda dependencies.
+"""
+
+from __future__ import annotations
+
+SERVICE_NAME = "viber-gateway"
+STACK_NAME = "ViberGateway"
+
+# Environment variables read by the functions (see gateway.settings).
+ENV_PROVIDER_BASE_URL = "PROVIDER_BASE_URL"
+ENV_PROVIDER_TOKEN_SECRET = "PROVIDER_TOKEN_SECRET"  # secret name or ARN
+ENV_TOKEN_MAX_AGE_SECONDS = "TOKEN_MAX_AGE_SECONDS"
+ENV_PROVIDER_CONNECT_TIMEOUT = "PROVIDER_CONNECT_TIMEOUT_SECONDS"
+ENV_PROVIDER_READ_TIMEOUT = "PROVIDER_READ_TIMEOUT_SECONDS"
+ENV_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
+ENV_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
+ENV_IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
+
+# Defaults. The production provider URL is only ever a deployment default;
+# tests and the local runner always point at the sandbox.
+PRODUCTION_PROVIDER_BASE_URL = "https://sms.liveall.eu/apiext/Sendout/"
+DEFAULT_METRICS_NAMESPACE = "ViberGateway"
+DEFAULT_TOKEN_MAX_AGE_SECONDS = 300
+DEFAULT_PROVIDER_CONNECT_TIMEOUT_SECONDS = 3.0
+DEFAULT_PROVIDER_READ_TIMEOUT_SECONDS = 15.0
+
+# Resources. The stack and the local emulator create them under these names.
+TOKEN_SECRET_NAME = "viber-gateway/provider-token"
+QUEUE_NAME = "viber-gateway-messages"
+DEAD_LETTER_QUEUE_NAME = "viber-gateway-messages-dlq"
+IDEMPOTENCY_TABLE_NAME = "viber-gateway-idempotency"
+IDEMPOTENCY_TTL_ATTRIBUTE = "expiration"
+
+# Function and queue settings that depend on each other: the queue's
+# visibility timeout must cover six times the function timeout (AWS guidance
+# for event source mappings), and the API function must answer within API
+# Gateway's 29 s integration limit.
+API_FUNCTION_TIMEOUT_SECONDS = 28
+QUEUE_FUNCTION_TIMEOUT_SECONDS = 60
+QUEUE_VISIBILITY_TIMEOUT_SECONDS = 6 * QUEUE_FUNCTION_TIMEOUT_SECONDS
+QUEUE_MAX_RECEIVE_COUNT = 5
+DEAD_LETTER_RETENTION_DAYS = 14
+QUEUE_BATCH_SIZE = 10
+QUEUE_BATCH_WINDOW_SECONDS = 1
+QUEUE_MAX_CONCURRENCY = 5
+
+# Handler entry points, relative to functions/.
+API_HANDLER = "api_handler.handler"
+QUEUE_HANDLER = "queue_handler.handler"
