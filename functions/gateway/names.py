@@ -50,3 +50,11 @@ QUEUE_MAX_CONCURRENCY = 5
 # Handler entry points, relative to functions/.
 API_HANDLER = "api_handler.handler"
 QUEUE_HANDLER = "queue_handler.handler"
+
+# Custom metrics (gateway.observability emits them; the dashboard and alarms read them).
+METRIC_MESSAGES_ACCEPTED = "MessagesAccepted"
+METRIC_DESTINATIONS_SENT = "DestinationsSent"
+METRIC_VALIDATION_FAILURES = "ValidationFailures"
+METRIC_PROVIDER_ERRORS = "ProviderErrors"  # dimension: service (the alarm's metric)
+METRIC_PROVIDER_ERRORS_BY_CODE = "ProviderErrorsByCode"  # dimensions: service, provider_code
+METRIC_FAILURES = "Failures"  # dimensions: service, failure_type (a Failure slug)

@@ -1,0 +1,138 @@
+"""The failure taxonomy: for every failure, the HTTP status, problem type, queue action and metric.
+
+This is the one table that decides (see DESIGN.md, "Failure taxonomy"). The
+API handler turns a `GatewayError` into a problem+json answer from it; the
+queue handler decides retry or dead-letter from it; both count it with the
+metric named here.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import Enum
+
+from gateway.request import FieldError
+
+PROBLEM_TYPE_BASE = "urn:viber-gateway:problem:"
+
+
+class QueueAction(Enum):
+    """What the queue consumer does with a record that failed this way."""
+
+    RETRY = "retry"  # leave it on the queue: backoff, then the DLQ after maxReceiveCount
+    DEAD_LETTER = "dead-letter"  # retrying cannot help, or could send twice: park it with the reason
+
+
+@dataclass(frozen=True, slots=True)
+class FailureClass:
+    slug: str
+    title: str
+    http_status: int
+    queue_action: QueueAction
+
+    @property
+    def problem_type(self) -> str:
+        return PROBLEM_TYPE_BASE + self.slug
+
+
+class Failure(Enum):
+    """Every way a send can fail. The value says how each is answered."""
+
+    MALFORMED_REQUEST = FailureClass(
+        "malformed-request", "The body is not a JSON object", 400, QueueAction.DEAD_LETTER
+    )
+    INVALID_REQUEST = FailureClass(
+        "invalid-request", "The request is not valid", 422, QueueAction.DEAD_LETTER
+    )
+    REJECTED_BY_PROVIDER = FailureClass(
+        "rejected-by-provider", "The provider rejected a value in the request", 422, QueueAction.DEAD_LETTER
+    )
+    MISCONFIGURED = FailureClass(
+        "misconfigured", "The gateway is not configured to send", 503, QueueAction.RETRY
+    )
+    OUT_OF_CREDIT = FailureClass(
+        "out-of-credit", "The provider account has no credit", 503, QueueAction.RETRY
+    )
+    PROVIDER_FAILED = FailureClass(
+        "provider-failed", "The provider failed and sent nothing", 502, QueueAction.RETRY
+    )
+    PROVIDER_UNAVAILABLE = FailureClass(
+        "provider-unavailable", "The provider cannot be reached; nothing was sent", 503, QueueAction.RETRY
+    )
+    OUTCOME_UNKNOWN = FailureClass(
+        "outcome-unknown",
+        "The provider may have sent the message; do not resend blindly",
+        504,
+        QueueAction.DEAD_LETTER,
+    )
+
+    @property
+    def info(self) -> FailureClass:
+        return self.value
+
+
+# Provider error codes (LIVEALL.md) that mean the caller's data was at fault.
+CALLER_FIXABLE_CODES = frozenset(
+    {1, 2, 3, 4, 5, 9, 52, 61}  # sender id
+    | {10, 11}  # SMS text
+    | {12, 13, 14, 15, 16}  # destination
+    | {34, 59, 60}  # parameters
+    | {54, 55, 56, 57, 58}  # Viber text, sender approval, image, action
+)
+TOKEN_CODES = frozenset({39, 40, 44, 50})
+OUT_OF_CREDIT_CODE = 18
+
+
+def classify_provider_code(code: int) -> Failure:
+    """Which failure a `success: false` answer with this errorCode is. Nothing was sent in any case."""
+    if code in CALLER_FIXABLE_CODES:
+        return Failure.REJECTED_BY_PROVIDER
+    if code in TOKEN_CODES:
+        return Failure.MISCONFIGURED
+    if code == OUT_OF_CREDIT_CODE:
+        return Failure.OUT_OF_CREDIT
+    # Internal errors (6, 7, 8, 19, 21, 53) and anything undocumented: the provider's trouble.
+    return Failure.PROVIDER_FAILED
+
+
+class GatewayError(Exception):
+    """A send that failed, with what the taxonomy needs to answer it.
+
+    The message (`detail`) is written for the caller; it never holds the token.
+    """
+
+    def __init__(
+        self,
+        failure: Failure,
+        detail: str,
+        *,
+        errors: list[FieldError] | None = None,
+        provider_code: int | None = None,
+        provider_message: str | None = None,
+        retry_after: int | None = None,
+    ) -> None:
+        super().__init__(detail)
+        self.failure = failure
+        self.detail = detail
+        self.errors = errors or []
+        self.provider_code = provider_code
+        self.provider_message = provider_message
+        self.retry_after = retry_after
+
+    def problem(self, instance: str | None = None) -> dict[str, object]:
+        """The RFC 9457 problem body."""
+        info = self.failure.info
+        body: dict[str, object] = {
+            "type": info.problem_type,
+            "title": info.title,
+            "status": info.http_status,
+            "detail": self.detail,
+        }
+        if instance:
+            body["instance"] = instance
+        if self.errors:
+            body["errors"] = [error.as_dict() for error in self.errors]
+        if self.provider_code is not None:
+            body["provider_code"] = self.provider_code
+            body["provider_message"] = self.provider_message or ""
+        return body

@@ -1,0 +1,39 @@
+"""Models of what the API answers, for the OpenAPI description (the handlers build plain dicts)."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, Field
+
+
+class SentMessageModel(BaseModel):
+    destination: str = Field(description="The number as sent to the provider.", examples=["306912345678"])
+    smsid: int | str = Field(
+        description="The provider's message id, for status look-ups.", examples=[20818588]
+    )
+
+
+class SendResponse(BaseModel):
+    """The provider accepted the message for every destination."""
+
+    submission_id: int | str | None = Field(description="The provider's submission id.")
+    messages: list[SentMessageModel] = Field(description="One entry per destination, in request order.")
+    duplicates_removed: int = Field(description="Destinations dropped as duplicates of an earlier one.")
+
+
+class FieldErrorModel(BaseModel):
+    field: str = Field(examples=["destinations[1]"])
+    message: str = Field(examples=["'123' is not a valid phone number for its country code"])
+
+
+class Problem(BaseModel):
+    """An RFC 9457 problem (media type application/problem+json)."""
+
+    type: str = Field(examples=["urn:viber-gateway:problem:invalid-request"])
+    title: str
+    status: int
+    detail: str
+    errors: list[FieldErrorModel] | None = Field(
+        default=None, description="Validation problems, one per field."
+    )
+    provider_code: int | None = Field(default=None, description="The provider's errorCode, when it refused.")
+    provider_message: str | None = Field(default=None, description="The provider's errorMessage.")

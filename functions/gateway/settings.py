@@ -1,0 +1,78 @@
+"""Settings: the one place that reads the environment, validated once per process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, Field, HttpUrl, ValidationError, field_validator
+
+from gateway import names
+
+
+class Settings(BaseModel):
+    """What the functions need from their environment."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore", hide_input_in_errors=True)
+
+    provider_base_url: HttpUrl = Field(validation_alias=names.ENV_PROVIDER_BASE_URL)
+    token_secret_id: str = Field(validation_alias=names.ENV_PROVIDER_TOKEN_SECRET, min_length=1)
+    token_max_age_seconds: int = Field(
+        default=names.DEFAULT_TOKEN_MAX_AGE_SECONDS,
+        validation_alias=names.ENV_TOKEN_MAX_AGE_SECONDS,
+        ge=0,
+        le=86_400,
+    )
+    connect_timeout_seconds: float = Field(
+        default=names.DEFAULT_PROVIDER_CONNECT_TIMEOUT_SECONDS,
+        validation_alias=names.ENV_PROVIDER_CONNECT_TIMEOUT,
+        gt=0,
+    )
+    read_timeout_seconds: float = Field(
+        default=names.DEFAULT_PROVIDER_READ_TIMEOUT_SECONDS,
+        validation_alias=names.ENV_PROVIDER_READ_TIMEOUT,
+        gt=0,
+    )
+    metrics_namespace: str = Field(
+        default=names.DEFAULT_METRICS_NAMESPACE, validation_alias=names.ENV_METRICS_NAMESPACE
+    )
+
+    @field_validator("provider_base_url")
+    @classmethod
+    def _ends_with_slash(cls, url: HttpUrl) -> HttpUrl:
+        # Endpoints are joined onto the base ("SendIM"), so the base must be a folder.
+        if not str(url).endswith("/"):
+            return HttpUrl(str(url) + "/")
+        return url
+
+    @property
+    def send_im_url(self) -> str:
+        return f"{self.provider_base_url}SendIM"
+
+
+class SettingsError(Exception):
+    """The environment does not describe a usable configuration."""
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate settings; the error names the variables, never their values."""
+    source = os.environ if environ is None else environ
+    try:
+        return Settings.model_validate(dict(source))
+    except ValidationError as error:
+        problems = "; ".join(f"{_env_name(e['loc'])}: {e['msg']}" for e in error.errors())
+        raise SettingsError(f"invalid environment: {problems}") from None
+
+
+@cache
+def get_settings() -> Settings:
+    """The process-wide settings, read on first use (a Lambda's cold start)."""
+    return load_settings()
+
+
+def _env_name(loc: tuple[int | str, ...]) -> str:
+    field = str(loc[0]) if loc else "?"
+    info = Settings.model_fields.get(field)
+    alias = info.validation_alias if info is not None else None
+    return alias if isinstance(alias, str) else field

@@ -1,0 +1,51 @@
+"""The provider token: read from Secrets Manager through Powertools parameters, cached for `max_age`."""
+
+from __future__ import annotations
+
+import json
+
+from aws_lambda_powertools.utilities import parameters
+
+from gateway.failures import Failure, GatewayError
+from gateway.observability import logger
+
+
+class TokenSource:
+    """Gives the provider token, fetching the secret again once its cached copy is `max_age` old.
+
+    The secret holds the raw token or JSON `{"apitoken": "..."}`.
+    """
+
+    def __init__(self, secret_id: str, max_age_seconds: int) -> None:
+        self.secret_id = secret_id
+        self.max_age_seconds = max_age_seconds
+
+    def get(self, *, refresh: bool = False) -> str:
+        """The token; `refresh=True` bypasses the cache (after the provider refused the token)."""
+        try:
+            raw = parameters.get_secret(self.secret_id, max_age=self.max_age_seconds, force_fetch=refresh)
+        except parameters.exceptions.GetParameterError as error:
+            # The boto error names the secret and the reason, never its value.
+            logger.error("provider token secret unreadable", extra={"reason": str(error)})
+            raise GatewayError(Failure.MISCONFIGURED, "The provider token secret cannot be read.") from None
+        return parse_token(raw)
+
+
+def parse_token(raw: str | bytes | None) -> str:
+    """Extract the token from a secret value; the error never quotes the value."""
+    text = raw.decode() if isinstance(raw, bytes) else (raw or "")
+    text = text.strip()
+    if text.startswith("{"):
+        try:
+            document = json.loads(text)
+        except json.JSONDecodeError:
+            document = None
+        token = document.get("apitoken") if isinstance(document, dict) else None
+        text = token.strip() if isinstance(token, str) else ""
+        if not text:
+            raise GatewayError(
+                Failure.MISCONFIGURED, 'The provider token secret is JSON without a non-empty "apitoken".'
+            )
+    if not text:
+        raise GatewayError(Failure.MISCONFIGURED, "The provider token secret is empty.")
+    return text
