@@ -18,13 +18,18 @@ $(STAMP): requirements.txt requirements-dev.txt
 venv: $(STAMP)
 
 lint: venv
-	$(BIN)/ruff check functions sandbox tests
-	$(BIN)/ruff format --check functions sandbox tests
+	$(BIN)/ruff check functions sandbox local tests
+	$(BIN)/ruff format --check functions sandbox local tests
 	$(BIN)/mypy functions
 
 # Every test: lint, then all tiers of pytest.
 test: lint
 	$(BIN)/pytest
+
+# Invoke a handler on an event file against moto and the sandbox: make invoke EVENT=events/api-post-im.json
+EVENT ?= events/api-post-im.json
+invoke: venv
+	$(BIN)/python -m local.invoke $(EVENT)
 
 clean:
 	rm -rf $(VENV) cdk.out build .pytest_cache .mypy_cache .ruff_cache

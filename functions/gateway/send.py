@@ -15,7 +15,7 @@ from pydantic import ValidationError
 
 from gateway import names
 from gateway.failures import Failure, GatewayError
-from gateway.observability import count, count_by, logger
+from gateway.observability import configure, count, count_by, logger
 from gateway.phone import mask
 from gateway.provider import ProviderClient, ProviderRejected, SendResult
 from gateway.request import FieldError, SendRequest, describe_errors
@@ -84,6 +84,7 @@ class Sender:
 def get_sender() -> Sender:
     """The process-wide sender, built from the settings on first use."""
     settings = get_settings()
+    configure(settings)
     return Sender(
         TokenSource(settings.token_secret_id, settings.token_max_age_seconds),
         ProviderClient(

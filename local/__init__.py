@@ -1,0 +1,1 @@
+"""Running the gateway on one machine: no AWS account, no Docker."""

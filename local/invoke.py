@@ -1,0 +1,79 @@
+"""Invoke a handler on an event file against moto and the provider sandbox, and print its answer.
+
+python -m local.invoke events/api-post-im.json
+python -m local.invoke events/sqs-batch.json      # picks the queue handler by the event's shape
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import sys
+from pathlib import Path
+from typing import Any
+
+FUNCTIONS = Path(__file__).resolve().parent.parent / "functions"
+
+
+class LocalContext:
+    """Enough of a Lambda context for the handlers."""
+
+    function_name = "viber-gateway-local"
+    memory_limit_in_mb = 256
+    invoked_function_arn = "arn:aws:lambda:eu-central-1:000000000000:function:viber-gateway-local"
+    aws_request_id = "local-invoke"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 28_000
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("event", type=Path, help="an event file, e.g. events/api-post-im.json")
+    args = parser.parse_args(argv)
+    event: dict[str, Any] = json.loads(args.event.read_text())
+
+    sys.path.insert(0, str(FUNCTIONS))
+    os.environ.update(
+        {
+            "AWS_DEFAULT_REGION": "eu-central-1",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "POWERTOOLS_TRACE_DISABLED": "1",
+        }
+    )
+    import boto3
+    from moto import mock_aws
+
+    from gateway import names
+    from sandbox import ProviderSandbox
+
+    token = secrets.token_hex(20)
+    with mock_aws(), ProviderSandbox(tokens={token}) as provider:
+        boto3.client("secretsmanager").create_secret(
+            Name=names.TOKEN_SECRET_NAME, SecretString=json.dumps({"apitoken": token})
+        )
+        os.environ[names.ENV_PROVIDER_BASE_URL] = provider.url
+        os.environ[names.ENV_PROVIDER_TOKEN_SECRET] = names.TOKEN_SECRET_NAME
+        if "Records" in event:
+            from queue_handler import handler
+        else:
+            from api_handler import handler  # type: ignore[assignment]
+        answer = handler(event, LocalContext())  # type: ignore[arg-type]
+        print("--- handler answer ---")
+        print(json.dumps(answer, indent=2))
+        print(f"--- the sandbox accepted {len(provider.ledger)} SendIM request(s) ---")
+        for entry in provider.ledger:
+            shown = {k: v for k, v in entry.payload.items() if k != "apitoken"}
+            print(
+                json.dumps({"submission_id": entry.submission_id, "smsids": entry.smsids, "payload": shown})
+            )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
