@@ -13,12 +13,14 @@ from typing import Annotated, Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
-from aws_lambda_powertools.event_handler.openapi.params import Body
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from gateway import names
 from gateway.failures import Failure, GatewayError
+from gateway.idempotency import KEY_PATTERN, MAX_KEY_LENGTH, explicit_key, get_idempotent_sender
 from gateway.observability import logger, metrics, tracer
 from gateway.request import SendRequest, describe_errors
 from gateway.responses import Problem, SendResponse
@@ -30,6 +32,8 @@ API_TITLE = "viber-gateway"
 API_VERSION = "1.0.0"
 # Entries Powertools reports when the body is not a JSON object at all.
 _NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "model_type", "missing"}
+# Where Powertools says a parameter came from; the field path starts after it.
+_PARAMETER_SOURCES = frozenset({"body", "header"})
 
 app = APIGatewayRestResolver(enable_validation=True)
 
@@ -47,15 +51,44 @@ def _problem_response(status: int, description: str) -> OpenAPIResponse:
     responses={
         200: {"description": "Sent", "content": {"application/json": {"model": SendResponse}}},
         400: _problem_response(400, "The body is not a JSON object"),
+        409: _problem_response(409, "The idempotency key was used for another message, or is in progress"),
         422: _problem_response(422, "A value is invalid, or the provider rejected one"),
         502: _problem_response(502, "The provider failed; nothing was sent"),
         503: _problem_response(503, "The provider is unreachable or the gateway is misconfigured"),
         504: _problem_response(504, "The outcome is unknown; do not resend blindly"),
     },
 )
-def post_messages(request: Annotated[SendRequest, Body(description="The message to send")]) -> Response[Any]:
-    outcome = get_sender().send(request, seconds_left=_seconds_left)
-    return Response(status_code=200, content_type="application/json", body=json.dumps(outcome.as_dict()))
+def post_messages(
+    request: Annotated[SendRequest, Body(description="The message to send")],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias=names.IDEMPOTENCY_KEY_HEADER,
+            min_length=1,
+            max_length=MAX_KEY_LENGTH,
+            pattern=KEY_PATTERN,
+            description="Sends at most once per key within the window (24 h by default): a repeat with the "
+            "same body replays the first answer, marked by the Idempotent-Replayed header.",
+        ),
+    ] = None,
+) -> Response[Any]:
+    if idempotency_key is None:
+        body = get_sender().send(request, seconds_left=_seconds_left).as_dict()
+        return _json(200, body, replayed=False)
+    answer = get_idempotent_sender().send(
+        request,
+        key=explicit_key(idempotency_key, source=names.IDEMPOTENCY_KEY_HEADER),
+        lambda_context=app.lambda_context,
+        seconds_left=_seconds_left,
+    )
+    return _json(200, answer.body, replayed=answer.replayed)
+
+
+def _json(status: int, body: dict[str, Any], *, replayed: bool) -> Response[Any]:
+    headers = {names.IDEMPOTENCY_REPLAYED_HEADER: "true"} if replayed else None
+    return Response(
+        status_code=status, content_type="application/json", body=json.dumps(body), headers=headers
+    )
 
 
 @app.get("/openapi.json", include_in_schema=False)
@@ -77,12 +110,16 @@ def _seconds_left() -> float:
 
 
 def _problem(error: GatewayError) -> Response[str]:
-    headers = {"Retry-After": str(error.retry_after)} if error.retry_after is not None else None
+    headers = {}
+    if error.retry_after is not None:
+        headers["Retry-After"] = str(error.retry_after)
+    if error.replayed:
+        headers[names.IDEMPOTENCY_REPLAYED_HEADER] = "true"
     return Response(
         status_code=error.failure.info.http_status,
         content_type=PROBLEM_JSON,
         body=json.dumps(error.problem()),
-        headers=headers,
+        headers=headers or None,
     )
 
 
@@ -94,7 +131,7 @@ def _on_invalid_body(error: RequestValidationError) -> Response[str]:
     elif any(tuple(e.get("loc", ())) == ("body",) and e.get("type") in _NOT_AN_OBJECT for e in entries):
         failure = GatewayError(Failure.MALFORMED_REQUEST, "The body must be a JSON object.")
     else:
-        failure = invalid_request(describe_errors(entries, strip_prefix=("body",)))
+        failure = invalid_request(describe_errors(entries, strip_prefix=_PARAMETER_SOURCES))
     record_failure(failure)
     return _problem(failure)
 

@@ -1,7 +1,9 @@
 """SQS entry point: each record's body is the same JSON as POST /messages.
 
 Partial batch responses: a failed record is reported alone in
-batchItemFailures, so it never fails or re-sends its neighbours.
+batchItemFailures, so it never fails or re-sends its neighbours. What the
+taxonomy says must not be retried (the caller's data, or a send whose outcome
+is unknown) is parked in the dead-letter queue at once, with the reason.
 """
 
 from __future__ import annotations
@@ -13,25 +15,70 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from gateway.failures import GatewayError
+from gateway import dead_letters, names
+from gateway.failures import GatewayError, QueueAction
+from gateway.idempotency import explicit_key, get_idempotent_sender, message_id_key
 from gateway.observability import logger, metrics, tracer
-from gateway.send import get_sender, parse_request, record_failure
+from gateway.send import parse_queued_request, record_failure
+from gateway.settings import get_settings
 
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
 
 
 def send_record(record: SQSRecord, lambda_context: LambdaContext | None = None) -> dict[str, Any]:
-    """Send one record; raising marks it failed (the queue retries, then dead-letters it)."""
+    """Send one record once; raise to have the queue retry it."""
     logger.append_keys(correlation_id=record.message_id)
-    seconds_left = (lambda: lambda_context.get_remaining_time_in_millis() / 1000) if lambda_context else None
+    attribute_key = _string_attribute(record, names.QUEUE_IDEMPOTENCY_ATTRIBUTE)
     try:
-        request = parse_request(record.body)
-        return get_sender().send(request, seconds_left=seconds_left).as_dict()
+        queued = parse_queued_request(record.body)
+        key = _store_key(record, attribute_key, queued.idempotency_key)
+        seconds_left = (
+            (lambda: lambda_context.get_remaining_time_in_millis() / 1000) if lambda_context else None
+        )
+        answer = get_idempotent_sender().send(
+            queued.request, key=key, lambda_context=lambda_context, seconds_left=seconds_left
+        )
+        if answer.replayed:
+            logger.info("already sent under this idempotency key; not sent again")
+        return answer.body
     except GatewayError as error:
         record_failure(error)
-        raise
+        if error.failure.info.queue_action is QueueAction.RETRY:
+            raise
+        _park(record, attribute_key, error)
+        return error.problem()
     finally:
         logger.remove_keys(["correlation_id"])
+
+
+def _store_key(record: SQSRecord, attribute_key: str | None, body_key: str | None) -> str:
+    if attribute_key is not None:
+        return explicit_key(attribute_key, source=f"messageAttributes.{names.QUEUE_IDEMPOTENCY_ATTRIBUTE}")
+    if body_key is not None:
+        return explicit_key(body_key, source=names.QUEUE_IDEMPOTENCY_FIELD)
+    # A record parked by this handler and replayed keeps the identity of the original.
+    source_id = _string_attribute(record, dead_letters.SOURCE_MESSAGE_ID_ATTRIBUTE)
+    return message_id_key(source_id or record.message_id)
+
+
+def _park(record: SQSRecord, attribute_key: str | None, error: GatewayError) -> None:
+    queue_url = get_settings().dead_letter_queue_url
+    if queue_url is None:
+        logger.warning("no dead-letter queue URL set; leaving the record to the queue's redrive")
+        raise error
+    dead_letters.park(
+        queue_url,
+        body=record.body,
+        message_id=_string_attribute(record, dead_letters.SOURCE_MESSAGE_ID_ATTRIBUTE) or record.message_id,
+        explicit_key=attribute_key,
+        error=error,
+    )
+    logger.info("parked in the dead-letter queue", extra={"failure_type": error.failure.info.slug})
+
+
+def _string_attribute(record: SQSRecord, name: str) -> str | None:
+    attribute = record.message_attributes[name]  # None when absent (Powertools' mapping)
+    return attribute.string_value if attribute is not None else None
 
 
 @logger.inject_lambda_context

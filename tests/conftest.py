@@ -48,8 +48,36 @@ def provider(sandbox: ProviderSandbox) -> Iterator[ProviderSandbox]:
 
 @pytest.fixture
 def aws() -> Iterator[None]:
+    """moto, holding the idempotency table as the stack defines it."""
     with mock_aws():
+        boto3.client("dynamodb").create_table(
+            TableName=names.IDEMPOTENCY_TABLE_NAME,
+            KeySchema=[{"AttributeName": names.IDEMPOTENCY_KEY_ATTRIBUTE, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": names.IDEMPOTENCY_KEY_ATTRIBUTE, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
         yield
+
+
+@pytest.fixture
+def queues(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The queue and its dead-letter queue, as the stack makes them; the functions know the DLQ URL."""
+    sqs = boto3.client("sqs")
+    dead_letter_url = sqs.create_queue(QueueName=names.DEAD_LETTER_QUEUE_NAME)["QueueUrl"]
+    dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])[
+        "Attributes"
+    ]["QueueArn"]
+    queue_url = sqs.create_queue(
+        QueueName=names.QUEUE_NAME,
+        Attributes={
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": names.QUEUE_MAX_RECEIVE_COUNT}
+            )
+        },
+    )["QueueUrl"]
+    monkeypatch.setenv(names.ENV_DEAD_LETTER_QUEUE_URL, dead_letter_url)
+    reset_process_caches()
+    return {"queue": queue_url, "dead_letter": dead_letter_url}
 
 
 @pytest.fixture
@@ -78,11 +106,13 @@ def reset_process_caches() -> None:
     from aws_lambda_powertools.utilities import parameters
     from aws_lambda_powertools.utilities.parameters import base
 
+    from gateway.idempotency import get_idempotent_sender
     from gateway.send import get_sender
     from gateway.settings import get_settings
 
     get_settings.cache_clear()
     get_sender.cache_clear()
+    get_idempotent_sender.cache_clear()
     base.DEFAULT_PROVIDERS.clear()
     parameters.clear_caches()
 

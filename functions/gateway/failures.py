@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 from gateway.request import FieldError
 
@@ -59,6 +60,15 @@ class Failure(Enum):
     PROVIDER_UNAVAILABLE = FailureClass(
         "provider-unavailable", "The provider cannot be reached; nothing was sent", 503, QueueAction.RETRY
     )
+    IDEMPOTENCY_KEY_REUSED = FailureClass(
+        "idempotency-key-reused",
+        "The idempotency key was used for a different message",
+        409,
+        QueueAction.DEAD_LETTER,
+    )
+    IN_PROGRESS = FailureClass(
+        "in-progress", "A send with this idempotency key is in progress", 409, QueueAction.RETRY
+    )
     OUTCOME_UNKNOWN = FailureClass(
         "outcome-unknown",
         "The provider may have sent the message; do not resend blindly",
@@ -69,6 +79,10 @@ class Failure(Enum):
     @property
     def info(self) -> FailureClass:
         return self.value
+
+    @classmethod
+    def from_slug(cls, slug: str) -> Failure:
+        return next(failure for failure in cls if failure.info.slug == slug)
 
 
 # Provider error codes (LIVEALL.md) that mean the caller's data was at fault.
@@ -110,6 +124,7 @@ class GatewayError(Exception):
         provider_code: int | None = None,
         provider_message: str | None = None,
         retry_after: int | None = None,
+        replayed: bool = False,
     ) -> None:
         super().__init__(detail)
         self.failure = failure
@@ -118,6 +133,21 @@ class GatewayError(Exception):
         self.provider_code = provider_code
         self.provider_message = provider_message
         self.retry_after = retry_after
+        self.replayed = replayed  # answered from the idempotency store, not sent now
+
+    @classmethod
+    def from_problem(cls, problem: dict[str, Any], *, replayed: bool = False) -> GatewayError:
+        """The error a stored problem body describes (the idempotency store keeps problem bodies)."""
+        slug = str(problem["type"]).removeprefix(PROBLEM_TYPE_BASE)
+        errors = [FieldError(e["field"], e["message"]) for e in problem.get("errors", [])]
+        return cls(
+            Failure.from_slug(slug),
+            str(problem["detail"]),
+            errors=errors,
+            provider_code=problem.get("provider_code"),
+            provider_message=problem.get("provider_message"),
+            replayed=replayed,
+        )
 
     def problem(self, instance: str | None = None) -> dict[str, object]:
         """The RFC 9457 problem body."""

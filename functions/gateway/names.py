@@ -58,3 +58,43 @@ METRIC_VALIDATION_FAILURES = "ValidationFailures"
 METRIC_PROVIDER_ERRORS = "ProviderErrors"  # dimension: service (the alarm's metric)
 METRIC_PROVIDER_ERRORS_BY_CODE = "ProviderErrorsByCode"  # dimensions: service, provider_code
 METRIC_FAILURES = "Failures"  # dimensions: service, failure_type (a Failure slug)
+
+# Lambda runtime. `make build` builds the dependency layer for this Python
+# version and the stack picks the matching `aws_lambda.Runtime`.
+LAMBDA_PYTHON_VERSION = "3.14"
+
+# More environment variables set by the stack.
+ENV_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
+# Set on the queue function, with permission to send there, so that it can park
+# permanent and uncertain failures in the dead-letter queue at once, with the
+# reason (DESIGN.md), instead of after QUEUE_MAX_RECEIVE_COUNT receives.
+ENV_DEAD_LETTER_QUEUE_URL = "DEAD_LETTER_QUEUE_URL"
+
+# Idempotency table key, as Powertools' DynamoDBPersistenceLayer expects by default.
+IDEMPOTENCY_KEY_ATTRIBUTE = "id"
+
+# Dimensions of the custom metrics above, and the failure_type values of
+# METRIC_FAILURES: the slugs of gateway.failures.Failure (tests/infra checks
+# they match), listed here so that the stack needs no Lambda dependencies.
+METRIC_DIMENSION_SERVICE = "service"
+METRIC_DIMENSION_FAILURE_TYPE = "failure_type"
+FAILURE_TYPE_OUT_OF_CREDIT = "out-of-credit"  # has an alarm of its own
+FAILURE_TYPES = (
+    "malformed-request",
+    "invalid-request",
+    "rejected-by-provider",
+    "misconfigured",
+    FAILURE_TYPE_OUT_OF_CREDIT,
+    "provider-failed",
+    "provider-unavailable",
+    "outcome-unknown",
+)
+
+# Idempotency (gateway.idempotency). Explicit keys share this prefix across the API and the queue.
+IDEMPOTENCY_KEY_PREFIX = "viber-gateway-send"
+ENV_IDEMPOTENCY_WINDOW_SECONDS = "IDEMPOTENCY_WINDOW_SECONDS"
+DEFAULT_IDEMPOTENCY_WINDOW_SECONDS = 24 * 60 * 60
+IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
+IDEMPOTENCY_REPLAYED_HEADER = "Idempotent-Replayed"
+QUEUE_IDEMPOTENCY_ATTRIBUTE = "IdempotencyKey"
+QUEUE_IDEMPOTENCY_FIELD = "idempotency_key"

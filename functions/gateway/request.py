@@ -194,16 +194,16 @@ class FieldError:
         return {"field": self.field, "message": self.message}
 
 
-def describe_errors(errors: Iterable[Any], *, strip_prefix: tuple[str, ...] = ()) -> list[FieldError]:
+def describe_errors(errors: Iterable[Any], *, strip_prefix: frozenset[str] = frozenset()) -> list[FieldError]:
     """Turn pydantic error entries into field paths and sentences, without the offending input.
 
-    `strip_prefix` drops a location prefix such as ("body",) added by the API layer.
+    `strip_prefix` names leading locations to drop, such as "body" added by the API layer.
     """
     described = []
     for error in errors:
         loc = tuple(error.get("loc", ()))
-        if loc[: len(strip_prefix)] == strip_prefix:
-            loc = loc[len(strip_prefix) :]
+        if loc and loc[0] in strip_prefix:
+            loc = loc[1:]
         path = _field_path(loc)
         described.append(FieldError(path, _message(error["type"], path, error.get("msg", "is invalid"))))
     return described

@@ -95,18 +95,34 @@ def get_sender() -> Sender:
     )
 
 
-def parse_request(body: str | bytes | None) -> SendRequest:
-    """Parse and validate a JSON body (queue records, the local runner): GatewayError if it is bad."""
+@dataclass(frozen=True, slots=True)
+class QueuedRequest:
+    request: SendRequest
+    idempotency_key: str | None
+
+
+def parse_queued_request(body: str | bytes | None) -> QueuedRequest:
+    """Parse and validate a queue record's JSON body: GatewayError if it is bad.
+
+    Besides the fields of POST /messages it may carry `idempotency_key`.
+    """
     try:
         document = json.loads(body or "")
     except (ValueError, UnicodeDecodeError):
         raise GatewayError(Failure.MALFORMED_REQUEST, "The body is not valid JSON.") from None
     if not isinstance(document, dict):
         raise GatewayError(Failure.MALFORMED_REQUEST, "The body must be a JSON object.")
+    key = document.pop(names.QUEUE_IDEMPOTENCY_FIELD, None)
+    errors = []
+    if key is not None and not isinstance(key, str):
+        errors.append(FieldError(names.QUEUE_IDEMPOTENCY_FIELD, "must be a string"))
     try:
-        return SendRequest.model_validate(document)
+        request = SendRequest.model_validate(document)
     except ValidationError as error:
-        raise invalid_request(describe_errors(error.errors())) from None
+        errors = describe_errors(error.errors()) + errors
+    if errors:
+        raise invalid_request(errors)
+    return QueuedRequest(request, key)
 
 
 def invalid_request(errors: list[FieldError]) -> GatewayError:

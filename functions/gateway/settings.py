@@ -34,6 +34,18 @@ class Settings(BaseModel):
         validation_alias=names.ENV_PROVIDER_READ_TIMEOUT,
         gt=0,
     )
+    idempotency_table: str = Field(
+        default=names.IDEMPOTENCY_TABLE_NAME, validation_alias=names.ENV_IDEMPOTENCY_TABLE, min_length=1
+    )
+    idempotency_window_seconds: int = Field(
+        default=names.DEFAULT_IDEMPOTENCY_WINDOW_SECONDS,
+        validation_alias=names.ENV_IDEMPOTENCY_WINDOW_SECONDS,
+        ge=60,
+        le=30 * 86_400,
+    )
+    # Where the queue consumer parks records that must not be retried; without it they
+    # take the queue's own redrive after maxReceiveCount.
+    dead_letter_queue_url: str | None = Field(default=None, validation_alias=names.ENV_DEAD_LETTER_QUEUE_URL)
     metrics_namespace: str = Field(
         default=names.DEFAULT_METRICS_NAMESPACE, validation_alias=names.ENV_METRICS_NAMESPACE
     )

@@ -10,7 +10,7 @@ from tests.conftest import TEST_TOKEN, load_event
 
 
 def test_two_bad_records_of_five_are_the_only_failures(gateway_env, lambda_context, capsys) -> None:
-    # Given the sample batch: records 2 (not JSON) and 4 (invalid fields) are bad
+    # Given the sample batch (records 2 and 4 are bad) and no dead-letter queue URL configured
     event = load_event("sqs-batch.json")
     ids = [record["messageId"] for record in event["Records"]]
 
@@ -38,3 +38,136 @@ def test_a_provider_failure_fails_only_its_record(gateway_env, lambda_context) -
     assert answer == {"batchItemFailures": [{"itemIdentifier": ids[0]}]}
     assert len(gateway_env.ledger) == 2
     assert json.loads(event["Records"][0]["body"])["destinations"] == ["+30 691 111 1001"]
+
+
+def _dead_letters(queue_url: str) -> list[dict]:
+    import boto3
+
+    answer = boto3.client("sqs").receive_message(
+        QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"]
+    )
+    return answer.get("Messages", [])
+
+
+def _record(body: dict | str, message_id: str, attributes: dict | None = None) -> dict:
+    event = load_event("sqs-batch.json")
+    record = dict(event["Records"][0])
+    record["messageId"] = message_id
+    record["body"] = body if isinstance(body, str) else json.dumps(body)
+    record["messageAttributes"] = {
+        name: {"stringValue": value, "dataType": "String"} for name, value in (attributes or {}).items()
+    }
+    return record
+
+
+def test_permanent_failures_go_to_the_dead_letter_queue_with_the_reason(
+    gateway_env, lambda_context, queues
+) -> None:
+    # Given the sample batch, with the dead-letter queue known to the function
+    event = load_event("sqs-batch.json")
+    ids = [record["messageId"] for record in event["Records"]]
+
+    # When processed
+    answer = handler(event, lambda_context)
+
+    # Then the two bad records are not retried but parked with why, and removed from the batch
+    assert answer == {"batchItemFailures": []}
+    parked = {
+        m["MessageAttributes"]["SourceMessageId"]["StringValue"]: m
+        for m in _dead_letters(queues["dead_letter"])
+    }
+    assert set(parked) == {ids[1], ids[3]}
+    assert parked[ids[1]]["MessageAttributes"]["ErrorType"]["StringValue"] == "malformed-request"
+    assert parked[ids[3]]["MessageAttributes"]["ErrorType"]["StringValue"] == "invalid-request"
+    assert parked[ids[3]]["Body"] == event["Records"][3]["body"]
+    assert len(gateway_env.ledger) == 3
+
+
+def test_provider_rejection_is_parked_with_the_provider_code(gateway_env, lambda_context, queues) -> None:
+    gateway_env.add_fault(Fault(kind="error_code", code=56))
+    event = {
+        "Records": [
+            _record(
+                {
+                    "im_type": "IM",
+                    "im_sender_name": "MyShop",
+                    "im_text": "x",
+                    "destinations": ["306912345678"],
+                },
+                "m-56",
+            )
+        ]
+    }
+    assert handler(event, lambda_context) == {"batchItemFailures": []}
+    [parked] = _dead_letters(queues["dead_letter"])
+    attributes = {k: v["StringValue"] for k, v in parked["MessageAttributes"].items()}
+    assert attributes["ErrorType"] == "rejected-by-provider"
+    assert attributes["ProviderCode"] == "56"
+    assert TEST_TOKEN not in json.dumps(parked)
+
+
+def test_transient_failures_are_retried_not_parked(gateway_env, lambda_context, queues) -> None:
+    # Given the provider unavailable (HTTP 429)
+    gateway_env.add_fault(Fault(kind="http_status", status=429))
+    event = {
+        "Records": [
+            _record(
+                {
+                    "im_type": "IM",
+                    "im_sender_name": "MyShop",
+                    "im_text": "x",
+                    "destinations": ["306912345678"],
+                },
+                "m-429",
+            )
+        ]
+    }
+
+    # Then the record is left to the queue's backoff, and nothing is parked
+    assert handler(event, lambda_context) == {"batchItemFailures": [{"itemIdentifier": "m-429"}]}
+    assert _dead_letters(queues["dead_letter"]) == []
+
+
+def test_uncertain_outcome_is_parked_and_its_replay_is_not_resent(
+    gateway_env, lambda_context, queues
+) -> None:
+    # Given a send whose answer is lost after the provider accepted it
+    gateway_env.add_fault(Fault(kind="drop", after_processing=True))
+    body = {"im_type": "IM", "im_sender_name": "MyShop", "im_text": "x", "destinations": ["306912345678"]}
+    assert handler({"Records": [_record(body, "m-lost")]}, lambda_context) == {"batchItemFailures": []}
+    [parked] = _dead_letters(queues["dead_letter"])
+    attributes = {k: v["StringValue"] for k, v in parked["MessageAttributes"].items()}
+    assert attributes["ErrorType"] == "outcome-unknown"
+
+    # When an operator replays the parked message (it arrives with a new message id)
+    replay = _record(parked["Body"], "m-replayed", attributes)
+    handler({"Records": [replay]}, lambda_context)
+
+    # Then it is not sent again: the provider saw one request
+    assert len(gateway_env.requests) == 1
+
+
+def test_a_redelivered_record_is_not_sent_again(gateway_env, lambda_context, queues) -> None:
+    # Given a record that was sent, but whose deletion from the queue was lost
+    body = {"im_type": "IM", "im_sender_name": "MyShop", "im_text": "x", "destinations": ["306912345678"]}
+    assert handler({"Records": [_record(body, "m-1")]}, lambda_context) == {"batchItemFailures": []}
+
+    # When SQS delivers the same message again
+    answer = handler({"Records": [_record(body, "m-1")]}, lambda_context)
+
+    # Then it succeeds without a second send
+    assert answer == {"batchItemFailures": []}
+    assert len(gateway_env.ledger) == 1
+
+
+def test_explicit_keys_dedupe_different_messages(gateway_env, lambda_context, queues) -> None:
+    # Given the same message queued twice by a producer, with its key as attribute and as body field
+    body = {"im_type": "IM", "im_sender_name": "MyShop", "im_text": "x", "destinations": ["306912345678"]}
+    by_attribute = _record(body, "m-a", {"IdempotencyKey": "order-7"})
+    by_field = _record({**body, "idempotency_key": "order-7"}, "m-b")
+
+    # When both are processed
+    assert handler({"Records": [by_attribute, by_field]}, lambda_context) == {"batchItemFailures": []}
+
+    # Then one was sent
+    assert len(gateway_env.ledger) == 1

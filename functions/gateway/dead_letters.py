@@ -1,0 +1,44 @@
+"""Parking a queue record in the dead-letter queue at once, with the reason, for an operator."""
+
+from __future__ import annotations
+
+from functools import cache
+from typing import Any
+
+import boto3
+
+from gateway import names
+from gateway.failures import GatewayError
+
+# SQS allows 10 message attributes and 256 KB; the reason fits in a few short ones.
+MAX_ATTRIBUTE_TEXT = 1024
+SOURCE_MESSAGE_ID_ATTRIBUTE = "SourceMessageId"
+
+
+@cache
+def _sqs() -> Any:
+    return boto3.client("sqs")
+
+
+def park(
+    queue_url: str, *, body: str, message_id: str, explicit_key: str | None, error: GatewayError
+) -> None:
+    """Send the record's body to the dead-letter queue with why it failed and how to replay it safely."""
+    attributes = {
+        "ErrorType": error.failure.info.slug,
+        "ErrorDetail": error.detail[:MAX_ATTRIBUTE_TEXT],
+        # A replay keeps the record's idempotency identity, so what was sent is not sent again.
+        SOURCE_MESSAGE_ID_ATTRIBUTE: message_id,
+    }
+    if explicit_key is not None:
+        attributes[names.QUEUE_IDEMPOTENCY_ATTRIBUTE] = explicit_key
+    if error.provider_code is not None:
+        attributes["ProviderCode"] = str(error.provider_code)
+        attributes["ProviderMessage"] = (error.provider_message or "-")[:MAX_ATTRIBUTE_TEXT]
+    _sqs().send_message(
+        QueueUrl=queue_url,
+        MessageBody=body,
+        MessageAttributes={
+            name: {"DataType": "String", "StringValue": value or "-"} for name, value in attributes.items()
+        },
+    )

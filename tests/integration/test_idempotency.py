@@ -1,0 +1,165 @@
+"""Idempotency-Key on POST /messages: one provider call per key, replays marked, conflicts refused."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import threading
+from typing import Any
+
+from gateway import names
+from sandbox import Fault
+from tests.conftest import REPO, FakeLambdaContext, load_event
+from tests.integration.test_api_send import PROBLEM, valid_im
+
+REPLAYED = names.IDEMPOTENCY_REPLAYED_HEADER.lower()
+
+
+def post_with_key(
+    body: dict[str, Any], key: str | None, context: FakeLambdaContext, handler: Any = None
+) -> tuple[int, dict[str, str], dict[str, Any]]:
+    if handler is None:
+        from api_handler import handler
+    event = load_event("api-post-im.json")
+    event["body"] = json.dumps(body)
+    if key is not None:
+        event["headers"][names.IDEMPOTENCY_KEY_HEADER] = key
+        event["multiValueHeaders"][names.IDEMPOTENCY_KEY_HEADER] = [key]
+    answer = handler(event, context)
+    headers = {k.lower(): v[0] for k, v in (answer.get("multiValueHeaders") or {}).items()}
+    return answer["statusCode"], headers, json.loads(answer["body"])
+
+
+def test_same_key_same_body_replays_without_a_second_send(gateway_env, lambda_context) -> None:
+    # Given a message sent under a key
+    first = post_with_key(valid_im(), "order-1042-shipped", lambda_context)
+    assert first[0] == 200
+    assert REPLAYED not in first[1]
+
+    # When the caller retries with the same key and body
+    second = post_with_key(valid_im(), "order-1042-shipped", lambda_context)
+
+    # Then the first answer comes back, marked as a replay, and the provider was called once
+    assert second[0] == 200
+    assert second[2] == first[2]
+    assert second[1][REPLAYED] == "true"
+    assert len(gateway_env.requests) == 1
+
+
+def test_same_key_other_body_is_409(gateway_env, lambda_context) -> None:
+    # Given a message sent under a key
+    assert post_with_key(valid_im(), "k-1", lambda_context)[0] == 200
+
+    # When the same key comes with another text
+    status, headers, body = post_with_key(valid_im(im_text="Something else"), "k-1", lambda_context)
+
+    # Then it is refused as a reused key, and nothing more was sent
+    assert status == 409
+    assert headers["content-type"] == "application/problem+json"
+    assert body["type"] == PROBLEM + "idempotency-key-reused"
+    assert len(gateway_env.requests) == 1
+
+
+def test_the_same_number_typed_differently_is_the_same_body(gateway_env, lambda_context) -> None:
+    # Given a send, then a retry that writes the number another way
+    assert post_with_key(valid_im(destinations=["+30 691 234 5678"]), "k-2", lambda_context)[0] == 200
+    status, headers, _ = post_with_key(valid_im(destinations=["00306912345678"]), "k-2", lambda_context)
+
+    # Then it is the same message: replayed
+    assert status == 200
+    assert headers[REPLAYED] == "true"
+    assert len(gateway_env.requests) == 1
+
+
+def test_different_keys_send_separately(gateway_env, lambda_context) -> None:
+    assert post_with_key(valid_im(), "a", lambda_context)[0] == 200
+    assert post_with_key(valid_im(), "b", lambda_context)[0] == 200
+    assert len(gateway_env.ledger) == 2
+
+
+def test_a_failure_where_nothing_was_sent_can_be_retried_under_the_same_key(
+    gateway_env, lambda_context
+) -> None:
+    # Given the provider failing once on its side (nothing sent)
+    gateway_env.add_fault(Fault(kind="error_code", code=8))
+    assert post_with_key(valid_im(), "k-3", lambda_context)[0] == 502
+
+    # When the caller retries with the same key
+    status, headers, _ = post_with_key(valid_im(), "k-3", lambda_context)
+
+    # Then this time it is sent, once
+    assert status == 200
+    assert REPLAYED not in headers
+    assert len(gateway_env.ledger) == 1
+
+
+def test_an_outcome_unknown_answer_is_kept_so_a_retry_does_not_resend(gateway_env, lambda_context) -> None:
+    # Given the provider sends but the answer is lost
+    gateway_env.add_fault(Fault(kind="drop", after_processing=True))
+    first = post_with_key(valid_im(), "k-4", lambda_context)
+    assert first[0] == 504
+
+    # When the caller retries under the same key
+    status, headers, body = post_with_key(valid_im(), "k-4", lambda_context)
+
+    # Then the same 504 comes back as a replay, and the provider saw one request
+    assert status == 504
+    assert body == first[2]
+    assert body["type"] == PROBLEM + "outcome-unknown"
+    assert headers[REPLAYED] == "true"
+    assert len(gateway_env.requests) == 1
+
+
+def test_an_unusable_key_is_422(gateway_env, lambda_context) -> None:
+    status, _, body = post_with_key(valid_im(), "x" * 256, lambda_context)
+    assert status == 422
+    # Header names are case-insensitive; Powertools reports them in lower case
+    assert [e["field"] for e in body["errors"]] == [names.IDEMPOTENCY_KEY_HEADER.lower()]
+    assert "at most 255" in body["errors"][0]["message"]
+    assert gateway_env.requests == []
+
+
+def _second_container_handler() -> Any:
+    """A second copy of the API handler module: another Lambda container sharing the table."""
+    spec = importlib.util.spec_from_file_location(
+        "api_handler_second_container", REPO / "functions/api_handler.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.handler
+
+
+def test_concurrent_calls_with_one_key_send_once(gateway_env) -> None:
+    # Given a slow provider and two containers receiving the same keyed request at once
+    gateway_env.latency = 0.6
+    other_handler = _second_container_handler()
+    from api_handler import handler
+
+    results: dict[str, tuple[int, dict[str, str], dict[str, Any]]] = {}
+
+    def call(name: str, chosen: Any, delay: float) -> None:
+        threading.Event().wait(delay)
+        results[name] = post_with_key(valid_im(), "concurrent-1", FakeLambdaContext(), chosen)
+
+    threads = [
+        threading.Thread(target=call, args=("first", handler, 0.0)),
+        threading.Thread(target=call, args=("second", other_handler, 0.2)),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+
+    # Then one was sent and the other told the send is in progress, to ask again later
+    assert results["first"][0] == 200
+    assert results["second"][0] == 409
+    assert results["second"][2]["type"] == PROBLEM + "in-progress"
+    assert results["second"][1]["retry-after"] == "1"
+    assert len(gateway_env.requests) == 1
+
+    # And asking again afterwards replays the first answer without sending
+    gateway_env.latency = 0.0
+    status, headers, body = post_with_key(valid_im(), "concurrent-1", FakeLambdaContext(), other_handler)
+    assert (status, headers[REPLAYED], body) == (200, "true", results["first"][2])
+    assert len(gateway_env.requests) == 1
