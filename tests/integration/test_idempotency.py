@@ -124,7 +124,8 @@ def _second_container_handler() -> Any:
     spec = importlib.util.spec_from_file_location(
         "api_handler_second_container", REPO / "functions/api_handler.py"
     )
-    assert spec is not None and spec.loader is not None
+    assert spec is not None
+    assert spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module.handler
