@@ -87,6 +87,8 @@ FAILURE_TYPES = (
     FAILURE_TYPE_OUT_OF_CREDIT,
     "provider-failed",
     "provider-unavailable",
+    "idempotency-key-reused",
+    "in-progress",
     "outcome-unknown",
 )
 

@@ -1,0 +1,1 @@
+"""The viber-gateway CDK app: configuration, one construct per concern, and the stack."""

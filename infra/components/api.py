@@ -1,0 +1,179 @@
+"""The REST API: `POST /messages` and `GET /openapi.json`, proxied to the API function."""
+
+from __future__ import annotations
+
+import json
+
+from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_logs as logs
+from constructs import Construct
+
+from gateway import names
+from infra.components.function import GatewayFunction, SharedFunctionResources, log_retention
+from infra.config import AuthMode
+from infra.nag import acknowledge
+
+API_FUNCTION_MEMORY_MB = 512  # more memory, more CPU: a faster cold start on the synchronous path
+MESSAGES_PATH = "messages"
+OPENAPI_PATH = "openapi.json"
+
+# One JSON object per request. No bodies and no headers: requests carry phone
+# numbers, and the x-api-key header is a credential.
+_ACCESS_LOG_FORMAT = json.dumps(
+    {
+        "requestId": apigateway.AccessLogField.context_request_id(),
+        "extendedRequestId": apigateway.AccessLogField.context_extended_request_id(),
+        "requestTime": apigateway.AccessLogField.context_request_time(),
+        "ip": apigateway.AccessLogField.context_identity_source_ip(),
+        "httpMethod": apigateway.AccessLogField.context_http_method(),
+        "resourcePath": apigateway.AccessLogField.context_resource_path(),
+        "protocol": apigateway.AccessLogField.context_protocol(),
+        "status": apigateway.AccessLogField.context_status(),
+        "responseLength": apigateway.AccessLogField.context_response_length(),
+        "responseLatency": apigateway.AccessLogField.context_response_latency(),
+        "integrationLatency": apigateway.AccessLogField.context_integration_latency(),
+        "integrationStatus": apigateway.AccessLogField.context_integration_status(),
+        "apiKeyId": apigateway.AccessLogField.context_identity_api_key_id(),
+        "userArn": apigateway.AccessLogField.context_identity_user_arn(),
+        "errorMessage": apigateway.AccessLogField.context_error_message(),
+        "xrayTraceId": apigateway.AccessLogField.context_xray_trace_id(),
+    }
+)
+
+# Errors API Gateway answers itself (missing key, throttled, unknown path) as
+# RFC 9457 problem documents, like the function's own errors.
+_PROBLEM_TEMPLATE = '{"type": "about:blank", "title": $context.error.messageString}'
+
+
+class MessagesApi(Construct):
+    """Regional REST API with stage throttling, access and execution logs and X-Ray.
+
+    `POST /messages` needs an API key (usage plan with the same throttling) in
+    `api_key` mode, or SigV4 (AWS_IAM) in `iam` mode. `GET /openapi.json`
+    stays open so that callers can fetch the contract.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, shared: SharedFunctionResources) -> None:
+        super().__init__(scope, construct_id)
+        config = shared.config
+        self.handler = GatewayFunction(
+            self,
+            "Handler",
+            shared=shared,
+            handler=names.API_HANDLER,
+            description=f"{names.SERVICE_NAME} REST API: POST /messages, GET /openapi.json",
+            timeout_seconds=names.API_FUNCTION_TIMEOUT_SECONDS,
+            memory_mb=API_FUNCTION_MEMORY_MB,
+        )
+        self.access_log_group = logs.LogGroup(self, "AccessLogs", retention=log_retention(config))
+        self.rest_api = apigateway.RestApi(
+            self,
+            "RestApi",
+            rest_api_name=config.physical_name(names.SERVICE_NAME),
+            description=f"{names.SERVICE_NAME} ({config.stage}): Viber messages with SMS fallback",
+            endpoint_types=[apigateway.EndpointType.REGIONAL],
+            # Execution logs need the account-level CloudWatch role of API Gateway.
+            cloud_watch_role=True,
+            deploy_options=apigateway.StageOptions(
+                stage_name=config.stage,
+                throttling_rate_limit=config.throttle_rate,
+                throttling_burst_limit=config.throttle_burst,
+                access_log_destination=apigateway.LogGroupLogDestination(self.access_log_group),
+                access_log_format=apigateway.AccessLogFormat.custom(_ACCESS_LOG_FORMAT),
+                logging_level=apigateway.MethodLoggingLevel.ERROR,
+                data_trace_enabled=False,  # would log full requests: phone numbers and texts
+                metrics_enabled=True,
+                tracing_enabled=True,
+            ),
+        )
+        # The stack outputs the URL as ApiUrl, next to the other outputs.
+        self.rest_api.node.try_remove_child("Endpoint")
+        self._add_problem_responses()
+        self._acknowledge_account_role()
+
+        # Bodies are validated by the function, which answers problem+json with
+        # field errors; API Gateway checks the basics (parameters, body switch on).
+        validator = self.rest_api.add_request_validator(
+            "BasicValidator", validate_request_body=True, validate_request_parameters=True
+        )
+        integration = apigateway.LambdaIntegration(self.handler.function, proxy=True)
+        iam_mode = config.auth_mode is AuthMode.IAM
+        self.send_method = self.rest_api.root.add_resource(MESSAGES_PATH).add_method(
+            "POST",
+            integration,
+            api_key_required=not iam_mode,
+            authorization_type=apigateway.AuthorizationType.IAM
+            if iam_mode
+            else apigateway.AuthorizationType.NONE,
+            request_validator=validator,
+        )
+        if not iam_mode:
+            for rule_id in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
+                acknowledge(
+                    self.send_method,
+                    rule_id,
+                    "api_key auth mode (chosen by context): callers are other systems holding an API key "
+                    "of the usage plan; use -c authMode=iam for SigV4 authorization.",
+                )
+        else:
+            acknowledge(
+                self.send_method,
+                "AwsSolutions-COG4",
+                "Callers are AWS workloads authorized with SigV4 (AWS_IAM), not Cognito users.",
+            )
+        openapi_method = self.rest_api.root.add_resource(OPENAPI_PATH).add_method(
+            "GET", integration, request_validator=validator
+        )
+        for rule_id in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
+            acknowledge(
+                openapi_method,
+                rule_id,
+                "The OpenAPI document is public on purpose: it describes the contract, holds no data.",
+            )
+        acknowledge(
+            self.rest_api.deployment_stage,
+            "AwsSolutions-APIG3",
+            "No WAF web ACL: callers are known systems (API key or IAM), with stage and usage-plan "
+            "throttling; attach an account-level WAF ACL if the API becomes internet-facing for others.",
+        )
+
+        self.api_key: apigateway.IApiKey | None = None
+        if not iam_mode:
+            usage_plan = self.rest_api.add_usage_plan(
+                "UsagePlan",
+                name=config.physical_name(names.SERVICE_NAME),
+                description="Callers of POST /messages",
+                throttle=apigateway.ThrottleSettings(
+                    rate_limit=config.throttle_rate, burst_limit=config.throttle_burst
+                ),
+                api_stages=[
+                    apigateway.UsagePlanPerApiStage(api=self.rest_api, stage=self.rest_api.deployment_stage)
+                ],
+            )
+            self.api_key = self.rest_api.add_api_key(
+                "ApiKey",
+                description=f"{names.SERVICE_NAME} ({config.stage}) callers (aws apigateway get-api-key)",
+            )
+            usage_plan.add_api_key(self.api_key)
+
+    def _add_problem_responses(self) -> None:
+        for response_id, response_type in (
+            ("Default4xx", apigateway.ResponseType.DEFAULT_4_XX),
+            ("Default5xx", apigateway.ResponseType.DEFAULT_5_XX),
+        ):
+            self.rest_api.add_gateway_response(
+                response_id,
+                type=response_type,
+                response_headers={"Content-Type": "'application/problem+json'"},
+                templates={"application/json": _PROBLEM_TEMPLATE},
+            )
+
+    def _acknowledge_account_role(self) -> None:
+        role = self.rest_api.node.try_find_child("CloudWatchRole")
+        if role is not None:
+            acknowledge(
+                role,
+                "AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+                "AmazonAPIGatewayPushToCloudWatchLogs]",
+                "API Gateway's account-level role for execution logs: AWS documents this managed policy.",
+            )

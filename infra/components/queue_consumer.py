@@ -1,0 +1,95 @@
+"""The message queue, its dead-letter queue, the queue function and the senders' policy."""
+
+from __future__ import annotations
+
+from aws_cdk import Duration
+from aws_cdk import aws_iam as iam
+from aws_cdk import aws_lambda_event_sources as event_sources
+from aws_cdk import aws_sqs as sqs
+from constructs import Construct
+
+from gateway import names
+from infra.components.function import GatewayFunction, SharedFunctionResources
+
+QUEUE_FUNCTION_MEMORY_MB = 256
+# Messages wait at most this long for the consumer. The dead-letter queue keeps
+# them longer (SQS counts a message's age from its first enqueue).
+QUEUE_RETENTION = Duration.days(4)
+# Event source mappings need the visibility timeout to cover retries within a batch.
+MIN_VISIBILITY_TO_TIMEOUT_RATIO = 6
+
+
+class QueueConsumer(Construct):
+    """SQS (SSE, TLS only) with redrive to a 14-day dead-letter queue, consumed by the queue function.
+
+    The event source mapping reports batch item failures, so only failed
+    messages come back, and its maximum concurrency bounds the load on the
+    provider. Other systems send with the managed policy `sender_policy`.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, shared: SharedFunctionResources) -> None:
+        super().__init__(scope, construct_id)
+        config = shared.config
+        if (
+            names.QUEUE_VISIBILITY_TIMEOUT_SECONDS
+            < MIN_VISIBILITY_TO_TIMEOUT_RATIO * names.QUEUE_FUNCTION_TIMEOUT_SECONDS
+        ):
+            raise ValueError(
+                "names.QUEUE_VISIBILITY_TIMEOUT_SECONDS must be >= 6 x QUEUE_FUNCTION_TIMEOUT_SECONDS"
+            )
+
+        self.dead_letter_queue = sqs.Queue(
+            self,
+            "DeadLetterQueue",
+            queue_name=config.physical_name(names.DEAD_LETTER_QUEUE_NAME),
+            retention_period=Duration.days(names.DEAD_LETTER_RETENTION_DAYS),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+        )
+        self.queue = sqs.Queue(
+            self,
+            "Queue",
+            queue_name=config.physical_name(names.QUEUE_NAME),
+            visibility_timeout=Duration.seconds(names.QUEUE_VISIBILITY_TIMEOUT_SECONDS),
+            retention_period=QUEUE_RETENTION,
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            dead_letter_queue=sqs.DeadLetterQueue(
+                queue=self.dead_letter_queue, max_receive_count=names.QUEUE_MAX_RECEIVE_COUNT
+            ),
+        )
+
+        self.handler = GatewayFunction(
+            self,
+            "Handler",
+            shared=shared,
+            handler=names.QUEUE_HANDLER,
+            description=f"{names.SERVICE_NAME} queue consumer: sends queued messages",
+            timeout_seconds=names.QUEUE_FUNCTION_TIMEOUT_SECONDS,
+            memory_mb=QUEUE_FUNCTION_MEMORY_MB,
+            extra_environment={names.ENV_DEAD_LETTER_QUEUE_URL: self.dead_letter_queue.queue_url},
+        )
+        # Adds receive/delete/change-visibility on this queue only to the role.
+        self.handler.function.add_event_source(
+            event_sources.SqsEventSource(
+                self.queue,
+                batch_size=names.QUEUE_BATCH_SIZE,
+                max_batching_window=Duration.seconds(names.QUEUE_BATCH_WINDOW_SECONDS),
+                report_batch_item_failures=True,
+                max_concurrency=config.queue_max_concurrency,
+            )
+        )
+        # Permanent and uncertain failures go to the dead-letter queue at once, with the reason.
+        self.dead_letter_queue.grant_send_messages(self.handler.role)
+
+        self.sender_policy = iam.ManagedPolicy(
+            self,
+            "SenderPolicy",
+            description=f"Send messages to the {names.SERVICE_NAME} ({config.stage}) queue",
+            statements=[
+                iam.PolicyStatement(
+                    actions=["sqs:SendMessage", "sqs:GetQueueUrl", "sqs:GetQueueAttributes"],
+                    resources=[self.queue.queue_arn],
+                )
+            ],
+        )

@@ -1,0 +1,35 @@
+"""The idempotency table (Powertools DynamoDBPersistenceLayer)."""
+
+from __future__ import annotations
+
+from aws_cdk import RemovalPolicy
+from aws_cdk import aws_dynamodb as dynamodb
+from constructs import Construct
+
+from gateway import names
+from infra.config import GatewayConfig
+
+
+class IdempotencyStore(Construct):
+    """On-demand table keyed by `id` (string), items expiring on the TTL attribute."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: GatewayConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            table_name=config.physical_name(names.IDEMPOTENCY_TABLE_NAME),
+            partition_key=dynamodb.Attribute(
+                name=names.IDEMPOTENCY_KEY_ATTRIBUTE, type=dynamodb.AttributeType.STRING
+            ),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute=names.IDEMPOTENCY_TTL_ATTRIBUTE,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            # Records expire (TTL) after the idempotency window, a day by default, and
+            # only matter while a request may be retried; a retained table would
+            # block re-creating the stack (its name is fixed).
+            removal_policy=RemovalPolicy.DESTROY,
+        )

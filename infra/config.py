@@ -1,0 +1,282 @@
+"""Deployment configuration: CDK context keys, their defaults, and their validation.
+
+Every knob of the stack is read here, once, from the CDK context (`cdk.json` or
+`npx cdk deploy -c key=value`). Values given with `-c` arrive as strings, values
+from `cdk.json` keep their JSON type: each parser accepts both. A wrong value
+stops the synth with a message that names the key, what it got and what it
+accepts. Standard library only, so it can be tested without synthesizing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import Any, TypeVar
+
+from gateway import names
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A context value is missing, malformed or out of range."""
+
+
+class AuthMode(StrEnum):
+    """How callers authenticate on `POST /messages`."""
+
+    API_KEY = "api_key"  # x-api-key header, key and usage plan created by the stack
+    IAM = "iam"  # SigV4-signed requests; callers need execute-api:Invoke
+
+
+# Context keys (the names operators type after `-c`).
+KEY_STAGE = "stage"
+KEY_PROVIDER_BASE_URL = "providerBaseUrl"
+KEY_TOKEN_SECRET_ARN = "tokenSecretArn"  # noqa: S105 (a context key, no secret)
+KEY_AUTH_MODE = "authMode"
+KEY_THROTTLE_RATE = "throttleRate"
+KEY_THROTTLE_BURST = "throttleBurst"
+KEY_QUEUE_MAX_CONCURRENCY = "queueMaxConcurrency"
+KEY_ALARM_EMAIL = "alarmEmail"
+KEY_LOG_RETENTION_DAYS = "logRetentionDays"
+KEY_PLACEHOLDER_LAYER = "placeholderLayer"
+CONTEXT_KEYS = (
+    KEY_STAGE,
+    KEY_PROVIDER_BASE_URL,
+    KEY_TOKEN_SECRET_ARN,
+    KEY_AUTH_MODE,
+    KEY_THROTTLE_RATE,
+    KEY_THROTTLE_BURST,
+    KEY_QUEUE_MAX_CONCURRENCY,
+    KEY_ALARM_EMAIL,
+    KEY_LOG_RETENTION_DAYS,
+    KEY_PLACEHOLDER_LAYER,
+)
+
+DEFAULT_STAGE = "prod"
+DEFAULT_THROTTLE_RATE = 20.0  # requests per second, steady state
+DEFAULT_THROTTLE_BURST = 40
+DEFAULT_LOG_RETENTION_DAYS = 30
+
+# Event source mappings accept a maximum concurrency between 2 and 1000.
+MIN_QUEUE_MAX_CONCURRENCY = 2
+MAX_QUEUE_MAX_CONCURRENCY = 1000
+
+# The retention periods CloudWatch Logs (and aws_logs.RetentionDays) accept,
+# with the name of the matching RetentionDays member.
+LOG_RETENTION_DAYS = {
+    1: "ONE_DAY",
+    3: "THREE_DAYS",
+    5: "FIVE_DAYS",
+    7: "ONE_WEEK",
+    14: "TWO_WEEKS",
+    30: "ONE_MONTH",
+    60: "TWO_MONTHS",
+    90: "THREE_MONTHS",
+    120: "FOUR_MONTHS",
+    150: "FIVE_MONTHS",
+    180: "SIX_MONTHS",
+    365: "ONE_YEAR",
+    400: "THIRTEEN_MONTHS",
+    545: "EIGHTEEN_MONTHS",
+    731: "TWO_YEARS",
+    1096: "THREE_YEARS",
+    1827: "FIVE_YEARS",
+    2192: "SIX_YEARS",
+    2557: "SEVEN_YEARS",
+    2922: "EIGHT_YEARS",
+    3288: "NINE_YEARS",
+    3653: "TEN_YEARS",
+}
+
+# The stage goes into the stack name and every physical resource name (queue
+# names allow 80 characters, API stage names letters, digits, - and _).
+_STAGE_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+# A complete secret ARN ends with the 6-character suffix Secrets Manager adds;
+# granting read on a partial ARN would need a wildcard.
+_SECRET_ARN_PATTERN = re.compile(
+    r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$"
+)
+_EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_TRUE_STRINGS = ("true", "1", "yes")
+_FALSE_STRINGS = ("false", "0", "no", "")
+
+
+@dataclass(frozen=True)
+class GatewayConfig:
+    """The validated deployment configuration. Defaults are the production ones."""
+
+    stage: str = DEFAULT_STAGE
+    provider_base_url: str = names.PRODUCTION_PROVIDER_BASE_URL
+    token_secret_arn: str | None = None  # None: the stack creates the secret
+    auth_mode: AuthMode = AuthMode.API_KEY
+    throttle_rate: float = DEFAULT_THROTTLE_RATE
+    throttle_burst: int = DEFAULT_THROTTLE_BURST
+    queue_max_concurrency: int = names.QUEUE_MAX_CONCURRENCY
+    alarm_email: str | None = None
+    log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
+    # Tests only: synthesize with an empty layer instead of build/layer.
+    placeholder_layer: bool = False
+
+    @property
+    def stack_name(self) -> str:
+        return f"{names.STACK_NAME}-{self.stage}"
+
+    def physical_name(self, base_name: str) -> str:
+        """A resource name from names.py, made unique per stage so stages can share an account."""
+        return f"{base_name}-{self.stage}"
+
+    @classmethod
+    def from_context(cls, context: Mapping[str, Any]) -> GatewayConfig:
+        """Parse and validate the CDK context (all of it, e.g. `app.node.get_all_context()`)."""
+        _reject_misspelled_keys(context)
+        defaults = cls()
+        return cls(
+            stage=_parse(context, KEY_STAGE, defaults.stage, _stage),
+            provider_base_url=_parse(context, KEY_PROVIDER_BASE_URL, defaults.provider_base_url, _https_url),
+            token_secret_arn=_parse_optional(context, KEY_TOKEN_SECRET_ARN, _secret_arn),
+            auth_mode=_parse(context, KEY_AUTH_MODE, defaults.auth_mode, _auth_mode),
+            throttle_rate=_parse(context, KEY_THROTTLE_RATE, defaults.throttle_rate, _positive_float),
+            throttle_burst=_parse(context, KEY_THROTTLE_BURST, defaults.throttle_burst, _positive_int),
+            queue_max_concurrency=_parse(
+                context, KEY_QUEUE_MAX_CONCURRENCY, defaults.queue_max_concurrency, _queue_concurrency
+            ),
+            alarm_email=_parse_optional(context, KEY_ALARM_EMAIL, _email),
+            log_retention_days=_parse(
+                context, KEY_LOG_RETENTION_DAYS, defaults.log_retention_days, _log_retention_days
+            ),
+            placeholder_layer=_parse(context, KEY_PLACEHOLDER_LAYER, defaults.placeholder_layer, _boolean),
+        )
+
+
+def _normalised(key: str) -> str:
+    return key.replace("_", "").replace("-", "").lower()
+
+
+def _reject_misspelled_keys(context: Mapping[str, Any]) -> None:
+    # CDK ignores unknown context keys, so `-c auth_mode=iam` would silently
+    # deploy the default. Keys that only differ from ours in case, `_` or `-`
+    # are almost certainly typos.
+    known_by_normalised = {_normalised(key): key for key in CONTEXT_KEYS}
+    for key in context:
+        known = known_by_normalised.get(_normalised(key))
+        if known is not None and known != key:
+            raise ConfigError(f"unknown context key {key!r}: did you mean {known!r}?")
+
+
+def _parse(context: Mapping[str, Any], key: str, default: T, parser: Callable[[Any], T]) -> T:
+    raw = context.get(key)
+    if raw is None:
+        return default
+    try:
+        return parser(raw)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"context key {key!r}: {error} (got {raw!r})") from error
+
+
+def _parse_optional(context: Mapping[str, Any], key: str, parser: Callable[[Any], T]) -> T | None:
+    raw = context.get(key)
+    if raw is None or raw == "":
+        return None
+    return _parse(context, key, None, parser)
+
+
+def _stage(raw: Any) -> str:
+    value = str(raw)
+    if not _STAGE_PATTERN.match(value):
+        raise ValueError(
+            "expected 1 to 20 characters: a lowercase letter, then lowercase letters, digits or -"
+        )
+    return value
+
+
+def _https_url(raw: Any) -> str:
+    value = str(raw)
+    # The provider token travels in the request body: never over plain HTTP.
+    if not re.match(r"^https://[^/\s]+(/\S*)?$", value):
+        raise ValueError("expected an https:// URL")
+    return value if value.endswith("/") else value + "/"
+
+
+def _secret_arn(raw: Any) -> str:
+    value = str(raw)
+    if not _SECRET_ARN_PATTERN.match(value):
+        raise ValueError(
+            "expected the complete ARN of a Secrets Manager secret, with its 6-character suffix "
+            "(aws secretsmanager describe-secret --secret-id NAME --query ARN --output text)"
+        )
+    return value
+
+
+def _auth_mode(raw: Any) -> AuthMode:
+    try:
+        return AuthMode(str(raw))
+    except ValueError:
+        raise ValueError(f"expected one of {', '.join(mode.value for mode in AuthMode)}") from None
+
+
+def _positive_float(raw: Any) -> float:
+    if isinstance(raw, bool):
+        raise TypeError("expected a number")
+    value = float(raw)
+    if not value > 0:
+        raise ValueError("expected a number greater than 0")
+    return value
+
+
+def _positive_int(raw: Any) -> int:
+    value = _integer(raw)
+    if value < 1:
+        raise ValueError("expected an integer of at least 1")
+    return value
+
+
+def _queue_concurrency(raw: Any) -> int:
+    value = _integer(raw)
+    if not MIN_QUEUE_MAX_CONCURRENCY <= value <= MAX_QUEUE_MAX_CONCURRENCY:
+        raise ValueError(
+            f"expected an integer from {MIN_QUEUE_MAX_CONCURRENCY} to {MAX_QUEUE_MAX_CONCURRENCY} "
+            "(the range SQS event source mappings accept)"
+        )
+    return value
+
+
+def _log_retention_days(raw: Any) -> int:
+    value = _integer(raw)
+    if value not in LOG_RETENTION_DAYS:
+        raise ValueError(
+            f"expected one of the CloudWatch Logs retention periods {sorted(LOG_RETENTION_DAYS)}"
+        )
+    return value
+
+
+def _email(raw: Any) -> str:
+    value = str(raw)
+    if not _EMAIL_PATTERN.match(value):
+        raise ValueError("expected an e-mail address")
+    return value
+
+
+def _boolean(raw: Any) -> bool:
+    if isinstance(raw, bool):
+        return raw
+    value = str(raw).strip().lower()
+    if value in _TRUE_STRINGS:
+        return True
+    if value in _FALSE_STRINGS:
+        return False
+    raise ValueError("expected true or false")
+
+
+def _integer(raw: Any) -> int:
+    if isinstance(raw, bool):
+        raise TypeError("expected an integer")
+    if isinstance(raw, int):
+        return raw
+    if isinstance(raw, float) and raw.is_integer():
+        return int(raw)
+    if isinstance(raw, str) and re.fullmatch(r"\s*-?\d+\s*", raw):
+        return int(raw)
+    raise ValueError("expected an integer")

@@ -1,0 +1,74 @@
+"""The whole service in one stack: a thin composition of one construct per concern."""
+
+from __future__ import annotations
+
+from aws_cdk import CfnOutput, Stack, Tags
+from constructs import Construct
+
+from gateway import names
+from infra.components.api import MessagesApi
+from infra.components.function import DependencyLayer, SharedFunctionResources
+from infra.components.monitoring import Monitoring
+from infra.components.queue_consumer import QueueConsumer
+from infra.components.secret import ProviderTokenSecret
+from infra.components.storage import IdempotencyStore
+from infra.config import GatewayConfig
+
+
+class ViberGatewayStack(Stack):
+    """REST API and SQS queue in front of the same send use case, with token, table and alarms."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: GatewayConfig) -> None:
+        super().__init__(
+            scope,
+            construct_id,
+            description=f"{names.SERVICE_NAME} ({config.stage}): Viber messages, SMS fallback, via LiveAll",
+        )
+        self.gateway_config = config
+        Tags.of(self).add("service", names.SERVICE_NAME)
+        Tags.of(self).add("stage", config.stage)
+
+        self.provider_token = ProviderTokenSecret(self, "ProviderToken", config=config)
+        self.idempotency_store = IdempotencyStore(self, "Idempotency", config=config)
+        self.dependency_layer = DependencyLayer(self, "Dependencies", config=config)
+        shared = SharedFunctionResources.create(
+            config=config,
+            layer=self.dependency_layer.layer,
+            token_secret=self.provider_token.secret,
+            idempotency_table=self.idempotency_store.table,
+        )
+        self.messages_api = MessagesApi(self, "Api", shared=shared)
+        self.queue_consumer = QueueConsumer(self, "Queue", shared=shared)
+        self.monitoring = Monitoring(
+            self, "Monitoring", config=config, api=self.messages_api, consumer=self.queue_consumer
+        )
+        self._add_outputs()
+
+    def _add_outputs(self) -> None:
+        outputs: dict[str, tuple[str, str]] = {
+            "ApiUrl": (
+                self.messages_api.rest_api.url,
+                "Base URL of the REST API (POST messages, GET openapi.json)",
+            ),
+            "QueueUrl": (self.queue_consumer.queue.queue_url, "Queue other systems send messages to"),
+            "QueueArn": (self.queue_consumer.queue.queue_arn, "ARN of the message queue"),
+            "DeadLetterQueueUrl": (self.queue_consumer.dead_letter_queue.queue_url, "Dead-letter queue"),
+            "SenderPolicyArn": (
+                self.queue_consumer.sender_policy.managed_policy_arn,
+                "Managed policy to attach to roles that send to the queue",
+            ),
+            "TokenSecretArn": (
+                self.provider_token.secret.secret_arn,
+                "Token secret (JSON key apitoken): aws secretsmanager put-secret-value --secret-id <this>",
+            ),
+            "IdempotencyTableName": (self.idempotency_store.table.table_name, "Idempotency records"),
+            "AlarmTopicArn": (self.monitoring.alarm_topic.topic_arn, "Subscribe here to receive alarms"),
+            "DashboardName": (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
+        }
+        if self.messages_api.api_key is not None:
+            outputs["ApiKeyId"] = (
+                self.messages_api.api_key.key_id,
+                "aws apigateway get-api-key --api-key <this> --include-value --query value --output text",
+            )
+        for output_id, (value, description) in outputs.items():
+            CfnOutput(self, output_id, value=value, description=description)

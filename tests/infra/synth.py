@@ -1,0 +1,89 @@
+"""Synthesizing the stack offline for tests, and reading what came out."""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
+
+from aws_cdk import App
+
+from infra.app import build_app
+from infra.config import KEY_PLACEHOLDER_LAYER
+
+REPO = Path(__file__).resolve().parents[2]
+EXISTING_SECRET_ARN = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:liveall/token-AbC123"
+ALTERNATIVE_CONTEXT: dict[str, Any] = {
+    "stage": "staging",
+    "authMode": "iam",
+    "tokenSecretArn": EXISTING_SECRET_ARN,
+    "alarmEmail": "ops@example.com",
+    "queueMaxConcurrency": "3",  # as `-c` passes it: a string
+    "logRetentionDays": 90,
+}
+
+
+@dataclass(frozen=True)
+class Synthesized:
+    """One synthesized stack: its template and the validation report of the cloud assembly."""
+
+    stack_name: str
+    outdir: Path
+    template: dict[str, Any]
+    validation_report: dict[str, Any]
+    synth_error: str | None = None
+    context: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def template_file(self) -> Path:
+        return self.outdir / f"{self.stack_name}.template.json"
+
+    def resources(self, resource_type: str) -> dict[str, dict[str, Any]]:
+        return {
+            logical_id: resource
+            for logical_id, resource in self.template["Resources"].items()
+            if resource["Type"] == resource_type
+        }
+
+    def properties(self, resource_type: str) -> list[dict[str, Any]]:
+        return [resource.get("Properties", {}) for resource in self.resources(resource_type).values()]
+
+    def only(self, resource_type: str) -> dict[str, Any]:
+        found = self.properties(resource_type)
+        assert len(found) == 1, f"expected one {resource_type}, found {len(found)}"
+        return found[0]
+
+
+def cdk_json_context() -> dict[str, Any]:
+    context: dict[str, Any] = json.loads((REPO / "cdk.json").read_text())["context"]
+    return context
+
+
+def synthesize(outdir: Path, extra_context: dict[str, Any]) -> Synthesized:
+    context = {**cdk_json_context(), KEY_PLACEHOLDER_LAYER: True, **extra_context}
+    app = App(outdir=str(outdir), context=context)
+    stack = build_app(app)
+    synth_error: str | None = None
+    try:
+        app.synth()
+    except RuntimeError as error:  # a failed validation (cdk-nag) still writes template and report
+        synth_error = str(error)
+    template_file = outdir / f"{stack.stack_name}.template.json"
+    if not template_file.exists():
+        pytest.fail(f"synthesis wrote no template: {synth_error}")
+    report_file = outdir / "validation-report.json"
+    report = json.loads(report_file.read_text()) if report_file.exists() else {}
+    return Synthesized(
+        stack_name=stack.stack_name,
+        outdir=outdir,
+        template=json.loads(template_file.read_text()),
+        validation_report=report,
+        synth_error=synth_error,
+        context=context,
+    )

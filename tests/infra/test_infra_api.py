@@ -1,0 +1,112 @@
+"""The REST API: routes, authentication in both modes, throttling, logging, validation."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.infra.synth import Synthesized
+
+
+def method(stack: Synthesized, http_method: str, path_part: str) -> dict[str, Any]:
+    resources = stack.resources("AWS::ApiGateway::Resource")
+    for props in stack.properties("AWS::ApiGateway::Method"):
+        resource = resources.get(props["ResourceId"].get("Ref", ""), {})
+        if props["HttpMethod"] == http_method and resource.get("Properties", {}).get("PathPart") == path_part:
+            return props
+    raise AssertionError(f"no {http_method} /{path_part}")
+
+
+def test_the_api_has_exactly_the_two_routes(any_stack: Synthesized) -> None:
+    # Given the API's methods
+    routes = sorted(
+        (
+            props["HttpMethod"],
+            any_stack.resources("AWS::ApiGateway::Resource")[props["ResourceId"]["Ref"]]["Properties"][
+                "PathPart"
+            ],
+        )
+        for props in any_stack.properties("AWS::ApiGateway::Method")
+    )
+
+    # Then they are POST /messages and GET /openapi.json, both proxied to the API function
+    assert routes == [("GET", "openapi.json"), ("POST", "messages")]
+    function_ids = [
+        logical_id
+        for logical_id, resource in any_stack.resources("AWS::Lambda::Function").items()
+        if resource["Properties"]["Handler"].startswith("api_handler.")
+    ]
+    for props in any_stack.properties("AWS::ApiGateway::Method"):
+        assert props["Integration"]["Type"] == "AWS_PROXY"
+        assert {"Fn::GetAtt": [function_ids[0], "Arn"]} in props["Integration"]["Uri"]["Fn::Join"][1]
+
+
+def test_posting_messages_requires_an_api_key_by_default(default_stack: Synthesized) -> None:
+    # Given the default auth mode (api_key)
+    send = method(default_stack, "POST", "messages")
+
+    # Then POST /messages needs a key of the stack's usage plan
+    assert send["ApiKeyRequired"] is True
+    usage_plan = default_stack.only("AWS::ApiGateway::UsagePlan")
+    assert usage_plan["Throttle"] == {"RateLimit": 20, "BurstLimit": 40}
+    (api_key_id,) = default_stack.resources("AWS::ApiGateway::ApiKey")
+    assert default_stack.only("AWS::ApiGateway::UsagePlanKey")["KeyId"] == {"Ref": api_key_id}
+    assert default_stack.template["Outputs"]["ApiKeyId"]["Value"] == {"Ref": api_key_id}
+    # And the basic request validator checks it
+    validator_id = next(iter(default_stack.resources("AWS::ApiGateway::RequestValidator")))
+    assert send["RequestValidatorId"] == {"Ref": validator_id}
+
+
+def test_posting_messages_requires_sigv4_in_iam_mode(alternative_stack: Synthesized) -> None:
+    # Given authMode=iam
+    send = method(alternative_stack, "POST", "messages")
+
+    # Then POST /messages is authorized by IAM, and no API key or usage plan exists
+    assert send["AuthorizationType"] == "AWS_IAM"
+    assert send.get("ApiKeyRequired", False) is False
+    assert not alternative_stack.resources("AWS::ApiGateway::ApiKey")
+    assert not alternative_stack.resources("AWS::ApiGateway::UsagePlan")
+    assert "ApiKeyId" not in alternative_stack.template["Outputs"]
+
+
+def test_the_openapi_document_is_public(any_stack: Synthesized) -> None:
+    # Given GET /openapi.json
+    openapi = method(any_stack, "GET", "openapi.json")
+
+    # Then anyone may read the contract
+    assert openapi["AuthorizationType"] == "NONE"
+    assert openapi.get("ApiKeyRequired", False) is False
+
+
+def test_the_stage_throttles_logs_and_traces(any_stack: Synthesized) -> None:
+    # Given the API stage
+    stage = any_stack.only("AWS::ApiGateway::Stage")
+    access_log_group_ids = set(any_stack.resources("AWS::Logs::LogGroup"))
+
+    # Then it is named after the configured stage and throttles every method
+    assert stage["StageName"] == any_stack.context.get("stage", "prod")
+    (settings,) = stage["MethodSettings"]
+    assert settings["HttpMethod"] == "*"
+    assert settings["ResourcePath"] == "/*"
+    assert settings["ThrottlingRateLimit"] == 20
+    assert settings["ThrottlingBurstLimit"] == 40
+    # And writes access logs (no bodies) into a log group, execution errors, metrics and traces
+    destination = json.dumps(stage["AccessLogSetting"]["DestinationArn"])
+    assert [log_group for log_group in access_log_group_ids if log_group in destination]
+    assert "$context.requestId" in stage["AccessLogSetting"]["Format"]
+    assert settings["LoggingLevel"] == "ERROR"
+    assert settings["DataTraceEnabled"] is False
+    assert settings["MetricsEnabled"] is True
+    assert stage["TracingEnabled"] is True
+
+
+def test_gateway_errors_are_problem_documents(default_stack: Synthesized) -> None:
+    # Given the responses API Gateway makes itself (no key, throttled, unknown route)
+    responses = default_stack.properties("AWS::ApiGateway::GatewayResponse")
+
+    # Then they are RFC 9457 problem documents like the function's own errors
+    assert {response["ResponseType"] for response in responses} == {"DEFAULT_4XX", "DEFAULT_5XX"}
+    for response in responses:
+        assert response["ResponseParameters"] == {
+            "gatewayresponse.header.Content-Type": "'application/problem+json'"
+        }

@@ -1,0 +1,102 @@
+"""cdk-nag (AwsSolutions) and cfn-lint pass on the synthesized templates."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from cfnlint.api import ManualArgs, lint_file  # type: ignore[import-untyped]
+
+from tests.infra.synth import Synthesized
+
+# CDK adds DependsOn that a GetAtt already implies (W3005): harmless, and CDK's own habit.
+CFN_LINT_IGNORED = ["W3005"]
+CFN_LINT_REGIONS = ["us-east-1", "eu-central-1"]
+# The only finding outside cdk-nag that tests expect: the layer is the placeholder.
+EXPECTED_ANNOTATIONS = {"Annotation::viber-gateway:placeholder-layer"}
+
+
+def test_cdk_nag_finds_nothing_unacknowledged(any_stack: Synthesized) -> None:
+    # Given the validation report of the synthesis (cdk-nag runs as a validation plugin)
+    reports = any_stack.validation_report.get("pluginReports", [])
+
+    # When its findings are listed
+    nag_findings = [
+        f"{violation['ruleName']} at {construct['constructPath']}"
+        for report in reports
+        if report["pluginName"] == "AwsSolutions"
+        for violation in report["violations"]
+        for construct in violation["violatingConstructs"]
+    ]
+    annotations = {
+        violation["ruleName"]
+        for report in reports
+        if report["pluginName"] != "AwsSolutions"
+        for violation in report["violations"]
+    }
+
+    # Then synthesis passed, no AwsSolutions rule has an unacknowledged finding, warnings included
+    assert any_stack.synth_error is None, any_stack.synth_error
+    assert nag_findings == []
+    assert annotations <= EXPECTED_ANNOTATIONS
+
+
+def acknowledgments(stack: Synthesized) -> dict[tuple[str, str], str]:
+    """(construct path below the stack, acknowledged finding) -> reason, from the assembly's metadata."""
+    metadata = json.loads((stack.outdir / f"{stack.stack_name}.metadata.json").read_text())
+    found = {}
+    for path, entries in metadata.items():
+        for entry in entries:
+            if entry["type"] == "aws:cdk:acknowledged-rules":
+                for rule_id, reason in entry["data"].items():
+                    found[(path.removeprefix(f"/{stack.stack_name}/"), rule_id)] = reason
+    return found
+
+
+def test_acknowledgments_are_few_narrow_and_explained(default_stack: Synthesized) -> None:
+    # Given the acknowledgments recorded in the cloud assembly
+    acknowledged = acknowledgments(default_stack)
+
+    # Then each sits on the one construct that needs it, never on the stack or a whole construct tree
+    assert set(acknowledged) == {
+        ("ProviderToken/Secret", "AwsSolutions::AwsSolutions-SMG4"),
+        ("Api/Handler/Role", "AwsSolutions::AwsSolutions-IAM5[Resource::*]"),
+        ("Queue/Handler/Role", "AwsSolutions::AwsSolutions-IAM5[Resource::*]"),
+        (
+            "Api/RestApi/CloudWatchRole",
+            "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AmazonAPIGatewayPushToCloudWatchLogs]",
+        ),
+        ("Api/RestApi/DeploymentStage.prod", "AwsSolutions::AwsSolutions-APIG3"),
+        ("Api/RestApi/Default/messages/POST", "AwsSolutions::AwsSolutions-APIG4"),
+        ("Api/RestApi/Default/messages/POST", "AwsSolutions::AwsSolutions-COG4"),
+        ("Api/RestApi/Default/openapi.json/GET", "AwsSolutions::AwsSolutions-APIG4"),
+        ("Api/RestApi/Default/openapi.json/GET", "AwsSolutions::AwsSolutions-COG4"),
+    }
+    # And each says why
+    assert all(len(reason) > 30 for reason in acknowledged.values())
+
+
+def test_iam_mode_needs_no_authorization_acknowledgment_on_sends(alternative_stack: Synthesized) -> None:
+    # Given authMode=iam and an existing secret
+    acknowledged = acknowledgments(alternative_stack)
+
+    # Then POST /messages is authorized (only the Cognito-specific rule is acknowledged)
+    assert ("Api/RestApi/Default/messages/POST", "AwsSolutions::AwsSolutions-APIG4") not in acknowledged
+    assert ("Api/RestApi/Default/messages/POST", "AwsSolutions::AwsSolutions-COG4") in acknowledged
+    # And the stack creates no secret to acknowledge
+    assert not [key for key in acknowledged if key[0].startswith("ProviderToken/")]
+
+
+def test_cfn_lint_passes(any_stack: Synthesized, tmp_path: Path) -> None:
+    # Given the synthesized template written to a file
+    template_file = tmp_path / "template.json"
+    template_file.write_text(json.dumps(any_stack.template))
+
+    # When cfn-lint checks it in two regions
+    matches = lint_file(
+        template_file, config=ManualArgs(ignore_checks=CFN_LINT_IGNORED, regions=CFN_LINT_REGIONS)
+    )
+
+    # Then it finds nothing
+    assert [str(match) for match in matches] == []

@@ -1,0 +1,186 @@
+"""Least privilege, the token secret, and no secret value in the template."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from gateway import names
+from tests.infra.synth import EXISTING_SECRET_ARN, Synthesized
+
+
+def role_statements(stack: Synthesized, handler: str) -> list[dict[str, Any]]:
+    """The statements of the inline policies attached to the role of the function with `handler`."""
+    function = next(
+        props for props in stack.properties("AWS::Lambda::Function") if props["Handler"] == handler
+    )
+    role_id = function["Role"]["Fn::GetAtt"][0]
+    statements: list[dict[str, Any]] = []
+    for policy in stack.properties("AWS::IAM::Policy"):
+        if {"Ref": role_id} in policy["Roles"]:
+            statements += policy["PolicyDocument"]["Statement"]
+    role = stack.resources("AWS::IAM::Role")[role_id]["Properties"]
+    assert "ManagedPolicyArns" not in role, "function roles carry no managed policies"
+    return statements
+
+
+def actions_of(statement: dict[str, Any]) -> list[str]:
+    actions = statement["Action"]
+    return [actions] if isinstance(actions, str) else list(actions)
+
+
+def resources_of(statement: dict[str, Any]) -> list[Any]:
+    resources = statement["Resource"]
+    return resources if isinstance(resources, list) else [resources]
+
+
+def statements_for(statements: list[dict[str, Any]], service: str) -> list[dict[str, Any]]:
+    return [s for s in statements if any(action.startswith(f"{service}:") for action in actions_of(s))]
+
+
+def secret_reference(stack: Synthesized) -> Any:
+    secrets = stack.resources("AWS::SecretsManager::Secret")
+    return {"Ref": next(iter(secrets))} if secrets else EXISTING_SECRET_ARN
+
+
+def queue_arn(stack: Synthesized, base_name: str) -> dict[str, Any]:
+    stage = stack.context.get("stage", "prod")
+    for logical_id, resource in stack.resources("AWS::SQS::Queue").items():
+        if resource["Properties"]["QueueName"] == f"{base_name}-{stage}":
+            return {"Fn::GetAtt": [logical_id, "Arn"]}
+    raise AssertionError(base_name)
+
+
+HANDLERS = [names.API_HANDLER, names.QUEUE_HANDLER]
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_functions_read_only_their_secret(any_stack: Synthesized, handler: str) -> None:
+    # Given a function's permissions
+    statements = statements_for(role_statements(any_stack, handler), "secretsmanager")
+
+    # Then it may read the token secret, that one only, and change nothing
+    assert statements, "the function must read the token"
+    for statement in statements:
+        assert resources_of(statement) == [secret_reference(any_stack)]
+        assert set(actions_of(statement)) <= {
+            "secretsmanager:GetSecretValue",
+            "secretsmanager:DescribeSecret",
+        }
+
+
+def test_an_existing_secret_is_used_instead_of_a_new_one(alternative_stack: Synthesized) -> None:
+    # Given tokenSecretArn in the context
+    # Then the stack creates no secret and points the functions at the given one
+    assert not alternative_stack.resources("AWS::SecretsManager::Secret")
+    for props in alternative_stack.properties("AWS::Lambda::Function"):
+        assert props["Environment"]["Variables"][names.ENV_PROVIDER_TOKEN_SECRET] == EXISTING_SECRET_ARN
+    assert alternative_stack.template["Outputs"]["TokenSecretArn"]["Value"] == EXISTING_SECRET_ARN
+
+
+def test_the_created_secret_holds_a_generated_placeholder(default_stack: Synthesized) -> None:
+    # Given no tokenSecretArn
+    secret = default_stack.only("AWS::SecretsManager::Secret")
+
+    # Then the stack creates the secret under the shared name, with a generated value, no token
+    assert secret["Name"] == f"{names.TOKEN_SECRET_NAME}-prod"
+    assert "SecretString" not in secret
+    assert "apitoken" not in json.loads(secret["GenerateSecretString"]["SecretStringTemplate"])
+    # And keeps it (the operator's token) if the stack is deleted
+    (resource,) = default_stack.resources("AWS::SecretsManager::Secret").values()
+    assert resource["DeletionPolicy"] == "Retain"
+
+
+def test_only_the_queue_function_touches_queues(any_stack: Synthesized) -> None:
+    # Given both functions' permissions
+    api_sqs = statements_for(role_statements(any_stack, names.API_HANDLER), "sqs")
+    queue_sqs = statements_for(role_statements(any_stack, names.QUEUE_HANDLER), "sqs")
+    queue = queue_arn(any_stack, names.QUEUE_NAME)
+    dead_letter_queue = queue_arn(any_stack, names.DEAD_LETTER_QUEUE_NAME)
+
+    # Then the API function has none
+    assert api_sqs == []
+    # And the queue function consumes its queue only, and may send only to the dead-letter queue
+    for statement in queue_sqs:
+        actions = set(actions_of(statement))
+        if "sqs:ReceiveMessage" in actions or "sqs:DeleteMessage" in actions:
+            assert resources_of(statement) == [queue]
+        else:
+            assert resources_of(statement) == [dead_letter_queue]
+            assert actions <= {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
+    assert any("sqs:ReceiveMessage" in actions_of(s) for s in queue_sqs)
+
+
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_functions_use_the_idempotency_table_only(any_stack: Synthesized, handler: str) -> None:
+    # Given a function's DynamoDB permissions
+    statements = statements_for(role_statements(any_stack, handler), "dynamodb")
+    table_id = next(iter(any_stack.resources("AWS::DynamoDB::Table")))
+
+    # Then they cover reading and writing the idempotency table, and nothing else
+    assert any("dynamodb:PutItem" in actions_of(s) for s in statements)
+    for statement in statements:
+        assert resources_of(statement) == [{"Fn::GetAtt": [table_id, "Arn"]}]
+
+
+def test_wildcard_resources_are_only_for_xray(any_stack: Synthesized) -> None:
+    # Given every inline and managed policy statement of the stack
+    statements = [
+        statement
+        for resource_type in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy")
+        for policy in any_stack.properties(resource_type)
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+
+    # Then "*" appears only where X-Ray allows nothing narrower
+    for statement in statements:
+        if "*" in resources_of(statement):
+            assert all(action.startswith("xray:") for action in actions_of(statement)), statement
+
+
+def _strings_and_keys(value: Any) -> Iterator[tuple[str, Any]]:
+    """Every (key, value) pair in the template, descending into JSON held in strings."""
+    if isinstance(value, dict):
+        for key, item in value.items():
+            yield key, item
+            yield from _strings_and_keys(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings_and_keys(item)
+    elif isinstance(value, str) and value.strip().startswith("{"):
+        try:
+            parsed = json.loads(value)
+        except json.JSONDecodeError:
+            return
+        yield from _strings_and_keys(parsed)
+
+
+def plaintext_secrets(template: dict[str, Any]) -> list[str]:
+    found = []
+    for key, value in _strings_and_keys(template):
+        if key in ("SecretString", "apitoken", "SecretValue") and not (
+            isinstance(value, dict) and set(value) <= {"Ref", "Fn::GetAtt", "Fn::Join", "Fn::Sub"}
+        ):
+            found.append(f"{key}={value!r}")
+    return found
+
+
+def test_no_token_or_secret_value_is_in_the_template(any_stack: Synthesized) -> None:
+    # Given the whole synthesized template
+    # When it is searched for secret values, including JSON held in strings
+    # Then it holds none
+    assert plaintext_secrets(any_stack.template) == []
+
+
+def test_the_plaintext_search_finds_a_literal_token() -> None:
+    # Given templates that would leak a token in the ways the search looks for
+    leaks = [
+        {"Resources": {"S": {"Properties": {"SecretString": '{"apitoken": "abc"}'}}}},
+        {"Resources": {"S": {"Properties": {"Value": json.dumps({"apitoken": "abc"})}}}},
+    ]
+
+    # Then the search reports each
+    assert all(plaintext_secrets(template) for template in leaks)
