@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import phonenumbers
+from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumber
 
 # Separators people put in numbers; everything else must be a digit or a leading '+'.
 _SEPARATORS = str.maketrans("", "", " -.()/\t")
@@ -21,27 +22,57 @@ def normalise(raw: str) -> str:
     """
     compact = raw.translate(_SEPARATORS)
     if compact.startswith("00"):
-        compact = "+" + compact[2:]
-    elif not compact.startswith("+"):
-        compact = "+" + compact
-    if not compact[1:].isdigit():
+        digits = compact[2:]
+    elif compact.startswith("+"):
+        digits = compact[1:]
+    else:
+        digits = compact
+    if not (digits.isascii() and digits.isdigit()):
         raise InvalidPhoneNumber("must contain only digits, spaces and an optional leading + or 00")
+    # Fast path (bulk sends): a number already written as country code + national number needs
+    # no parsing, only the validity check; anything else takes phonenumbers' full parse.
+    number = _split_country_code(digits)
+    if number is None or not phonenumbers.is_valid_number(number):
+        number = _parse(digits)
+    # E.164 without its '+' is the provider's form (it keeps Italy's leading zero).
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+
+
+def _split_country_code(digits: str) -> PhoneNumber | None:
+    country_code_length = _country_code_length(digits)
+    national = digits[country_code_length:]
+    if not country_code_length or not national:
+        return None
+    number = PhoneNumber(country_code=int(digits[:country_code_length]), national_number=int(national))
+    leading_zeros = len(national) - len(national.lstrip("0"))
+    if leading_zeros:
+        number.italian_leading_zero = True
+        number.number_of_leading_zeros = leading_zeros if leading_zeros > 1 else None
+    return number
+
+
+def _parse(digits: str) -> PhoneNumber:
     try:
-        parsed = phonenumbers.parse(compact, None)
+        number = phonenumbers.parse("+" + digits, None)
     except phonenumbers.NumberParseException:
         raise InvalidPhoneNumber("is not an international phone number") from None
-    if not phonenumbers.is_valid_number(parsed):
+    if not phonenumbers.is_valid_number(number):
         raise InvalidPhoneNumber("is not a valid phone number for its country code")
-    # E.164 without its '+' is the provider's form (it keeps Italy's leading zero).
-    return phonenumbers.format_number(parsed, phonenumbers.PhoneNumberFormat.E164)[1:]
+    return number
+
+
+def _country_code_length(digits: str) -> int:
+    """Length of the country code at the start of `digits`, as phonenumbers reads it (1 to 3), or 0."""
+    if digits.startswith("0"):
+        return 0  # no country code starts with 0
+    for length in (1, 2, 3):
+        if int(digits[:length] or 0) in COUNTRY_CODE_TO_REGION_CODE:
+            return length
+    return 0
 
 
 def mask(number: str) -> str:
-    """Mask a number for logs, keeping the country code and the last three digits."""
-    digits = number.lstrip("+")
-    try:
-        country_code = str(phonenumbers.parse("+" + digits, None).country_code)
-    except phonenumbers.NumberParseException:
-        country_code = ""
-    hidden = max(len(digits) - len(country_code) - 3, 0)
-    return f"{country_code}{'*' * hidden}{digits[len(country_code) + hidden :]}"
+    """Mask a digits-only number for logs, keeping the country code and the last three digits."""
+    country_code_length = _country_code_length(number)
+    hidden = max(len(number) - country_code_length - 3, 0)
+    return f"{number[:country_code_length]}{'*' * hidden}{number[country_code_length + hidden :]}"

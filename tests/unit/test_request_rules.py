@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
@@ -180,3 +180,34 @@ def test_masking_keeps_country_code_and_last_three_digits() -> None:
     assert mask("306912345678") == "30*******678"
     assert mask("35796123456") == "357*****456"
     assert mask("447911123456") == "44*******456"
+
+
+def _normalise_by_full_parse(digits: str) -> str | None:
+    import phonenumbers
+
+    try:
+        number = phonenumbers.parse("+" + digits, None)
+    except phonenumbers.NumberParseException:
+        return None
+    if not phonenumbers.is_valid_number(number):
+        return None
+    return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
+
+
+@given(
+    st.one_of(
+        st.text(alphabet="0123456789", min_size=1, max_size=16),
+        st.sampled_from(["30", "39", "357", "44", "1", "49", "7", "380"]).flatmap(
+            lambda cc: st.text(alphabet="0123456789", min_size=6, max_size=12).map(lambda rest: cc + rest)
+        ),
+    )
+)
+@settings(max_examples=1000)
+def test_fast_normalisation_agrees_with_a_full_parse(digits: str) -> None:
+    # Given any digit string, when normalised, then it matches phonenumbers' full parse (or both refuse)
+    expected = _normalise_by_full_parse(digits)
+    try:
+        got: str | None = normalise(digits)
+    except ValueError:
+        got = None
+    assert got == expected
