@@ -20,6 +20,11 @@ def _sqs() -> Any:
     return boto3.client("sqs")
 
 
+def prepare() -> None:
+    """Make the SQS client in this thread (boto3's default session is not thread-safe)."""
+    _sqs()
+
+
 def park(
     queue_url: str, *, body: str, message_id: str, explicit_key: str | None, error: GatewayError
 ) -> None:

@@ -22,6 +22,7 @@ class QueueAction(Enum):
 
     RETRY = "retry"  # leave it on the queue: backoff, then the DLQ after maxReceiveCount
     DEAD_LETTER = "dead-letter"  # retrying cannot help, or could send twice: park it with the reason
+    SPLIT = "split"  # part was sent: the rest goes on as new records, each handled by its own failure
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +31,9 @@ class FailureClass:
     title: str
     http_status: int
     queue_action: QueueAction
+    # The provider may have sent some or all of it: the answer is kept under the idempotency
+    # key, so a retry replays it instead of sending again.
+    may_have_sent: bool = False
 
     @property
     def problem_type(self) -> str:
@@ -74,6 +78,14 @@ class Failure(Enum):
         "The provider may have sent the message; do not resend blindly",
         504,
         QueueAction.DEAD_LETTER,
+        may_have_sent=True,
+    )
+    PARTIALLY_SENT = FailureClass(
+        "partially-sent",
+        "Some destinations were sent, others not",
+        502,
+        QueueAction.SPLIT,
+        may_have_sent=True,
     )
 
     @property
@@ -83,6 +95,10 @@ class Failure(Enum):
     @classmethod
     def from_slug(cls, slug: str) -> Failure:
         return next(failure for failure in cls if failure.info.slug == slug)
+
+    @classmethod
+    def from_problem_type(cls, problem_type: str) -> Failure:
+        return cls.from_slug(problem_type.removeprefix(PROBLEM_TYPE_BASE))
 
 
 # Provider error codes (LIVEALL.md) that mean the caller's data was at fault.
@@ -125,6 +141,7 @@ class GatewayError(Exception):
         provider_message: str | None = None,
         retry_after: int | None = None,
         replayed: bool = False,
+        extra: dict[str, Any] | None = None,
     ) -> None:
         super().__init__(detail)
         self.failure = failure
@@ -134,19 +151,20 @@ class GatewayError(Exception):
         self.provider_message = provider_message
         self.retry_after = retry_after
         self.replayed = replayed  # answered from the idempotency store, not sent now
+        self.extra = extra or {}  # further problem members, e.g. what a partial send did send
 
     @classmethod
     def from_problem(cls, problem: dict[str, Any], *, replayed: bool = False) -> GatewayError:
         """The error a stored problem body describes (the idempotency store keeps problem bodies)."""
-        slug = str(problem["type"]).removeprefix(PROBLEM_TYPE_BASE)
         errors = [FieldError(e["field"], e["message"]) for e in problem.get("errors", [])]
         return cls(
-            Failure.from_slug(slug),
+            Failure.from_problem_type(str(problem["type"])),
             str(problem["detail"]),
             errors=errors,
             provider_code=problem.get("provider_code"),
             provider_message=problem.get("provider_message"),
             replayed=replayed,
+            extra={k: v for k, v in problem.items() if k not in _PROBLEM_MEMBERS},
         )
 
     def problem(self, instance: str | None = None) -> dict[str, object]:
@@ -165,4 +183,10 @@ class GatewayError(Exception):
         if self.provider_code is not None:
             body["provider_code"] = self.provider_code
             body["provider_message"] = self.provider_message or ""
+        body.update(self.extra)
         return body
+
+
+_PROBLEM_MEMBERS = frozenset(
+    {"type", "title", "status", "detail", "instance", "errors", "provider_code", "provider_message"}
+)

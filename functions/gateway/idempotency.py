@@ -125,6 +125,10 @@ class IdempotentSender:
             raise GatewayError.from_problem(stored[_STORED_PROBLEM], replayed=replayed)
         return Answer(stored, replayed)
 
+    def prepare(self) -> None:
+        """Build the persistence layer (and its boto3 client) now, in this thread."""
+        self._idempotent()
+
     def _idempotent(self) -> Callable[..., dict[str, Any]]:
         if self._send_once is None:
             persistence = DynamoDBPersistenceLayer(
@@ -146,9 +150,9 @@ class IdempotentSender:
         try:
             return self.sender.send(request, seconds_left=seconds_left).as_dict()
         except GatewayError as error:
-            if error.failure is not Failure.OUTCOME_UNKNOWN:
+            if not error.failure.info.may_have_sent:
                 raise  # nothing was sent: the record is dropped and a retry may send
-            # The message may have gone out: keep the record so a retry answers this again.
+            # Some or all of it may have gone out: keep the record so a retry answers this again.
             return {_STORED_PROBLEM: error.problem()}
 
 

@@ -90,6 +90,7 @@ FAILURE_TYPES = (
     "idempotency-key-reused",
     "in-progress",
     "outcome-unknown",
+    "partially-sent",
 )
 
 # Idempotency (gateway.idempotency). Explicit keys share this prefix across the API and the queue.
@@ -100,3 +101,13 @@ IDEMPOTENCY_KEY_HEADER = "Idempotency-Key"
 IDEMPOTENCY_REPLAYED_HEADER = "Idempotent-Replayed"
 QUEUE_IDEMPOTENCY_ATTRIBUTE = "IdempotencyKey"
 QUEUE_IDEMPOTENCY_FIELD = "idempotency_key"
+
+# Speed: long destination lists are split into provider requests of this size, sent
+# concurrently; the records of one SQS batch are sent concurrently too. Both bounded,
+# to protect the provider.
+ENV_PROVIDER_CHUNK_SIZE = "PROVIDER_CHUNK_SIZE"
+DEFAULT_PROVIDER_CHUNK_SIZE = 1000
+ENV_PROVIDER_MAX_CONCURRENCY = "PROVIDER_MAX_CONCURRENCY"
+DEFAULT_PROVIDER_MAX_CONCURRENCY = 4
+ENV_QUEUE_RECORD_CONCURRENCY = "QUEUE_RECORD_CONCURRENCY"
+DEFAULT_QUEUE_RECORD_CONCURRENCY = 10

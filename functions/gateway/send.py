@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
@@ -28,56 +29,134 @@ LOGGED_DESTINATIONS = 10
 
 @dataclass(frozen=True, slots=True)
 class SendOutcome:
-    """What a caller gets back for a sent request."""
+    """What a caller gets back for a sent request: one provider result per chunk, in order."""
 
-    result: SendResult
+    results: list[SendResult]
     duplicates_removed: int
 
     def as_dict(self) -> dict[str, Any]:
-        return {
-            "submission_id": self.result.submission_id,
-            "messages": [{"destination": m.destination, "smsid": m.smsid} for m in self.result.messages],
+        answer: dict[str, Any] = {
+            "submission_id": self.results[0].submission_id,
+            "messages": _messages(self.results),
             "duplicates_removed": self.duplicates_removed,
         }
+        if len(self.results) > 1:
+            answer["submission_ids"] = [result.submission_id for result in self.results]
+        return answer
+
+
+class PartiallySent(GatewayError):
+    """Some chunks of a long destination list were sent and others not: exactly which is in the problem."""
+
+    def __init__(self, sent: list[SendResult], failed: list[tuple[list[str], GatewayError]]) -> None:
+        sent_count = sum(len(result.messages) for result in sent)
+        unsent_count = sum(len(destinations) for destinations, _ in failed)
+        first = failed[0][1]
+        super().__init__(
+            Failure.PARTIALLY_SENT,
+            f"{sent_count} of {sent_count + unsent_count} destinations were sent; {unsent_count} were not "
+            f"({first.detail}) Send only those in not_sent again, as a new message.",
+            provider_code=first.provider_code,
+            provider_message=first.provider_message,
+            extra={
+                "submission_ids": [result.submission_id for result in sent],
+                "messages": _messages(sent),
+                "not_sent": [
+                    {"destination": destination, "type": error.failure.info.problem_type}
+                    for destinations, error in failed
+                    for destination in destinations
+                ],
+            },
+        )
+
+
+def _messages(results: list[SendResult]) -> list[dict[str, Any]]:
+    return [{"destination": m.destination, "smsid": m.smsid} for result in results for m in result.messages]
 
 
 class Sender:
-    """Sends validated requests with the current token, refreshing it once if the provider refuses it."""
+    """Sends validated requests with the current token, refreshing it once if the provider refuses it.
 
-    def __init__(self, token_source: TokenSource, client: ProviderClient) -> None:
+    A long destination list is split into provider requests of `chunk_size`, sent
+    concurrently (at most `max_concurrency` at once); the answer keeps the order.
+    """
+
+    def __init__(
+        self,
+        token_source: TokenSource,
+        client: ProviderClient,
+        *,
+        chunk_size: int = 1000,
+        max_concurrency: int = 4,
+    ) -> None:
         self.token_source = token_source
         self.client = client
+        self.chunk_size = chunk_size
+        self.max_concurrency = max_concurrency
 
     def send(self, request: SendRequest, *, seconds_left: Callable[[], float] | None = None) -> SendOutcome:
-        try:
-            result = self._send_with_token(request, seconds_left, refresh=False)
-        except ProviderRejected as rejection:
-            if not rejection.is_token_error:
-                raise
-            # A rotated token: read the secret again and try once more (nothing was sent).
-            logger.warning(
-                "provider refused the token; reading the secret again", extra={"code": rejection.error_code}
-            )
-            result = self._send_with_token(request, seconds_left, refresh=True)
+        destinations = request.destinations
+        chunks = [destinations[i : i + self.chunk_size] for i in range(0, len(destinations), self.chunk_size)]
+        base_payload = request.provider_payload(self.token_source.get())
+        outcomes = self._send_chunks(base_payload, chunks, seconds_left)
+        refused = [i for i, outcome in enumerate(outcomes) if _is_token_error(outcome)]
+        if refused:
+            # A rotated token: read the secret again and try those chunks once more (nothing was sent).
+            logger.warning("provider refused the token; reading the secret again")
+            try:
+                base_payload = {**base_payload, "apitoken": self.token_source.get(refresh=True)}
+            except GatewayError as error:
+                retried: list[SendResult | GatewayError] = [error] * len(refused)
+            else:
+                retried = self._send_chunks(base_payload, [chunks[i] for i in refused], seconds_left)
+            for index, outcome in zip(refused, retried, strict=True):
+                outcomes[index] = outcome
+        sent = [outcome for outcome in outcomes if isinstance(outcome, SendResult)]
+        failed = [
+            (chunk, o) for chunk, o in zip(chunks, outcomes, strict=True) if isinstance(o, GatewayError)
+        ]
+        if sent:
+            self._record_sent(sent, request.duplicates_removed)
+        if failed and not sent:
+            raise failed[0][1]
+        if failed:
+            raise PartiallySent(sent, failed)
+        return SendOutcome(sent, request.duplicates_removed)
+
+    def _send_chunks(
+        self, base_payload: dict[str, Any], chunks: list[list[str]], seconds_left: Callable[[], float] | None
+    ) -> list[SendResult | GatewayError]:
+        def send_chunk(chunk: list[str]) -> SendResult | GatewayError:
+            try:
+                return self.client.send_im(
+                    {**base_payload, "destinations": chunk},
+                    seconds_left=seconds_left() if seconds_left else None,
+                )
+            except GatewayError as error:
+                return error
+
+        if len(chunks) == 1:
+            return [send_chunk(chunks[0])]
+        with ThreadPoolExecutor(max_workers=min(self.max_concurrency, len(chunks))) as pool:
+            return list(pool.map(send_chunk, chunks))
+
+    def _record_sent(self, sent: list[SendResult], duplicates_removed: int) -> None:
+        messages = [m for result in sent for m in result.messages]
         count(names.METRIC_MESSAGES_ACCEPTED)
-        count(names.METRIC_DESTINATIONS_SENT, len(result.messages))
+        count(names.METRIC_DESTINATIONS_SENT, len(messages))
         logger.info(
             "message sent",
             extra={
-                "submission_id": result.submission_id,
-                "destination_count": len(result.messages),
-                "destinations": [mask(m.destination) for m in result.messages[:LOGGED_DESTINATIONS]],
-                "duplicates_removed": request.duplicates_removed,
+                "submission_ids": [result.submission_id for result in sent],
+                "destination_count": len(messages),
+                "destinations": [mask(m.destination) for m in messages[:LOGGED_DESTINATIONS]],
+                "duplicates_removed": duplicates_removed,
             },
         )
-        return SendOutcome(result, request.duplicates_removed)
 
-    def _send_with_token(
-        self, request: SendRequest, seconds_left: Callable[[], float] | None, *, refresh: bool
-    ) -> SendResult:
-        token = self.token_source.get(refresh=refresh)
-        payload = request.provider_payload(token)
-        return self.client.send_im(payload, seconds_left=seconds_left() if seconds_left else None)
+
+def _is_token_error(outcome: SendResult | GatewayError) -> bool:
+    return isinstance(outcome, ProviderRejected) and outcome.is_token_error
 
 
 @cache
@@ -92,6 +171,8 @@ def get_sender() -> Sender:
             connect_timeout=settings.connect_timeout_seconds,
             read_timeout=settings.read_timeout_seconds,
         ),
+        chunk_size=settings.provider_chunk_size,
+        max_concurrency=settings.provider_max_concurrency,
     )
 
 

@@ -46,6 +46,24 @@ class Settings(BaseModel):
     # Where the queue consumer parks records that must not be retried; without it they
     # take the queue's own redrive after maxReceiveCount.
     dead_letter_queue_url: str | None = Field(default=None, validation_alias=names.ENV_DEAD_LETTER_QUEUE_URL)
+    provider_chunk_size: int = Field(
+        default=names.DEFAULT_PROVIDER_CHUNK_SIZE,
+        validation_alias=names.ENV_PROVIDER_CHUNK_SIZE,
+        ge=1,
+        le=10_000,
+    )
+    provider_max_concurrency: int = Field(
+        default=names.DEFAULT_PROVIDER_MAX_CONCURRENCY,
+        validation_alias=names.ENV_PROVIDER_MAX_CONCURRENCY,
+        ge=1,
+        le=32,
+    )
+    queue_record_concurrency: int = Field(
+        default=names.DEFAULT_QUEUE_RECORD_CONCURRENCY,
+        validation_alias=names.ENV_QUEUE_RECORD_CONCURRENCY,
+        ge=1,
+        le=10,
+    )
     metrics_namespace: str = Field(
         default=names.DEFAULT_METRICS_NAMESPACE, validation_alias=names.ENV_METRICS_NAMESPACE
     )

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+from gateway import names
 from queue_handler import handler
 from sandbox import Fault
-from tests.conftest import TEST_TOKEN, load_event
+from tests.conftest import TEST_TOKEN, load_event, reset_process_caches
 
 
 def test_two_bad_records_of_five_are_the_only_failures(gateway_env, lambda_context, capsys) -> None:
@@ -19,13 +20,15 @@ def test_two_bad_records_of_five_are_the_only_failures(gateway_env, lambda_conte
 
     # Then exactly those two are reported, and the three good ones were sent once each
     assert answer == {"batchItemFailures": [{"itemIdentifier": ids[1]}, {"itemIdentifier": ids[3]}]}
-    sent = [entry.payload["destinations"] for entry in gateway_env.ledger]
+    sent = sorted(entry.payload["destinations"] for entry in gateway_env.ledger)
     assert sent == [["306911111001"], ["306911111003"], ["306911111005"]]
     assert TEST_TOKEN not in capsys.readouterr().out
 
 
-def test_a_provider_failure_fails_only_its_record(gateway_env, lambda_context) -> None:
-    # Given a provider that fails the second call of a three-record batch
+def test_a_provider_failure_fails_only_its_record(gateway_env, lambda_context, monkeypatch) -> None:
+    # Given records sent one at a time, and a provider that fails the first call of a three-record batch
+    monkeypatch.setenv(names.ENV_QUEUE_RECORD_CONCURRENCY, "1")
+    reset_process_caches()
     event = load_event("sqs-batch.json")
     event["Records"] = [event["Records"][0], event["Records"][2], event["Records"][4]]
     gateway_env.add_fault(Fault(kind="error_code", code=8))  # first call fails
@@ -166,8 +169,15 @@ def test_explicit_keys_dedupe_different_messages(gateway_env, lambda_context, qu
     by_attribute = _record(body, "m-a", {"IdempotencyKey": "order-7"})
     by_field = _record({**body, "idempotency_key": "order-7"}, "m-b")
 
-    # When both are processed
-    assert handler({"Records": [by_attribute, by_field]}, lambda_context) == {"batchItemFailures": []}
+    # When both are processed in one batch (concurrently)
+    first = handler({"Records": [by_attribute, by_field]}, lambda_context)
 
-    # Then one was sent
+    # Then one was sent; the other replayed it, or (if it came while the first was in progress) waits a retry
+    assert first["batchItemFailures"] in ([], [{"itemIdentifier": "m-b"}], [{"itemIdentifier": "m-a"}])
+    retried = [
+        r
+        for r in (by_attribute, by_field)
+        if {"itemIdentifier": r["messageId"]} in first["batchItemFailures"]
+    ]
+    assert handler({"Records": retried}, lambda_context) == {"batchItemFailures": []}
     assert len(gateway_env.ledger) == 1
