@@ -1,0 +1,218 @@
+"""The world the benchmarks run in: moto's server, the provider sandbox and the functions' environment.
+
+Resources are made as tests/conftest.py makes them (the token secret and the
+idempotency table, names from gateway.names). Nothing here imports a handler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import secrets
+import sys
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+FUNCTIONS = REPO / "functions"
+EVENTS = REPO / "events"
+REGION = "eu-central-1"
+# Enough credit that no benchmark ever meets "insufficient balance" (0.01 per destination).
+SANDBOX_BALANCE = 1e9
+# Generous: a loaded machine must not turn a slow answer into a failed benchmark.
+PROVIDER_READ_TIMEOUT_SECONDS = "10"
+# Fake credentials; the region and the disabled tracer as tests/conftest.py sets them.
+STATIC_ENVIRONMENT = {
+    "AWS_DEFAULT_REGION": REGION,
+    "AWS_ACCESS_KEY_ID": "bench",
+    "AWS_SECRET_ACCESS_KEY": "bench",
+    "AWS_EC2_METADATA_DISABLED": "true",
+    "POWERTOOLS_TRACE_DISABLED": "1",
+}
+
+
+def configure_process() -> None:
+    """Prepare this process before anything imports boto3 or Powertools (they read the environment then)."""
+    for name in [n for n in os.environ if n.startswith(("AWS_", "POWERTOOLS_"))]:
+        del os.environ[name]
+    os.environ.update(STATIC_ENVIRONMENT)
+    if str(FUNCTIONS) not in sys.path:
+        sys.path.insert(0, str(FUNCTIONS))
+    # A request line per AWS call would drown the benchmark's own output.
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+
+
+class BenchEnvironment:
+    """moto's server holding the token secret and the idempotency table, and the provider sandbox.
+
+    Use as a context manager; both servers run in threads of this process.
+    """
+
+    def __init__(self) -> None:
+        from moto.server import ThreadedMotoServer
+
+        from sandbox import ProviderSandbox
+
+        self.token = secrets.token_hex(20)
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+        self.sandbox = ProviderSandbox(tokens={self.token}, balance=SANDBOX_BALANCE)
+        self.endpoint_url = ""
+
+    def __enter__(self) -> BenchEnvironment:
+        self._moto.start()
+        host, port = self._moto.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        self._provision()
+        self.sandbox.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.sandbox.stop()
+        self._moto.stop()
+
+    def _provision(self) -> None:
+        import boto3
+
+        from gateway import names
+
+        session = boto3.session.Session(region_name=REGION)
+        session.client("secretsmanager", endpoint_url=self.endpoint_url).create_secret(
+            Name=names.TOKEN_SECRET_NAME, SecretString=json.dumps({"apitoken": self.token})
+        )
+        session.client("dynamodb", endpoint_url=self.endpoint_url).create_table(
+            TableName=names.IDEMPOTENCY_TABLE_NAME,
+            KeySchema=[{"AttributeName": names.IDEMPOTENCY_KEY_ATTRIBUTE, "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": names.IDEMPOTENCY_KEY_ATTRIBUTE, "AttributeType": "S"}],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+    @property
+    def token_secret_name(self) -> str:
+        from gateway import names
+
+        return names.TOKEN_SECRET_NAME
+
+    def function_environment(self) -> dict[str, str]:
+        """What the functions read (gateway.settings), pointing at the emulator and the sandbox."""
+        from gateway import names
+
+        return {
+            **STATIC_ENVIRONMENT,
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            names.ENV_PROVIDER_BASE_URL: self.sandbox.url,
+            names.ENV_PROVIDER_TOKEN_SECRET: self.token_secret_name,
+            names.ENV_PROVIDER_READ_TIMEOUT: PROVIDER_READ_TIMEOUT_SECONDS,
+        }
+
+    def apply_to_process(self) -> None:
+        """Give this process the functions' environment, for the in-process benchmarks."""
+        os.environ.update(self.function_environment())
+        reset_process_caches()
+
+    def child_environment(
+        self, *, write_bytecode: bool, pycache_prefix: Path | None = None
+    ) -> dict[str, str]:
+        """A fresh process's environment: the functions' settings, functions/ on the path like /var/task."""
+        inherited = {
+            name: value
+            for name, value in os.environ.items()
+            if not name.startswith(("AWS_", "POWERTOOLS_", "PYTHON"))
+        }
+        environment = {**inherited, **self.function_environment(), "PYTHONPATH": str(FUNCTIONS)}
+        if not write_bytecode:
+            environment["PYTHONDONTWRITEBYTECODE"] = "1"
+        if pycache_prefix is not None:
+            environment["PYTHONPYCACHEPREFIX"] = str(pycache_prefix)
+        return environment
+
+    def reset_sandbox(self, *, latency: float) -> None:
+        self.sandbox.reset()
+        self.sandbox.latency = latency
+
+
+@contextlib.contextmanager
+def silenced_output() -> Iterator[None]:
+    """Send the Logger's lines and the EMF metrics (printed to stdout) to /dev/null."""
+    from gateway.observability import logger
+
+    with open(os.devnull, "w") as devnull, contextlib.redirect_stdout(devnull):
+        # The Logger keeps the stream it was made with, so redirect_stdout alone misses it.
+        handler = logger.registered_handler
+        previous = handler.setStream(devnull)  # type: ignore[attr-defined]
+        try:
+            yield
+        finally:
+            handler.setStream(previous)  # type: ignore[attr-defined]
+
+
+def reset_process_caches() -> None:
+    """Forget process-wide state between configurations (the list in tests/conftest.py)."""
+    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters import base
+
+    from gateway.idempotency import get_idempotent_sender
+    from gateway.send import get_sender
+    from gateway.settings import get_settings
+
+    get_settings.cache_clear()
+    get_sender.cache_clear()
+    get_idempotent_sender.cache_clear()
+    # A provider made before AWS_ENDPOINT_URL was set would keep calling real AWS.
+    base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+
+
+@dataclass
+class BenchLambdaContext:
+    """Enough of a Lambda context for the handlers (as tests/conftest.py's FakeLambdaContext)."""
+
+    function_name: str = "viber-gateway-bench"
+    memory_limit_in_mb: int = 256
+    invoked_function_arn: str = "arn:aws:lambda:eu-central-1:123456789012:function:viber-gateway-bench"
+    aws_request_id: str = "6f1a3c4e-0000-4000-8000-00000000beef"
+    remaining_ms: int = 28_000
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_ms
+
+
+def load_event(name: str) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads((EVENTS / name).read_text())
+    return document
+
+
+def api_event(body: dict[str, Any]) -> dict[str, Any]:
+    """The sample POST /messages event carrying `body`."""
+    event = load_event("api-post-im.json")
+    event["body"] = json.dumps(body)
+    return event
+
+
+def sqs_event(bodies: list[dict[str, Any]]) -> dict[str, Any]:
+    """An SQS batch of `bodies`, each record with a fresh message id (the idempotency key)."""
+    template = load_event("sqs-batch.json")["Records"][0]
+    records = []
+    for body in bodies:
+        record = dict(template)
+        record["messageId"] = str(uuid.uuid4())
+        record["body"] = json.dumps(body)
+        record["messageAttributes"] = {}
+        records.append(record)
+    return {"Records": records}
+
+
+def sample_body() -> dict[str, Any]:
+    """The body of events/api-post-im.json: one Viber message to two destinations."""
+    document: dict[str, Any] = json.loads(load_event("api-post-im.json")["body"])
+    return document

@@ -1,0 +1,209 @@
+"""Run the benchmarks, print a table of figures against their targets, and write them as JSON.
+
+    python -m bench                      # full sizes
+    python -m bench --smoke              # tiny sizes, seconds (CI)
+    python -m bench --only warm-overhead --profile
+
+A missed target is reported, not an error; exit status 1 means a benchmark broke
+(for example a handler answered non-200), so its figures would mean nothing.
+Figures go to bench/results/latest.json (latest-smoke.json, latest-NAME.json for
+smoke and --only runs); see bench/README.md for what each benchmark measures.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench.environment import REPO, BenchEnvironment, configure_process
+from bench.report import BenchmarkBroken, BenchmarkResult, render_table, write_json
+
+RESULTS = REPO / "bench" / "results"
+PROVIDER_LATENCY_SECONDS = 0.1
+
+
+@dataclass(frozen=True, slots=True)
+class Sizes:
+    cold_runs: int
+    cold_runs_without_pyc: int
+    warm_requests: int
+    warm_warmup: int
+    batch_records: int
+    batch_runs: int
+    bulk_destinations: int
+    bulk_validation_runs: int
+
+
+FULL = Sizes(
+    cold_runs=10,
+    cold_runs_without_pyc=5,
+    warm_requests=2000,
+    warm_warmup=200,
+    batch_records=10,
+    batch_runs=5,
+    bulk_destinations=10_000,
+    bulk_validation_runs=5,
+)
+# Tiny, for CI: every benchmark runs and reports, in seconds. The batch keeps its 10 records
+# (the size SQS hands the function) but runs once.
+SMOKE = Sizes(
+    cold_runs=2,
+    cold_runs_without_pyc=0,
+    warm_requests=50,
+    warm_warmup=10,
+    batch_records=10,
+    batch_runs=1,
+    bulk_destinations=200,
+    bulk_validation_runs=2,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Options:
+    sizes: Sizes
+    profile_requests: int
+
+
+def _cold_start(environment: BenchEnvironment, options: Options) -> BenchmarkResult:
+    from bench.cold_start import ColdStartBench
+
+    sizes = options.sizes
+    return ColdStartBench(
+        environment, runs=sizes.cold_runs, runs_without_pyc=sizes.cold_runs_without_pyc
+    ).run()
+
+
+def _warm_overhead(environment: BenchEnvironment, options: Options) -> BenchmarkResult:
+    from bench.warm import run_warm_overhead
+
+    sizes = options.sizes
+    return run_warm_overhead(
+        environment,
+        requests=sizes.warm_requests,
+        warmup=sizes.warm_warmup,
+        profile_requests=options.profile_requests,
+    )
+
+
+def _sqs_batch(environment: BenchEnvironment, options: Options) -> BenchmarkResult:
+    from bench.batch import run_sqs_batch
+
+    sizes = options.sizes
+    return run_sqs_batch(
+        environment,
+        records=sizes.batch_records,
+        runs=sizes.batch_runs,
+        provider_latency=PROVIDER_LATENCY_SECONDS,
+    )
+
+
+def _bulk(environment: BenchEnvironment, options: Options) -> BenchmarkResult:
+    from bench.bulk import run_bulk
+
+    sizes = options.sizes
+    return run_bulk(
+        environment,
+        destinations=sizes.bulk_destinations,
+        validation_runs=sizes.bulk_validation_runs,
+        provider_latency=PROVIDER_LATENCY_SECONDS,
+    )
+
+
+BENCHMARKS: dict[str, Callable[[BenchEnvironment, Options], BenchmarkResult]] = {
+    "cold-start": _cold_start,
+    "warm-overhead": _warm_overhead,
+    "sqs-batch": _sqs_batch,
+    "bulk": _bulk,
+}
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes: checks the benchmarks work, in seconds"
+    )
+    parser.add_argument("--only", choices=sorted(BENCHMARKS), help="run one benchmark")
+    parser.add_argument(
+        "--output",
+        type=Path,
+        help="JSON file for the figures (default bench/results/latest.json; a smoke or --only run writes "
+        "latest-smoke.json or latest-NAME.json instead, so it never replaces a full run's figures)",
+    )
+    parser.add_argument(
+        "--profile",
+        type=int,
+        nargs="?",
+        const=500,
+        default=0,
+        metavar="REQUESTS",
+        help="also run cProfile over that many warm API requests (default 500) and print the top functions",
+    )
+    return parser
+
+
+def _machine() -> dict[str, Any]:
+    load = os.getloadavg() if hasattr(os, "getloadavg") else None
+    return {
+        "python": sys.version.split()[0],
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+        "load_average_1_5_15": load,
+    }
+
+
+def _default_output(smoke: bool, only: str | None) -> Path:
+    parts = ["latest", *([only] if only else []), *(["smoke"] if smoke else [])]
+    return RESULTS / ("-".join(parts) + ".json")
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    output: Path = args.output or _default_output(args.smoke, args.only)
+    configure_process()
+    options = Options(sizes=SMOKE if args.smoke else FULL, profile_requests=args.profile)
+    selected = [args.only] if args.only else list(BENCHMARKS)
+    machine = _machine()
+    size_name = "smoke" if args.smoke else "full"
+    print(
+        f"bench: {size_name} sizes; {', '.join(selected)}; python {machine['python']}, "
+        f"{machine['cpus']} CPUs, load average {machine['load_average_1_5_15']}",
+        flush=True,
+    )
+    document: dict[str, Any] = {
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "smoke": args.smoke,
+        "sizes": asdict(options.sizes),
+        "machine": machine,
+        "benchmarks": {},
+    }
+    results: list[BenchmarkResult] = []
+    started = time.perf_counter()
+    try:
+        with BenchEnvironment() as environment:
+            for name in selected:
+                print(flush=True)
+                result = BENCHMARKS[name](environment, options)
+                results.append(result)
+                document["benchmarks"][name] = result.as_json()
+    except BenchmarkBroken as error:
+        document["error"] = str(error)
+        write_json(output, document)
+        print(f"\nBROKEN: {error}", file=sys.stderr)
+        return 1
+    document["machine"]["load_average_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
+    document["seconds"] = round(time.perf_counter() - started, 1)
+    print("\n" + render_table(results))
+    write_json(output, document)
+    print(f"\n{document['seconds']} s; figures written to {output}", flush=True)
+    return 0
