@@ -113,6 +113,9 @@ def reset_process_caches() -> None:
     get_settings.cache_clear()
     get_sender.cache_clear()
     get_idempotent_sender.cache_clear()
+    from queue_handler import record_threads
+
+    record_threads.cache_clear()
     base.DEFAULT_PROVIDERS.clear()
     parameters.clear_caches()
 
