@@ -18,7 +18,10 @@ import json
 from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
 from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
 from aws_lambda_powertools.event_handler.openapi.params import Body, Header
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
@@ -58,6 +61,7 @@ def _problem_response(status: int, description: str) -> OpenAPIResponse:
     responses={
         200: {"description": "Sent", "content": {"application/json": {"model": SendResponse}}},
         400: _problem_response(400, "The body is not a JSON object"),
+        415: _problem_response(415, "The body is not sent as application/json"),
         409: _problem_response(409, "The idempotency key was used for another message, or is in progress"),
         422: _problem_response(422, "A value is invalid, or the provider rejected one"),
         502: _problem_response(502, "The provider failed; nothing was sent"),
@@ -130,10 +134,17 @@ def _problem(error: GatewayError) -> Response[str]:
     )
 
 
-@app.exception_handler(RequestValidationError)
-def _on_invalid_body(error: RequestValidationError) -> Response[str]:
+@app.exception_handler([RequestValidationError, RequestUnsupportedContentType])
+def _on_invalid_body(error: RequestValidationError | RequestUnsupportedContentType) -> Response[str]:
     entries = list(error.errors())
-    if any(e.get("type") == "json_invalid" for e in entries):
+    content_type = app.current_event.headers.get("content-type", "")
+    if content_type and not content_type.lower().startswith("application/json"):
+        # Powertools reads forms too; this API takes JSON only (curl -d sends a form type by default).
+        failure = GatewayError(
+            Failure.UNSUPPORTED_MEDIA_TYPE,
+            f"The body was sent as {content_type.split(';')[0]}; send it as application/json.",
+        )
+    elif any(e.get("type") == "json_invalid" for e in entries):
         failure = GatewayError(Failure.MALFORMED_REQUEST, "The body is not valid JSON.")
     elif any(tuple(e.get("loc", ())) == ("body",) and e.get("type") in _NOT_AN_OBJECT for e in entries):
         failure = GatewayError(Failure.MALFORMED_REQUEST, "The body must be a JSON object.")

@@ -74,7 +74,7 @@ def move_one_by_one(sqs: Any, queues: Queues, error_types: set[str] | None) -> C
     moved: Counter[str] = Counter()
     skipped: dict[str, str] = {}  # message id -> receipt handle, hidden until the end of the run
     try:
-        _move_batches(sqs, queues, error_types, moved, skipped)
+        _move_batches(sqs, queues, error_types, moved, skipped, set())
     finally:
         for receipt_handle in skipped.values():
             sqs.change_message_visibility(
@@ -84,7 +84,12 @@ def move_one_by_one(sqs: Any, queues: Queues, error_types: set[str] | None) -> C
 
 
 def _move_batches(
-    sqs: Any, queues: Queues, error_types: set[str] | None, moved: Counter[str], skipped: dict[str, str]
+    sqs: Any,
+    queues: Queues,
+    error_types: set[str] | None,
+    moved: Counter[str],
+    skipped: dict[str, str],
+    moved_identities: set[str],
 ) -> None:
     while True:
         batch = sqs.receive_message(
@@ -100,7 +105,12 @@ def _move_batches(
         for message in fresh:
             attributes = message.get("MessageAttributes", {})
             error_type = attributes.get("ErrorType", {}).get("StringValue", "redriven-by-queue")
-            if error_types is not None and error_type not in error_types:
+            # A running consumer may park a moved message again: move each one once per run.
+            identity = "|".join(
+                attributes.get(name, {}).get("StringValue", message["MessageId"])
+                for name in ("SourceMessageId", names.QUEUE_IDEMPOTENCY_ATTRIBUTE)
+            )
+            if identity in moved_identities or (error_types is not None and error_type not in error_types):
                 skipped[message["MessageId"]] = message["ReceiptHandle"]
                 continue
             kept = {name: value for name, value in attributes.items() if name not in REASON_ATTRIBUTES}
@@ -109,6 +119,7 @@ def _move_batches(
                 value.pop("BinaryListValues", None)
             sqs.send_message(QueueUrl=queues.queue_url, MessageBody=message["Body"], MessageAttributes=kept)
             sqs.delete_message(QueueUrl=queues.dead_letter_url, ReceiptHandle=message["ReceiptHandle"])
+            moved_identities.add(identity)
             moved[error_type] += 1
 
 

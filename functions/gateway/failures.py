@@ -46,6 +46,9 @@ class Failure(Enum):
     MALFORMED_REQUEST = FailureClass(
         "malformed-request", "The body is not a JSON object", 400, QueueAction.DEAD_LETTER
     )
+    UNSUPPORTED_MEDIA_TYPE = FailureClass(
+        "unsupported-media-type", "The body must be sent as application/json", 415, QueueAction.DEAD_LETTER
+    )
     INVALID_REQUEST = FailureClass(
         "invalid-request", "The request is not valid", 422, QueueAction.DEAD_LETTER
     )

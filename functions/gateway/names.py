@@ -81,6 +81,7 @@ METRIC_DIMENSION_FAILURE_TYPE = "failure_type"
 FAILURE_TYPE_OUT_OF_CREDIT = "out-of-credit"  # has an alarm of its own
 FAILURE_TYPES = (
     "malformed-request",
+    "unsupported-media-type",
     "invalid-request",
     "rejected-by-provider",
     "misconfigured",
@@ -111,3 +112,8 @@ ENV_PROVIDER_MAX_CONCURRENCY = "PROVIDER_MAX_CONCURRENCY"
 DEFAULT_PROVIDER_MAX_CONCURRENCY = 4
 ENV_QUEUE_RECORD_CONCURRENCY = "QUEUE_RECORD_CONCURRENCY"
 DEFAULT_QUEUE_RECORD_CONCURRENCY = 10
+
+# Function memory (and so CPU share). More for the API function: a faster cold start
+# on the synchronous path.
+API_FUNCTION_MEMORY_MB = 512
+QUEUE_FUNCTION_MEMORY_MB = 256

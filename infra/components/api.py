@@ -13,7 +13,6 @@ from infra.components.function import GatewayFunction, SharedFunctionResources, 
 from infra.config import AuthMode
 from infra.nag import acknowledge
 
-API_FUNCTION_MEMORY_MB = 512  # more memory, more CPU: a faster cold start on the synchronous path
 MESSAGES_PATH = "messages"
 OPENAPI_PATH = "openapi.json"
 
@@ -63,7 +62,7 @@ class MessagesApi(Construct):
             handler=names.API_HANDLER,
             description=f"{names.SERVICE_NAME} REST API: POST /messages, GET /openapi.json",
             timeout_seconds=names.API_FUNCTION_TIMEOUT_SECONDS,
-            memory_mb=API_FUNCTION_MEMORY_MB,
+            memory_mb=names.API_FUNCTION_MEMORY_MB,
         )
         self.access_log_group = logs.LogGroup(self, "AccessLogs", retention=log_retention(config))
         self.rest_api = apigateway.RestApi(

@@ -11,7 +11,6 @@ from constructs import Construct
 from gateway import names
 from infra.components.function import GatewayFunction, SharedFunctionResources
 
-QUEUE_FUNCTION_MEMORY_MB = 256
 # Messages wait at most this long for the consumer. The dead-letter queue keeps
 # them longer (SQS counts a message's age from its first enqueue).
 QUEUE_RETENTION = Duration.days(4)
@@ -66,7 +65,7 @@ class QueueConsumer(Construct):
             handler=names.QUEUE_HANDLER,
             description=f"{names.SERVICE_NAME} queue consumer: sends queued messages",
             timeout_seconds=names.QUEUE_FUNCTION_TIMEOUT_SECONDS,
-            memory_mb=QUEUE_FUNCTION_MEMORY_MB,
+            memory_mb=names.QUEUE_FUNCTION_MEMORY_MB,
             extra_environment={names.ENV_DEAD_LETTER_QUEUE_URL: self.dead_letter_queue.queue_url},
         )
         # Adds receive/delete/change-visibility on this queue only to the role.

@@ -18,7 +18,7 @@ class ProviderTokenSecret(Construct):
 
     The created secret starts with a generated placeholder, never the token: the
     operator puts the token in with `aws secretsmanager put-secret-value`
-    (infra/README-deploy.md). CloudFormation only regenerates the value if the
+    (README.md, "Deploying to AWS"). CloudFormation only regenerates the value if the
     generator settings below change, so keep them stable.
     """
 
@@ -37,7 +37,7 @@ class ProviderTokenSecret(Construct):
             description=(
                 f"LiveAll API token for {names.SERVICE_NAME} ({config.stage}), JSON with the key "
                 "apitoken. Created holding a placeholder: put the token with "
-                "aws secretsmanager put-secret-value (infra/README-deploy.md)"
+                "aws secretsmanager put-secret-value (README.md, Deploying to AWS)"
             ),
             generate_secret_string=secretsmanager.SecretStringGenerator(
                 secret_string_template=json.dumps({}),

@@ -194,3 +194,26 @@ def test_each_rule_is_a_422_naming_the_field(gateway_env, lambda_context, overri
     assert status == 422
     assert [e["field"] for e in body["errors"]] == [field]
     assert gateway_env.requests == []
+
+
+@pytest.mark.parametrize(
+    "content_type", ["application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x"]
+)
+def test_a_body_not_sent_as_json_is_415(gateway_env, lambda_context, content_type) -> None:
+    # Given a valid message sent with another content type (as `curl -d` does by default)
+    from api_handler import handler
+    from tests.conftest import load_event
+
+    event = load_event("api-post-im.json")
+    event["headers"]["Content-Type"] = content_type
+    event["multiValueHeaders"]["Content-Type"] = [content_type]
+
+    # When it is posted
+    answer = handler(event, lambda_context)
+
+    # Then the problem says to send JSON, and nothing was sent
+    body = json.loads(answer["body"])
+    assert answer["statusCode"] == 415
+    assert body["type"] == PROBLEM + "unsupported-media-type"
+    assert "application/json" in body["detail"]
+    assert gateway_env.requests == []

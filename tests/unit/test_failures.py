@@ -34,6 +34,10 @@ def test_internal_and_unknown_codes_are_provider_failures(code: int) -> None:
     ("failure", "status", "action"),
     [
         (Failure.MALFORMED_REQUEST, 400, QueueAction.DEAD_LETTER),
+        (Failure.UNSUPPORTED_MEDIA_TYPE, 415, QueueAction.DEAD_LETTER),
+        (Failure.IDEMPOTENCY_KEY_REUSED, 409, QueueAction.DEAD_LETTER),
+        (Failure.IN_PROGRESS, 409, QueueAction.RETRY),
+        (Failure.PARTIALLY_SENT, 502, QueueAction.SPLIT),
         (Failure.INVALID_REQUEST, 422, QueueAction.DEAD_LETTER),
         (Failure.REJECTED_BY_PROVIDER, 422, QueueAction.DEAD_LETTER),
         (Failure.MISCONFIGURED, 503, QueueAction.RETRY),

@@ -1,0 +1,107 @@
+"""The AWS emulator: moto's server on loopback, provisioned the way the stack provisions AWS."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from local.defaults import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
+
+SECONDS_PER_DAY = 86_400
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """Where the emulated resources are, for the functions' environment and the banner."""
+
+    endpoint_url: str
+    queue_url: str
+    queue_arn: str
+    dead_letter_queue_url: str
+
+
+class AwsEmulator:
+    """Secrets Manager, SQS and DynamoDB on one loopback port, served from a thread."""
+
+    def __init__(self, host: str, port: int, *, verbose: bool) -> None:
+        # A request line per AWS call would drown the runner's own log; moto's tracebacks for
+        # calls it does not implement (the caller gets a 500 anyway) show only with --verbose.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR if verbose else logging.CRITICAL)
+        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self.endpoint_url = ""
+
+    def start(self) -> str:
+        """Serve and return the endpoint URL. The port must be free: moto hangs if it cannot bind."""
+        self._server.start()
+        host, port = self._server.get_host_and_port()
+        self.endpoint_url = f"http://{host}:{port}"
+        return self.endpoint_url
+
+    def stop(self) -> None:
+        self._server.stop()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint_url,
+            region_name=REGION,
+            aws_access_key_id=ACCESS_KEY_ID,
+            aws_secret_access_key=SECRET_ACCESS_KEY,
+        )
+
+
+def provision(emulator: AwsEmulator, *, provider_token: str, visibility_timeout: int) -> Resources:
+    """Create the token secret, the queue with its dead-letter queue, and the idempotency table.
+
+    Every name and setting comes from gateway.names, as in the stack.
+    """
+    from gateway import names  # functions/ is on sys.path once local.run has started
+
+    emulator.client("secretsmanager").create_secret(
+        Name=names.TOKEN_SECRET_NAME, SecretString=json.dumps({"apitoken": provider_token})
+    )
+
+    sqs = emulator.client("sqs")
+    dead_letter_queue_url = sqs.create_queue(
+        QueueName=names.DEAD_LETTER_QUEUE_NAME,
+        Attributes={"MessageRetentionPeriod": str(names.DEAD_LETTER_RETENTION_DAYS * SECONDS_PER_DAY)},
+    )["QueueUrl"]
+    redrive_policy = {
+        "deadLetterTargetArn": _queue_arn(sqs, dead_letter_queue_url),
+        "maxReceiveCount": names.QUEUE_MAX_RECEIVE_COUNT,
+    }
+    queue_url = sqs.create_queue(
+        QueueName=names.QUEUE_NAME,
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout),
+            "RedrivePolicy": json.dumps(redrive_policy),
+        },
+    )["QueueUrl"]
+
+    dynamodb = emulator.client("dynamodb")
+    dynamodb.create_table(
+        TableName=names.IDEMPOTENCY_TABLE_NAME,
+        KeySchema=[{"AttributeName": names.IDEMPOTENCY_KEY_ATTRIBUTE, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": names.IDEMPOTENCY_KEY_ATTRIBUTE, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=names.IDEMPOTENCY_TABLE_NAME,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": names.IDEMPOTENCY_TTL_ATTRIBUTE},
+    )
+    return Resources(
+        endpoint_url=emulator.endpoint_url,
+        queue_url=queue_url,
+        queue_arn=_queue_arn(sqs, queue_url),
+        dead_letter_queue_url=dead_letter_queue_url,
+    )
+
+
+def _queue_arn(sqs: Any, queue_url: str) -> str:
+    attributes = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])
+    return str(attributes["Attributes"]["QueueArn"])

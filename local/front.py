@@ -1,0 +1,332 @@
+"""The HTTP front: API Gateway's part of the local service.
+
+Each request becomes a REST API proxy event for the API function, shaped like
+events/api-post-im.json. Like the deployed REST API it serves exactly
+POST /messages (x-api-key required) and GET /openapi.json (open); anything
+else gets API Gateway's own 403. GET /docs is local only: Swagger UI from the
+installed Powertools package, with no CDN.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hmac
+import json
+import logging
+import socket
+import socketserver
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import parse_qs, urlsplit
+
+from aws_lambda_powertools.event_handler.openapi import swagger_ui
+
+from local.defaults import ACCOUNT_ID
+from local.functions import FunctionHost
+
+API_KEY_HEADER: Final = "x-api-key"
+KEYED_ROUTES: Final = frozenset({("POST", "/messages")})
+OPEN_ROUTES: Final = frozenset({("GET", "/openapi.json")})
+DOCS_PATH: Final = "/docs"
+STAGE: Final = "local"
+API_ID: Final = "local"
+MAX_BODY_BYTES: Final = 10 * 1024 * 1024  # API Gateway's payload limit
+# An idle keep-alive connection is closed after this long, so it cannot pin a thread.
+IDLE_TIMEOUT_SECONDS: Final = 30.0
+PROBLEM_JSON_TYPE: Final = "application/problem+json"
+JSON_TYPE: Final = "application/json"
+HTML_TYPE: Final = "text/html; charset=utf-8"
+# The server sets these itself; a handler's copy would contradict them.
+HOP_BY_HOP_HEADERS: Final = frozenset({"content-length", "transfer-encoding", "connection"})
+
+
+@dataclass(frozen=True, slots=True)
+class GatewayAnswer:
+    """An answer API Gateway gives itself, without calling the function."""
+
+    status: int
+    error_type: str
+    message: str
+
+
+class Refused(Exception):
+    """The request ends with API Gateway's own answer."""
+
+    def __init__(self, answer: GatewayAnswer) -> None:
+        super().__init__(answer.message)
+        self.answer = answer
+
+
+FORBIDDEN: Final = GatewayAnswer(403, "ForbiddenException", "Forbidden")
+MISSING_AUTHENTICATION_TOKEN: Final = GatewayAnswer(
+    403, "MissingAuthenticationTokenException", "Missing Authentication Token"
+)
+FUNCTION_FAILED: Final = GatewayAnswer(502, "InternalServerErrorException", "Internal server error")
+BAD_REQUEST: Final = GatewayAnswer(400, "BadRequestException", "Bad Request")
+LENGTH_REQUIRED: Final = GatewayAnswer(411, "BadRequestException", "Length Required")
+REQUEST_TOO_LONG: Final = GatewayAnswer(413, "RequestTooLongException", "Request Too Long")
+
+
+def proxy_event(
+    *,
+    method: str,
+    target: str,
+    headers: list[tuple[str, str]],
+    body: bytes,
+    source_ip: str,
+    protocol: str,
+    request_id: str,
+    api_key: str | None,
+) -> dict[str, Any]:
+    """A REST API (v1) proxy integration event, as API Gateway sends it to the function."""
+    url = urlsplit(target)
+    single_headers: dict[str, str] = {}
+    multi_headers: dict[str, list[str]] = {}
+    for name, value in headers:
+        single_headers[name] = value  # API Gateway keeps the last of repeated headers here
+        multi_headers.setdefault(name, []).append(value)
+    multi_query = parse_qs(url.query, keep_blank_values=True)
+    try:
+        text_body: str | None = body.decode("utf-8") if body else None
+        is_base64 = False
+    except UnicodeDecodeError:
+        text_body, is_base64 = base64.b64encode(body).decode("ascii"), True
+    now = time.time()
+    domain = single_headers.get("Host") or single_headers.get("host") or "localhost"
+    return {
+        "resource": url.path,
+        "path": url.path,
+        "httpMethod": method,
+        "headers": single_headers or None,
+        "multiValueHeaders": multi_headers or None,
+        "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
+        "multiValueQueryStringParameters": multi_query or None,
+        "pathParameters": None,
+        "stageVariables": None,
+        "requestContext": {
+            "resourceId": API_ID,
+            "resourcePath": url.path,
+            "httpMethod": method,
+            "extendedRequestId": uuid.uuid4().hex[:16],
+            "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "path": url.path,
+            "accountId": ACCOUNT_ID,
+            "protocol": protocol,
+            "stage": STAGE,
+            "domainPrefix": domain.split(".")[0],
+            "requestTimeEpoch": int(now * 1000),
+            "requestId": request_id,
+            "identity": {
+                "sourceIp": source_ip,
+                "userAgent": single_headers.get("User-Agent"),
+                "apiKey": api_key,
+                "apiKeyId": API_ID if api_key else None,
+            },
+            "domainName": domain,
+            "apiId": API_ID,
+        },
+        "body": text_body,
+        "isBase64Encoded": is_base64,
+    }
+
+
+def proxy_answer(answer: Any) -> tuple[int, list[tuple[str, str]], bytes]:
+    """Status, headers and body of the function's proxy response; ValueError if it is not one."""
+    if not isinstance(answer, dict) or not isinstance(answer.get("statusCode"), int):
+        raise ValueError("the function's answer is not a proxy response")
+    # As API Gateway merges them: multiValueHeaders win over headers of the same name.
+    merged: dict[str, list[tuple[str, str]]] = {}
+    for name, values in (answer.get("multiValueHeaders") or {}).items():
+        merged[name.lower()] = [(name, str(value)) for value in values]
+    for name, value in (answer.get("headers") or {}).items():
+        merged.setdefault(name.lower(), [(name, str(value))])
+    headers = [pair for key, pairs in merged.items() if key not in HOP_BY_HOP_HEADERS for pair in pairs]
+    body = answer.get("body") or ""
+    payload = base64.b64decode(body) if answer.get("isBase64Encoded") else str(body).encode("utf-8")
+    return answer["statusCode"], headers, payload
+
+
+def swagger_page(spec_json: str) -> str:
+    """Swagger UI with its script and styles inlined from the Powertools package, as enable_swagger does."""
+    assets = Path(swagger_ui.__file__).parent
+    return swagger_ui.generate_swagger_html(
+        spec_json.replace("</", "<\\/"),  # so the spec cannot end the inline <script> early
+        (assets / "swagger-ui-bundle.min.js").read_text(encoding="utf-8"),
+        (assets / "swagger-ui.min.css").read_text(encoding="utf-8"),
+        swagger_base_url="",
+        oauth2_config=None,
+    )
+
+
+class _FrontHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive, as clients of API Gateway expect
+    server_version = "viber-gateway-local"
+    timeout = IDLE_TIMEOUT_SECONDS
+    server: FrontServer
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Silent: `_serve` writes one concise line per request instead."""
+
+    def version_string(self) -> str:
+        return self.server_version
+
+    def _serve(self) -> None:
+        started = time.monotonic()
+        request_id = str(uuid.uuid4())
+        try:
+            status = self._answer(request_id)
+        except Refused as refusal:
+            answer = refusal.answer
+            # The deployed API answers its own errors as problem+json (infra/components/api.py).
+            body = json.dumps({"type": "about:blank", "title": answer.message}).encode()
+            headers = [("Content-Type", PROBLEM_JSON_TYPE), ("x-amzn-ErrorType", answer.error_type)]
+            self._send(answer.status, headers, body, request_id)
+            status = answer.status
+        elapsed_ms = (time.monotonic() - started) * 1000
+        self.server.log.info("%s %s %d %.0f ms", self.command, urlsplit(self.path).path, status, elapsed_ms)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve  # noqa: N815 - http.server's names
+
+    def _answer(self, request_id: str) -> int:
+        body = self._read_body()
+        url = urlsplit(self.path)
+        route = (self.command, url.path)
+        if route == ("GET", DOCS_PATH):
+            return self._docs(url.query, request_id)
+        api_key = None
+        if route in KEYED_ROUTES:
+            api_key = self.headers.get(API_KEY_HEADER)  # header names are case-insensitive here
+            if api_key is None or not hmac.compare_digest(api_key.encode(), self.server.api_key.encode()):
+                raise Refused(FORBIDDEN)
+        elif route not in OPEN_ROUTES:
+            raise Refused(MISSING_AUTHENTICATION_TOKEN)
+        event = proxy_event(
+            method=self.command,
+            target=self.path,
+            headers=list(self.headers.items()),
+            body=body,
+            source_ip=self.client_address[0],
+            protocol=self.request_version,
+            request_id=request_id,
+            api_key=api_key,
+        )
+        try:
+            status, headers, payload = proxy_answer(self.server.functions.invoke_api(event))
+        except Exception:
+            self.server.log.exception("the API function failed")
+            raise Refused(FUNCTION_FAILED) from None
+        self._send(status, headers, payload, request_id)
+        return status
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            self.close_connection = True  # the unread chunks would be taken for the next request
+            raise Refused(LENGTH_REQUIRED)
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = -1
+        if length < 0:
+            self.close_connection = True
+            raise Refused(BAD_REQUEST)
+        if length > MAX_BODY_BYTES:
+            self.close_connection = True
+            raise Refused(REQUEST_TOO_LONG)
+        return self.rfile.read(length) if length else b""
+
+    def _docs(self, query: str, request_id: str) -> int:
+        # The page asks for ?format=json, as Powertools' own Swagger route serves it.
+        if parse_qs(query).get("format") == ["json"]:
+            self._send(200, [("Content-Type", JSON_TYPE)], self.server.spec().encode(), request_id)
+        else:
+            self._send(200, [("Content-Type", HTML_TYPE)], self.server.docs_page().encode(), request_id)
+        return 200
+
+    def _send(self, status: int, headers: list[tuple[str, str]], body: bytes, request_id: str) -> None:
+        self.send_response(status)
+        for name, value in headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("x-amzn-RequestId", request_id)
+        self.end_headers()
+        self.wfile.write(body)
+
+
+class FrontServer(ThreadingHTTPServer):
+    """The front on loopback, served from a thread; stop() closes connections and joins every thread."""
+
+    # Request threads are joined by server_close(); daemon only so a stuck one cannot block exit.
+    block_on_close = True
+
+    def __init__(
+        self, address: tuple[str, int], *, api_key: str, functions: FunctionHost, log: logging.Logger
+    ) -> None:
+        self.api_key = api_key
+        self.functions = functions
+        self.log = log
+        self._connections: set[socket.socket] = set()
+        self._connections_lock = threading.Lock()
+        self._docs_lock = threading.Lock()
+        self._docs_page: str | None = None
+        self._thread: threading.Thread | None = None
+        super().__init__(address, _FrontHandler)
+
+    def server_bind(self) -> None:
+        # HTTPServer.server_bind looks up the host's FQDN, which can stall on DNS.
+        socketserver.TCPServer.server_bind(self)
+        host, port = self.socket.getsockname()[:2]
+        self.server_name, self.server_port = str(host), int(port)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.server_name}:{self.server_port}"
+
+    def spec(self) -> str:
+        return self.functions.openapi_json()
+
+    def docs_page(self) -> str:
+        """The Swagger UI page, built on first use (it inlines about 1.5 MB of script)."""
+        with self._docs_lock:
+            if self._docs_page is None:
+                self._docs_page = swagger_page(self.spec())
+            return self._docs_page
+
+    def start(self) -> None:
+        self._thread = threading.Thread(
+            target=self.serve_forever, kwargs={"poll_interval": 0.1}, name="http-front", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.shutdown()
+        # Idle keep-alive connections would hold their threads until the idle timeout.
+        with self._connections_lock:
+            for connection in self._connections:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_RDWR)
+        self.server_close()
+        if self._thread is not None:
+            self._thread.join()
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        with self._connections_lock:
+            self._connections.add(request)
+        super().process_request(request, client_address)
+
+    def shutdown_request(self, request: Any) -> None:
+        with self._connections_lock:
+            self._connections.discard(request)
+        super().shutdown_request(request)
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        # A client that hangs up mid-answer is routine, not an error worth a traceback.
+        if isinstance(sys.exc_info()[1], OSError):
+            return
+        super().handle_error(request, client_address)

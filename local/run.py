@@ -1,0 +1,388 @@
+"""The whole service on one machine, with no AWS account and no Docker: `make run` or `python -m local.run`.
+
+One process on 127.0.0.1: an AWS emulator (moto) holding the token secret,
+the queue with its dead-letter queue and the idempotency table; the provider
+sandbox; an HTTP front that plays API Gateway for the API function; and a
+poller that plays the SQS event source mapping for the queue function.
+Ctrl-C or SIGTERM stops it all.
+
+Set LIVEALL_BASE_URL and LIVEALL_TOKEN to send through the real provider
+instead of the sandbox: real messages, real money.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+import os
+import secrets
+import signal
+import socket
+import sys
+import threading
+import warnings
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from types import FrameType
+
+from local.defaults import (
+    ACCESS_KEY_ID,
+    API_PORT,
+    FUNCTIONS_DIR,
+    HOST,
+    REGION,
+    REPO,
+    SECRET_ACCESS_KEY,
+    aws_port_for,
+    sandbox_port_for,
+)
+
+# The functions import `gateway` as a top-level package, as in Lambda.
+if str(FUNCTIONS_DIR) not in sys.path:
+    sys.path.insert(0, str(FUNCTIONS_DIR))
+from gateway import names
+
+PORT_ENV = "PORT"
+API_KEY_ENV = "VIBER_GATEWAY_API_KEY"
+REAL_PROVIDER_URL_ENV = "LIVEALL_BASE_URL"
+REAL_PROVIDER_TOKEN_ENV = "LIVEALL_TOKEN"  # noqa: S105 - the variable's name, not a token
+MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200  # SQS's limit
+EXAMPLE_BODY = REPO / "events" / "message-im.json"
+
+
+@dataclass(frozen=True, slots=True)
+class RealProvider:
+    base_url: str
+    token: str
+
+
+@dataclass(frozen=True, slots=True)
+class RunningService:
+    """What the banner tells the user."""
+
+    api_url: str
+    api_key: str
+    aws_endpoint_url: str
+    queue_url: str
+    dead_letter_queue_url: str
+    provider_url: str
+    sandboxed: bool
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        real_provider = real_provider_from(os.environ)
+    except ValueError as error:
+        parser.error(str(error))
+    aws_port = aws_port_for(args.port) if args.aws_port is None else args.aws_port
+    sandbox_port = sandbox_port_for(args.port) if args.sandbox_port is None else args.sandbox_port
+    ports = {"API": args.port, "AWS emulator": aws_port}
+    if real_provider is None:
+        ports["provider sandbox"] = sandbox_port
+    # Before starting anything: a second `make run` must say so and leave the first alone.
+    problem = port_problem(HOST, ports)
+    if problem:
+        print(f"local.run: {problem}", file=sys.stderr)
+        return 1
+
+    log = _console_log()
+    stop_requested = threading.Event()
+
+    def _on_signal(signum: int, frame: FrameType | None) -> None:
+        stop_requested.set()
+
+    signal.signal(signal.SIGINT, _on_signal)
+    signal.signal(signal.SIGTERM, _on_signal)
+    if real_provider is not None:
+        _warn_real_provider(real_provider.base_url)
+    with contextlib.ExitStack() as running:
+        service = _start(
+            running,
+            log,
+            api_port=args.port,
+            aws_port=aws_port,
+            sandbox_port=sandbox_port,
+            api_key=args.api_key or secrets.token_hex(20),
+            real_provider=real_provider,
+            visibility_timeout=args.visibility_timeout,
+            verbose=args.verbose,
+        )
+        print(banner(service, aws_port_is_default=aws_port == aws_port_for(API_PORT)), flush=True)
+        # A timed wait keeps the main thread responsive to signals.
+        while not stop_requested.wait(0.5):
+            pass
+        log.info("stopping")
+    log.info("stopped")
+    return 0
+
+
+def _start(
+    running: contextlib.ExitStack,
+    log: logging.Logger,
+    *,
+    api_port: int,
+    aws_port: int,
+    sandbox_port: int,
+    api_key: str,
+    real_provider: RealProvider | None,
+    visibility_timeout: int,
+    verbose: bool,
+) -> RunningService:
+    """Start every part; `running` stops them in reverse order."""
+    # Imported here rather than at the top, so that --help and the port check answer at once.
+    from local.emulator import AwsEmulator, provision
+    from sandbox import ProviderSandbox
+
+    emulator = AwsEmulator(HOST, aws_port, verbose=verbose)
+    emulator.start()
+    running.callback(emulator.stop)
+    if real_provider is None:
+        provider_token = secrets.token_hex(20)
+        sandbox = ProviderSandbox(
+            tokens={provider_token}, approved_senders=None, port=sandbox_port, host=HOST
+        )
+        sandbox.start()
+        running.callback(sandbox.stop)
+        provider_url = sandbox.url
+    else:
+        provider_token, provider_url = real_provider.token, real_provider.base_url
+    resources = provision(emulator, provider_token=provider_token, visibility_timeout=visibility_timeout)
+    # No AWS_* setting of the user's (profile, per-service endpoints) may lead a call to real AWS.
+    for name in [name for name in os.environ if name.startswith("AWS_")]:
+        del os.environ[name]
+    os.environ.update(
+        function_environment(
+            os.environ,
+            resources.endpoint_url,
+            provider_url,
+            resources.dead_letter_queue_url,
+            verbose=verbose,
+        )
+    )
+
+    # Only now: Powertools reads the environment when the handlers are imported.
+    from local.front import FrontServer
+    from local.functions import FunctionHost, function_output
+    from local.poller import QueuePoller, QueueSettings
+
+    functions = FunctionHost(function_output(verbose))
+    front = FrontServer((HOST, api_port), api_key=api_key, functions=functions, log=log)
+    front.start()
+    running.callback(front.stop)
+    poller = QueuePoller(
+        emulator.client("sqs"),
+        QueueSettings(
+            url=resources.queue_url,
+            arn=resources.queue_arn,
+            visibility_timeout=visibility_timeout,
+            max_receive_count=names.QUEUE_MAX_RECEIVE_COUNT,
+        ),
+        functions,
+        log,
+    )
+    poller.start()
+    running.callback(poller.stop)
+    return RunningService(
+        api_url=front.url,
+        api_key=api_key,
+        aws_endpoint_url=resources.endpoint_url,
+        queue_url=resources.queue_url,
+        dead_letter_queue_url=resources.dead_letter_queue_url,
+        provider_url=provider_url,
+        sandboxed=real_provider is None,
+    )
+
+
+def function_environment(
+    current: Mapping[str, str],
+    aws_endpoint_url: str,
+    provider_url: str,
+    dead_letter_queue_url: str,
+    *,
+    verbose: bool,
+) -> dict[str, str]:
+    """The functions' environment: the stack's variables, pointed at the emulator and the provider."""
+    environment = {
+        "AWS_ENDPOINT_URL": aws_endpoint_url,
+        "AWS_REGION": REGION,
+        "AWS_DEFAULT_REGION": REGION,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY_ID,
+        "AWS_SECRET_ACCESS_KEY": SECRET_ACCESS_KEY,
+        names.ENV_PROVIDER_BASE_URL: provider_url,
+        names.ENV_PROVIDER_TOKEN_SECRET: names.TOKEN_SECRET_NAME,
+        names.ENV_IDEMPOTENCY_TABLE: names.IDEMPOTENCY_TABLE_NAME,
+        names.ENV_DEAD_LETTER_QUEUE_URL: dead_letter_queue_url,
+        names.ENV_SERVICE_NAME: names.SERVICE_NAME,
+        names.ENV_METRICS_NAMESPACE: names.DEFAULT_METRICS_NAMESPACE,
+        "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon to send to
+    }
+    if verbose:
+        environment[names.ENV_LOG_LEVEL] = current.get(names.ENV_LOG_LEVEL, "INFO")
+    return environment
+
+
+def real_provider_from(environ: Mapping[str, str]) -> RealProvider | None:
+    """The real provider when both variables are set; ValueError when only one is."""
+    base_url = environ.get(REAL_PROVIDER_URL_ENV, "").strip()
+    token = environ.get(REAL_PROVIDER_TOKEN_ENV, "").strip()
+    if not base_url and not token:
+        return None
+    if not (base_url and token):
+        raise ValueError(
+            f"set both {REAL_PROVIDER_URL_ENV} and {REAL_PROVIDER_TOKEN_ENV} to use the real provider, "
+            "or neither to use the sandbox"
+        )
+    if not base_url.startswith(("https://", "http://")):
+        raise ValueError(f"{REAL_PROVIDER_URL_ENV} must be an http(s) URL")
+    return RealProvider(base_url, token)
+
+
+def port_problem(host: str, ports: Mapping[str, int]) -> str | None:
+    """Why the ports cannot be used (taken, or given twice), or None."""
+    chosen = [port for port in ports.values() if port]
+    if len(set(chosen)) < len(chosen):
+        return f"the ports must differ: {', '.join(f'{what} {port}' for what, port in ports.items())}"
+    for what, port in ports.items():
+        if port and not _port_is_free(host, port):
+            return (
+                f"port {port} on {host} ({what}) is already in use. Is `make run` already running? "
+                f"Stop it, or pick other ports with --port or {PORT_ENV}=..."
+            )
+    return None
+
+
+def _port_is_free(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        # As the servers bind: a connection in TIME_WAIT from an earlier run is no obstacle.
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((host, port))
+        except OSError:
+            return False
+    return True
+
+
+def banner(service: RunningService, *, aws_port_is_default: bool) -> str:
+    python = _shown(Path(sys.executable))
+    example = _shown(EXAMPLE_BODY)
+    endpoint_flag = "" if aws_port_is_default else f" --endpoint-url {service.aws_endpoint_url}"
+    if service.sandboxed:
+        provider = f"{service.provider_url}  (sandbox; what it sent: {service.provider_url}_sandbox/ledger)"
+    else:
+        provider = f"{service.provider_url}  (THE REAL PROVIDER)"
+    return "\n".join(
+        [
+            "",
+            f"{names.SERVICE_NAME} runs locally (no AWS account, no Docker). Ctrl-C stops it.",
+            "",
+            f"  API            {service.api_url}  (POST /messages needs the x-api-key header)",
+            f"  API key        {service.api_key}",
+            f"  API docs       {service.api_url}/docs",
+            f"  Queue          {service.queue_url}",
+            f"  Dead letters   {service.dead_letter_queue_url}",
+            f"  AWS emulator   {service.aws_endpoint_url}  (moto: Secrets Manager, SQS, DynamoDB)",
+            f"  Provider       {provider}",
+            "",
+            "Try it from another terminal, in the repository:",
+            f"  curl -i {service.api_url}/messages -H 'x-api-key: {service.api_key}' "
+            f"-H 'Content-Type: application/json' -d @{example}",
+            f"  {python} -m local.send{endpoint_flag} {example}",
+            "",
+            "One line per request and per queue record follows (--verbose adds the functions' own logs).",
+            "",
+        ]
+    )
+
+
+def _shown(path: Path) -> str:
+    """The path as the user can type it: relative to the working directory when inside it."""
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _warn_real_provider(base_url: str) -> None:
+    line = "!" * 78
+    print(
+        f"\n{line}\n"
+        f"  REAL PROVIDER: messages go to {base_url}\n"
+        "  They reach real phones and cost real money. Unset LIVEALL_BASE_URL and\n"
+        "  LIVEALL_TOKEN to use the sandbox again.\n"
+        f"{line}\n",
+        file=sys.stderr,
+        flush=True,
+    )
+
+
+def _console_log() -> logging.Logger:
+    log = logging.getLogger("local.run")
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s.%(msecs)03d %(message)s", datefmt="%H:%M:%S"))
+    log.addHandler(handler)
+    log.setLevel(logging.INFO)
+    log.propagate = False
+    # Powertools warns on every invocation that emits no metric (GET /openapi.json): noise here.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
+    return log
+
+
+def _port_number(text: str) -> int:
+    port = int(text)
+    if not 0 <= port <= 65535:
+        raise ValueError(text)
+    return port
+
+
+def _seconds(text: str) -> int:
+    seconds = int(text)
+    if not 0 <= seconds <= MAX_VISIBILITY_TIMEOUT_SECONDS:
+        raise ValueError(text)
+    return seconds
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m local.run",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "--port",
+        type=_port_number,
+        default=os.environ.get(PORT_ENV, str(API_PORT)),
+        help=f"the API's port (default: ${PORT_ENV} or {API_PORT}; 0 for any free port)",
+    )
+    parser.add_argument(
+        "--aws-port", type=_port_number, default=None, help="the AWS emulator's port (default: API port + 1)"
+    )
+    parser.add_argument(
+        "--sandbox-port",
+        type=_port_number,
+        default=None,
+        help="the provider sandbox's port (default: API port + 2)",
+    )
+    parser.add_argument(
+        "--api-key",
+        default=os.environ.get(API_KEY_ENV),
+        help=f"the key POST /messages requires (default: ${API_KEY_ENV}, or a new random one)",
+    )
+    parser.add_argument(
+        "--visibility-timeout",
+        type=_seconds,
+        default=names.QUEUE_VISIBILITY_TIMEOUT_SECONDS,
+        metavar="SECONDS",
+        help="how long a failed queue record stays hidden before a retry (default: %(default)s, as deployed)",
+    )
+    parser.add_argument(
+        "--verbose", action="store_true", help="show the functions' own JSON logs and metrics on stderr"
+    )
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

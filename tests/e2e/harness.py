@@ -1,0 +1,87 @@
+"""Helpers for the end-to-end tests: the running local service as tests see it, and polling."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import urllib3
+
+REPO = Path(__file__).resolve().parents[2]
+HOST = "127.0.0.1"
+# Variables that would change what the runner does: never the real provider from a test.
+RUNNER_VARIABLES = ("LIVEALL_BASE_URL", "LIVEALL_TOKEN", "PORT", "VIBER_GATEWAY_API_KEY")
+
+T = TypeVar("T")
+
+
+@dataclass
+class LocalService:
+    """The running service, and the clients a user would reach it with."""
+
+    api_url: str
+    api_key: str
+    sandbox_url: str
+    queue_url: str
+    dead_letter_queue_url: str
+    ports: list[int]
+    http: urllib3.PoolManager
+    sqs: Any
+
+    def post_message(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
+        return self.http.request(
+            "POST",
+            f"{self.api_url}/messages",
+            body=json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "x-api-key": self.api_key, **(headers or {})},
+        )
+
+    def sandbox(self, method: str, path: str, body: Any = None) -> Any:
+        """Call the provider sandbox's control API and return its JSON answer."""
+        encoded = json.dumps(body).encode() if body is not None else None
+        response = self.http.request(method, f"{self.sandbox_url}_sandbox/{path}", body=encoded)
+        assert response.status == 200, response.data
+        return response.json()
+
+    def ledger(self) -> list[dict[str, Any]]:
+        return list(self.sandbox("GET", "ledger"))
+
+    def messages_in(self, queue_url: str) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return sum(int(value) for value in attributes.values())
+
+
+def eventually(check: Callable[[], T | None], *, timeout: float, what: str) -> T:
+    """Poll `check` until it returns something other than None or False."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = check()
+        if result is not None and result is not False:
+            return result
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
+        time.sleep(0.1)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind((HOST, 0))
+        return int(probe.getsockname()[1])
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((HOST, port))
+        except OSError:
+            return False
+    return True
