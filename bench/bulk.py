@@ -59,7 +59,7 @@ def run_bulk(
         report = json.loads(result_path.read_text())
     # However the gateway splits the list into provider requests, every destination arrives once.
     ledger = environment.sandbox.ledger
-    sent = [destination for entry in ledger for destination in entry.payload["destinations"]]
+    sent = [destination for entry in ledger for destination in entry["payload"]["destinations"]]
     expected = destinations + len(sample_body()["destinations"])  # the bulk request and the warm-up
     if len(sent) != expected or len(set(sent)) != expected:
         raise BenchmarkBroken(f"the sandbox recorded {len(sent)} destinations, expected {expected} distinct")

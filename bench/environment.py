@@ -11,6 +11,7 @@ import json
 import logging
 import os
 import secrets
+import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
@@ -48,28 +49,59 @@ def configure_process() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 
 
+class RemoteSandbox:
+    """The provider sandbox in the servers' process, steered through its HTTP control API."""
+
+    def __init__(self, url: str) -> None:
+        import urllib3
+
+        self.url = url
+        self._http = urllib3.PoolManager()
+
+    def _control(self, method: str, path: str, body: Any = None) -> Any:
+        encoded = json.dumps(body).encode() if body is not None else None
+        response = self._http.request(method, f"{self.url}_sandbox/{path}", body=encoded)
+        if response.status != 200:
+            raise RuntimeError(f"sandbox {path}: HTTP {response.status}")
+        return response.json()
+
+    @property
+    def ledger(self) -> list[dict[str, Any]]:
+        return list(self._control("GET", "ledger"))
+
+    def reset(self) -> None:
+        self._control("POST", "reset")
+
+    def set_latency(self, seconds: float) -> None:
+        self._control("POST", "config", {"latency": seconds})
+
+
 class BenchEnvironment:
     """moto's server holding the token secret and the idempotency table, and the provider sandbox.
 
-    Use as a context manager; both servers run in threads of this process.
+    Use as a context manager; both servers run in a process of their own (bench/servers.py).
     """
 
     def __init__(self) -> None:
-        from moto.server import ThreadedMotoServer
-
-        from sandbox import ProviderSandbox
-
         self.token = secrets.token_hex(20)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-        self.sandbox = ProviderSandbox(tokens={self.token}, balance=SANDBOX_BALANCE)
         self.endpoint_url = ""
+        self._servers: subprocess.Popen[str] | None = None
+        self.sandbox: RemoteSandbox
 
     def __enter__(self) -> BenchEnvironment:
-        self._moto.start()
-        host, port = self._moto.get_host_and_port()
-        self.endpoint_url = f"http://{host}:{port}"
+        self._servers = subprocess.Popen(
+            [sys.executable, "-m", "bench.servers", self.token, str(SANDBOX_BALANCE)],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{FUNCTIONS}"},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self._servers.stdout is not None
+        urls = json.loads(self._servers.stdout.readline())
+        self.endpoint_url = urls["aws"]
+        self.sandbox = RemoteSandbox(urls["sandbox"])
         self._provision()
-        self.sandbox.start()
         return self
 
     def __exit__(
@@ -78,8 +110,14 @@ class BenchEnvironment:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.sandbox.stop()
-        self._moto.stop()
+        if self._servers is not None:
+            assert self._servers.stdin is not None
+            self._servers.stdin.close()
+            try:
+                self._servers.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self._servers.kill()
+                self._servers.wait()
 
     def _provision(self) -> None:
         import boto3
@@ -138,7 +176,7 @@ class BenchEnvironment:
 
     def reset_sandbox(self, *, latency: float) -> None:
         self.sandbox.reset()
-        self.sandbox.latency = latency
+        self.sandbox.set_latency(latency)
 
 
 @contextlib.contextmanager
