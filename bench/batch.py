@@ -7,10 +7,11 @@ import uuid
 from collections.abc import Iterator
 from typing import Any
 
-from bench.environment import BenchEnvironment, BenchLambdaContext, sample_body, silenced_output, sqs_event
+from bench.environment import BenchEnvironment, sample_body, silenced_output, sqs_event
 from bench.phones import greek_mobiles
 from bench.report import BenchmarkBroken, BenchmarkResult
 from bench.stats import median
+from local.functions import LambdaContext, lambda_context
 
 NAME = "sqs-batch"
 TARGET_MS = 200.0
@@ -37,7 +38,7 @@ def run_sqs_batch(
 
     from queue_handler import handler
 
-    context = BenchLambdaContext(function_name="viber-gateway-bench-queue")
+    context = lambda_context(function_name="viber-gateway-bench-queue")
     # One destination per record, none repeated in the whole benchmark.
     destinations = iter(greek_mobiles(1 + 2 * records * runs, seed=PHONE_SEED))
 
@@ -86,7 +87,7 @@ def _batch(destinations: Iterator[str], size: int) -> dict[str, Any]:
 def _timed_batches(
     environment: BenchEnvironment,
     handler: Any,
-    context: BenchLambdaContext,
+    context: LambdaContext,
     destinations: Iterator[str],
     records: int,
     runs: int,
@@ -102,7 +103,7 @@ def _timed_batches(
     return wall_ms
 
 
-def _invoke(handler: Any, event: dict[str, Any], context: BenchLambdaContext) -> float:
+def _invoke(handler: Any, event: dict[str, Any], context: LambdaContext) -> float:
     """One invocation's wall time in ms; BenchmarkBroken unless every record succeeded."""
     with silenced_output():
         started = time.perf_counter()

@@ -13,8 +13,9 @@ import resource
 import sys
 import time
 
-from bench.environment import BenchLambdaContext, api_event, sample_body
+from bench.environment import api_event, sample_body
 from bench.phones import greek_mobiles
+from local.functions import lambda_context
 
 KIB_PER_MIB = 1024
 
@@ -59,7 +60,7 @@ def main() -> None:
                 f"validation kept {len(request.destinations)} of {destination_count} destinations"
             )
 
-    context = BenchLambdaContext(function_name="viber-gateway-bench-bulk")
+    context = lambda_context(function_name="viber-gateway-bench-bulk")
     # A first small request reads the token and builds the clients, as an earlier invocation would.
     warmup = handler(api_event(sample_body()), context)
     if warmup["statusCode"] != 200:

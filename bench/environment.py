@@ -15,7 +15,6 @@ import subprocess
 import sys
 import uuid
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -156,6 +155,8 @@ class BenchEnvironment:
     def apply_to_process(self) -> None:
         """Give this process the functions' environment, for the in-process benchmarks."""
         os.environ.update(self.function_environment())
+        from local.functions import reset_process_caches
+
         reset_process_caches()
 
     def child_environment(
@@ -192,37 +193,6 @@ def silenced_output() -> Iterator[None]:
             yield
         finally:
             handler.setStream(previous)  # type: ignore[attr-defined]
-
-
-def reset_process_caches() -> None:
-    """Forget process-wide state between configurations (the list in tests/conftest.py)."""
-    from aws_lambda_powertools.utilities import parameters
-    from aws_lambda_powertools.utilities.parameters import base
-
-    from gateway.idempotency import get_idempotent_sender
-    from gateway.send import get_sender
-    from gateway.settings import get_settings
-
-    get_settings.cache_clear()
-    get_sender.cache_clear()
-    get_idempotent_sender.cache_clear()
-    # A provider made before AWS_ENDPOINT_URL was set would keep calling real AWS.
-    base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
-    parameters.clear_caches()  # type: ignore[no-untyped-call]
-
-
-@dataclass
-class BenchLambdaContext:
-    """Enough of a Lambda context for the handlers (as tests/conftest.py's FakeLambdaContext)."""
-
-    function_name: str = "viber-gateway-bench"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:eu-central-1:123456789012:function:viber-gateway-bench"
-    aws_request_id: str = "6f1a3c4e-0000-4000-8000-00000000beef"
-    remaining_ms: int = 28_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
 
 
 def load_event(name: str) -> dict[str, Any]:

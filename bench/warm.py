@@ -10,9 +10,10 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from bench.environment import BenchEnvironment, BenchLambdaContext, api_event, sample_body, silenced_output
+from bench.environment import BenchEnvironment, api_event, sample_body, silenced_output
 from bench.report import BenchmarkBroken, BenchmarkResult
 from bench.stats import percentile
+from local.functions import lambda_context
 
 NAME = "warm-overhead"
 TARGET_P50_DIFFERENCE_US = 500.0
@@ -45,7 +46,7 @@ def run_warm_overhead(
 
     body = sample_body()
     event = api_event(body)
-    context = BenchLambdaContext()
+    context = lambda_context()
     # The bare client sends exactly what the gateway sends: normalised destinations, token first.
     sendim_body = json.dumps(
         SendRequest.model_validate(body).provider_payload(environment.token), ensure_ascii=False

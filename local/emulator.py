@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,9 +18,8 @@ SECONDS_PER_DAY = 86_400
 
 @dataclass(frozen=True, slots=True)
 class Resources:
-    """Where the emulated resources are, for the functions' environment and the banner."""
+    """Where the provisioned queues are, for the functions' environment and the banner."""
 
-    endpoint_url: str
     queue_url: str
     queue_arn: str
     dead_letter_queue_url: str
@@ -55,18 +55,24 @@ class AwsEmulator:
         )
 
 
-def provision(emulator: AwsEmulator, *, provider_token: str, visibility_timeout: int) -> Resources:
+def provision(
+    client: Callable[[str], Any], *, provider_token: str, visibility_timeout: int | None = None
+) -> Resources:
     """Create the token secret, the queue with its dead-letter queue, and the idempotency table.
 
-    Every name and setting comes from gateway.names, as in the stack.
+    Every name and setting comes from gateway.names, as in the stack. `client` makes a boto3
+    client for a service: the emulator's (local.run), or boto3.client under moto's mock_aws
+    (tests, make invoke).
     """
     from gateway import names  # functions/ is on sys.path once local.run has started
 
-    emulator.client("secretsmanager").create_secret(
+    if visibility_timeout is None:
+        visibility_timeout = names.QUEUE_VISIBILITY_TIMEOUT_SECONDS
+    client("secretsmanager").create_secret(
         Name=names.TOKEN_SECRET_NAME, SecretString=json.dumps({"apitoken": provider_token})
     )
 
-    sqs = emulator.client("sqs")
+    sqs = client("sqs")
     dead_letter_queue_url = sqs.create_queue(
         QueueName=names.DEAD_LETTER_QUEUE_NAME,
         Attributes={"MessageRetentionPeriod": str(names.DEAD_LETTER_RETENTION_DAYS * SECONDS_PER_DAY)},
@@ -83,7 +89,7 @@ def provision(emulator: AwsEmulator, *, provider_token: str, visibility_timeout:
         },
     )["QueueUrl"]
 
-    dynamodb = emulator.client("dynamodb")
+    dynamodb = client("dynamodb")
     dynamodb.create_table(
         TableName=names.IDEMPOTENCY_TABLE_NAME,
         KeySchema=[{"AttributeName": names.IDEMPOTENCY_KEY_ATTRIBUTE, "KeyType": "HASH"}],
@@ -95,7 +101,6 @@ def provision(emulator: AwsEmulator, *, provider_token: str, visibility_timeout:
         TimeToLiveSpecification={"Enabled": True, "AttributeName": names.IDEMPOTENCY_TTL_ATTRIBUTE},
     )
     return Resources(
-        endpoint_url=emulator.endpoint_url,
         queue_url=queue_url,
         queue_arn=_queue_arn(sqs, queue_url),
         dead_letter_queue_url=dead_letter_queue_url,

@@ -31,6 +31,46 @@ class LambdaContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
+def lambda_context(
+    function_name: str = "viber-gateway-api",
+    *,
+    memory_mb: int | None = None,
+    timeout_seconds: float | None = None,
+) -> LambdaContext:
+    """A context for one invocation of a function as the stack deploys it (by default the API function)."""
+    from gateway import names
+
+    return LambdaContext(
+        function_name=function_name,
+        memory_limit_in_mb=memory_mb or names.API_FUNCTION_MEMORY_MB,
+        invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{function_name}",
+        aws_request_id=str(uuid.uuid4()),
+        deadline=time.monotonic() + (timeout_seconds or names.API_FUNCTION_TIMEOUT_SECONDS),
+    )
+
+
+def reset_process_caches() -> None:
+    """Forget what the functions cache per process (settings, clients, the token), as a new container would.
+
+    For tests and benchmarks that change the environment between invocations.
+    """
+    from aws_lambda_powertools.utilities import parameters
+    from aws_lambda_powertools.utilities.parameters import base
+
+    from gateway.idempotency import get_idempotent_sender
+    from gateway.send import get_sender
+    from gateway.settings import get_settings
+    from queue_handler import record_threads
+
+    get_settings.cache_clear()
+    get_sender.cache_clear()
+    get_idempotent_sender.cache_clear()
+    record_threads.cache_clear()
+    # A parameters provider made before AWS_ENDPOINT_URL was set would keep calling real AWS.
+    base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
+    parameters.clear_caches()  # type: ignore[no-untyped-call]
+
+
 @dataclass(frozen=True, slots=True)
 class _Function:
     name: str
@@ -39,13 +79,7 @@ class _Function:
     timeout_seconds: int
 
     def context(self) -> LambdaContext:
-        return LambdaContext(
-            function_name=self.name,
-            memory_limit_in_mb=self.memory_mb,
-            invoked_function_arn=f"arn:aws:lambda:{REGION}:{ACCOUNT_ID}:function:{self.name}",
-            aws_request_id=str(uuid.uuid4()),
-            deadline=time.monotonic() + self.timeout_seconds,
-        )
+        return lambda_context(self.name, memory_mb=self.memory_mb, timeout_seconds=self.timeout_seconds)
 
 
 class FunctionHost:

@@ -17,18 +17,6 @@ from typing import Any
 FUNCTIONS = Path(__file__).resolve().parent.parent / "functions"
 
 
-class LocalContext:
-    """Enough of a Lambda context for the handlers."""
-
-    function_name = "viber-gateway-local"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:eu-central-1:000000000000:function:viber-gateway-local"
-    aws_request_id = "local-invoke"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 28_000
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -54,16 +42,27 @@ def main(argv: list[str] | None = None) -> int:
 
     token = secrets.token_hex(20)
     with mock_aws(), ProviderSandbox(tokens={token}) as provider:
-        boto3.client("secretsmanager").create_secret(
-            Name=names.TOKEN_SECRET_NAME, SecretString=json.dumps({"apitoken": token})
-        )
+        from local.emulator import provision
+
+        queues = provision(boto3.client, provider_token=token)
+        os.environ[names.ENV_DEAD_LETTER_QUEUE_URL] = queues.dead_letter_queue_url
         os.environ[names.ENV_PROVIDER_BASE_URL] = provider.url
         os.environ[names.ENV_PROVIDER_TOKEN_SECRET] = names.TOKEN_SECRET_NAME
+        from local.functions import lambda_context
+
         if "Records" in event:
             from queue_handler import handler
+
+            context = lambda_context(
+                f"{names.SERVICE_NAME}-queue",
+                memory_mb=names.QUEUE_FUNCTION_MEMORY_MB,
+                timeout_seconds=names.QUEUE_FUNCTION_TIMEOUT_SECONDS,
+            )
         else:
             from api_handler import handler  # type: ignore[assignment]
-        answer = handler(event, LocalContext())  # type: ignore[arg-type]
+
+            context = lambda_context(f"{names.SERVICE_NAME}-api")
+        answer = handler(event, context)  # type: ignore[arg-type]
         print("--- handler answer ---")
         print(json.dumps(answer, indent=2))
         print(f"--- the sandbox accepted {len(provider.ledger)} SendIM request(s) ---")

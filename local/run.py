@@ -150,14 +150,16 @@ def _start(
         provider_url = sandbox.url
     else:
         provider_token, provider_url = real_provider.token, real_provider.base_url
-    resources = provision(emulator, provider_token=provider_token, visibility_timeout=visibility_timeout)
+    resources = provision(
+        emulator.client, provider_token=provider_token, visibility_timeout=visibility_timeout
+    )
     # No AWS_* setting of the user's (profile, per-service endpoints) may lead a call to real AWS.
     for name in [name for name in os.environ if name.startswith("AWS_")]:
         del os.environ[name]
     os.environ.update(
         function_environment(
             os.environ,
-            resources.endpoint_url,
+            emulator.endpoint_url,
             provider_url,
             resources.dead_letter_queue_url,
             verbose=verbose,
@@ -189,7 +191,7 @@ def _start(
     return RunningService(
         api_url=front.url,
         api_key=api_key,
-        aws_endpoint_url=resources.endpoint_url,
+        aws_endpoint_url=emulator.endpoint_url,
         queue_url=resources.queue_url,
         dead_letter_queue_url=resources.dead_letter_queue_url,
         provider_url=provider_url,

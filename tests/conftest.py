@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +20,9 @@ os.environ["AWS_SECRET_ACCESS_KEY"] = "testing"
 os.environ.pop("AWS_PROFILE", None)
 
 from gateway import names
+from local.emulator import Resources, provision
+from local.functions import LambdaContext, reset_process_caches
+from local.functions import lambda_context as make_lambda_context
 from sandbox import ProviderSandbox
 
 REPO = Path(__file__).resolve().parent.parent
@@ -47,45 +49,23 @@ def provider(sandbox: ProviderSandbox) -> Iterator[ProviderSandbox]:
 
 
 @pytest.fixture
-def aws() -> Iterator[None]:
-    """moto, holding the idempotency table as the stack defines it."""
+def aws() -> Iterator[Resources]:
+    """moto, holding the secret, the queues and the table as the stack (and make run) provision them."""
     with mock_aws():
-        boto3.client("dynamodb").create_table(
-            TableName=names.IDEMPOTENCY_TABLE_NAME,
-            KeySchema=[{"AttributeName": names.IDEMPOTENCY_KEY_ATTRIBUTE, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": names.IDEMPOTENCY_KEY_ATTRIBUTE, "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
-        yield
+        yield provision(boto3.client, provider_token=TEST_TOKEN)
 
 
 @pytest.fixture
-def queues(aws: None, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
-    """The queue and its dead-letter queue, as the stack makes them; the functions know the DLQ URL."""
-    sqs = boto3.client("sqs")
-    dead_letter_url = sqs.create_queue(QueueName=names.DEAD_LETTER_QUEUE_NAME)["QueueUrl"]
-    dead_letter_arn = sqs.get_queue_attributes(QueueUrl=dead_letter_url, AttributeNames=["QueueArn"])[
-        "Attributes"
-    ]["QueueArn"]
-    queue_url = sqs.create_queue(
-        QueueName=names.QUEUE_NAME,
-        Attributes={
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": names.QUEUE_MAX_RECEIVE_COUNT}
-            )
-        },
-    )["QueueUrl"]
-    monkeypatch.setenv(names.ENV_DEAD_LETTER_QUEUE_URL, dead_letter_url)
-    reset_process_caches()
-    return {"queue": queue_url, "dead_letter": dead_letter_url}
-
-
-@pytest.fixture
-def token_secret(aws: None) -> str:
-    """The provider token stored the way the README tells operators to store it."""
-    client = boto3.client("secretsmanager")
-    client.create_secret(Name=names.TOKEN_SECRET_NAME, SecretString=json.dumps({"apitoken": TEST_TOKEN}))
+def token_secret(aws: Resources) -> str:
     return names.TOKEN_SECRET_NAME
+
+
+@pytest.fixture
+def queues(aws: Resources, gateway_env: ProviderSandbox, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """The queue and its dead-letter queue, with the functions told where dead letters go."""
+    monkeypatch.setenv(names.ENV_DEAD_LETTER_QUEUE_URL, aws.dead_letter_queue_url)
+    reset_process_caches()
+    return {"queue": aws.queue_url, "dead_letter": aws.dead_letter_queue_url}
 
 
 @pytest.fixture
@@ -102,39 +82,9 @@ def gateway_env(
     reset_process_caches()
 
 
-def reset_process_caches() -> None:
-    from aws_lambda_powertools.utilities import parameters
-    from aws_lambda_powertools.utilities.parameters import base
-
-    from gateway.idempotency import get_idempotent_sender
-    from gateway.send import get_sender
-    from gateway.settings import get_settings
-
-    get_settings.cache_clear()
-    get_sender.cache_clear()
-    get_idempotent_sender.cache_clear()
-    from queue_handler import record_threads
-
-    record_threads.cache_clear()
-    base.DEFAULT_PROVIDERS.clear()
-    parameters.clear_caches()
-
-
-@dataclass
-class FakeLambdaContext:
-    function_name: str = "viber-gateway-api"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:eu-central-1:123456789012:function:viber-gateway-api"
-    aws_request_id: str = "6f1a3c4e-0000-4000-8000-000000000001"
-    remaining_ms: int = 28_000
-
-    def get_remaining_time_in_millis(self) -> int:
-        return self.remaining_ms
-
-
 @pytest.fixture
-def lambda_context() -> FakeLambdaContext:
-    return FakeLambdaContext()
+def lambda_context() -> LambdaContext:
+    return make_lambda_context()
 
 
 def load_event(name: str) -> dict[str, Any]:

@@ -6,12 +6,12 @@ import json
 from typing import Any
 
 from api_handler import handler
-from tests.conftest import APPROVED_SENDER, TEST_TOKEN, FakeLambdaContext, load_event, log_records
+from tests.conftest import APPROVED_SENDER, TEST_TOKEN, LambdaContext, load_event, log_records
 
 PROBLEM = "urn:viber-gateway:problem:"
 
 
-def post(body: Any, context: FakeLambdaContext, *, raw: str | None = None) -> tuple[int, dict[str, str], Any]:
+def post(body: Any, context: LambdaContext, *, raw: str | None = None) -> tuple[int, dict[str, str], Any]:
     event = load_event("api-post-im.json")
     event["body"] = raw if raw is not None else json.dumps(body)
     answer = handler(event, context)

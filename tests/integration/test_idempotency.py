@@ -9,14 +9,14 @@ from typing import Any
 
 from gateway import names
 from sandbox import Fault
-from tests.conftest import REPO, FakeLambdaContext, load_event
+from tests.conftest import REPO, LambdaContext, load_event, make_lambda_context
 from tests.integration.test_api_send import PROBLEM, valid_im
 
 REPLAYED = names.IDEMPOTENCY_REPLAYED_HEADER.lower()
 
 
 def post_with_key(
-    body: dict[str, Any], key: str | None, context: FakeLambdaContext, handler: Any = None
+    body: dict[str, Any], key: str | None, context: LambdaContext, handler: Any = None
 ) -> tuple[int, dict[str, str], dict[str, Any]]:
     if handler is None:
         from api_handler import handler
@@ -141,7 +141,7 @@ def test_concurrent_calls_with_one_key_send_once(gateway_env) -> None:
 
     def call(name: str, chosen: Any, delay: float) -> None:
         threading.Event().wait(delay)
-        results[name] = post_with_key(valid_im(), "concurrent-1", FakeLambdaContext(), chosen)
+        results[name] = post_with_key(valid_im(), "concurrent-1", make_lambda_context(), chosen)
 
     threads = [
         threading.Thread(target=call, args=("first", handler, 0.0)),
@@ -161,6 +161,6 @@ def test_concurrent_calls_with_one_key_send_once(gateway_env) -> None:
 
     # And asking again afterwards replays the first answer without sending
     gateway_env.latency = 0.0
-    status, headers, body = post_with_key(valid_im(), "concurrent-1", FakeLambdaContext(), other_handler)
+    status, headers, body = post_with_key(valid_im(), "concurrent-1", make_lambda_context(), other_handler)
     assert (status, headers[REPLAYED], body) == (200, "true", results["first"][2])
     assert len(gateway_env.requests) == 1

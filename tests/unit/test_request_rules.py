@@ -185,6 +185,7 @@ def test_masking_keeps_country_code_and_last_three_digits() -> None:
 def _normalise_by_full_parse(digits: str) -> str | None:
     import phonenumbers
 
+    digits = digits.removeprefix("00")  # the international call prefix, an accepted form
     try:
         number = phonenumbers.parse("+" + digits, None)
     except phonenumbers.NumberParseException:
