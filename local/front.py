@@ -10,18 +10,14 @@ installed Powertools package, with no CDN.
 from __future__ import annotations
 
 import base64
-import contextlib
 import hmac
 import json
 import logging
-import socket
-import socketserver
-import sys
 import threading
 import time
 import uuid
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
@@ -30,6 +26,7 @@ from aws_lambda_powertools.event_handler.openapi import swagger_ui
 
 from local.defaults import ACCOUNT_ID
 from local.functions import FunctionHost
+from sandbox.loopback import LoopbackServer
 
 API_KEY_HEADER: Final = "x-api-key"
 KEYED_ROUTES: Final = frozenset({("POST", "/messages")})
@@ -259,7 +256,7 @@ class _FrontHandler(BaseHTTPRequestHandler):
         self.wfile.write(body)
 
 
-class FrontServer(ThreadingHTTPServer):
+class FrontServer(LoopbackServer):
     """The front on loopback, served from a thread; stop() closes connections and joins every thread."""
 
     # Request threads are joined by server_close(); daemon only so a stuck one cannot block exit.
@@ -271,18 +268,10 @@ class FrontServer(ThreadingHTTPServer):
         self.api_key = api_key
         self.functions = functions
         self.log = log
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
         self._docs_lock = threading.Lock()
         self._docs_page: str | None = None
         self._thread: threading.Thread | None = None
         super().__init__(address, _FrontHandler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind looks up the host's FQDN, which can stall on DNS.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.socket.getsockname()[:2]
-        self.server_name, self.server_port = str(host), int(port)
 
     @property
     def url(self) -> str:
@@ -307,26 +296,7 @@ class FrontServer(ThreadingHTTPServer):
     def stop(self) -> None:
         self.shutdown()
         # Idle keep-alive connections would hold their threads until the idle timeout.
-        with self._connections_lock:
-            for connection in self._connections:
-                with contextlib.suppress(OSError):
-                    connection.shutdown(socket.SHUT_RDWR)
+        self.close_connections()
         self.server_close()
         if self._thread is not None:
             self._thread.join()
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # A client that hangs up mid-answer is routine, not an error worth a traceback.
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import select
 import socket
-import socketserver
-import sys
 import threading
 from collections.abc import Iterable
 from http import HTTPStatus
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from types import TracebackType
 from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
+from sandbox.loopback import LoopbackServer
 from sandbox.model import GARBAGE_WRONG_SHAPE, Fault
 from sandbox.rules import Rejection
 from sandbox.state import DataShape, SandboxState
@@ -294,48 +292,14 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer_json({"ok": True})
 
 
-class _Server(ThreadingHTTPServer):
-    """Threaded server that can also cut its open connections when stopping."""
+class _Server(LoopbackServer):
+    """The sandbox's server: its state, and daemon request threads."""
 
     daemon_threads = True
 
     def __init__(self, address: tuple[str, int], sandbox: SandboxState) -> None:
         self.sandbox = sandbox
-        self._connections: set[socket.socket] = set()
-        self._connections_lock = threading.Lock()
-        if ":" in address[0]:
-            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)
-
-    def server_bind(self) -> None:
-        # HTTPServer.server_bind resolves the host's FQDN, which can stall on DNS.
-        socketserver.TCPServer.server_bind(self)
-        host, port = self.socket.getsockname()[:2]
-        self.server_name, self.server_port = str(host), int(port)
-
-    def process_request(self, request: Any, client_address: Any) -> None:
-        with self._connections_lock:
-            self._connections.add(request)
-        super().process_request(request, client_address)
-
-    def shutdown_request(self, request: Any) -> None:
-        with self._connections_lock:
-            self._connections.discard(request)
-        super().shutdown_request(request)
-
-    def close_connections(self) -> None:
-        """Cut every open connection, waking handlers that wait for a next request."""
-        with self._connections_lock:
-            connections = list(self._connections)
-        for connection in connections:
-            with contextlib.suppress(OSError):  # already closed by the client
-                connection.shutdown(socket.SHUT_RDWR)
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that vanish (timeouts, drops, stop()) are routine here, not errors.
-        if isinstance(sys.exc_info()[1], OSError):
-            return
-        super().handle_error(request, client_address)
 
 
 class ProviderSandbox(SandboxState):
