@@ -140,8 +140,6 @@ def _prepare_shared_clients() -> None:
     with contextlib.suppress(GatewayError):  # each record reports it
         get_sender().token_source.get()
     get_idempotent_sender().prepare()
-    if get_settings().dead_letter_queue_url is not None:
-        dead_letters.prepare()
 
 
 @logger.inject_lambda_context

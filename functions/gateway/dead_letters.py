@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import Any
 
@@ -15,14 +16,15 @@ MAX_ATTRIBUTE_TEXT = 1024
 SOURCE_MESSAGE_ID_ATTRIBUTE = "SourceMessageId"
 
 
+_client_lock = threading.Lock()
+
+
 @cache
 def _sqs() -> Any:
-    return boto3.client("sqs")
-
-
-def prepare() -> None:
-    """Make the SQS client in this thread (boto3's default session is not thread-safe)."""
-    _sqs()
+    # Made on the first parking, not at cold start: most batches park nothing. The lock
+    # because records park from several threads and boto3's default session is not thread-safe.
+    with _client_lock:
+        return boto3.client("sqs")
 
 
 def park(
