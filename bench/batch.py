@@ -18,7 +18,7 @@ TARGET_MS = 200.0
 PHONE_SEED = 10
 EMULATOR_PROBE_CALLS = 20
 EMULATOR_NOTE = (
-    "moto server (ThreadedMotoServer in the runner's process): the idempotency table gets a "
+    "moto server (ThreadedMotoServer in bench.servers' process): the idempotency table gets a "
     "put_item and an update_item per record"
 )
 
@@ -74,7 +74,7 @@ def run_sqs_batch(
         f"  median {batch_ms:.0f} ms (records sent all at once wait {latency_ms:.0f} ms for the provider, "
         f"one by one {records * latency_ms:.0f} ms); {work_ms:.0f} ms with the provider answering at once; "
         f"moto answers a DynamoDB put_item in {dynamodb_call_ms:.1f} ms (median), and serves the "
-        f"{2 * records} calls of a batch in this process",
+        f"{2 * records} calls of a batch one at a time",
         flush=True,
     )
     return result
