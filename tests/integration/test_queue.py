@@ -43,6 +43,9 @@ def test_a_provider_failure_fails_only_its_record(gateway_env, lambda_context, m
     assert json.loads(event["Records"][0]["body"])["destinations"] == ["+30 691 111 1001"]
 
 
+IM_BODY = {"im_type": "IM", "im_sender_name": "MyShop", "im_text": "x", "destinations": ["306912345678"]}
+
+
 def _dead_letters(queue_url: str) -> list[dict]:
     import boto3
 
@@ -91,12 +94,7 @@ def test_provider_rejection_is_parked_with_the_provider_code(gateway_env, lambda
     event = {
         "Records": [
             _record(
-                {
-                    "im_type": "IM",
-                    "im_sender_name": "MyShop",
-                    "im_text": "x",
-                    "destinations": ["306912345678"],
-                },
+                IM_BODY,
                 "m-56",
             )
         ]
@@ -115,12 +113,7 @@ def test_transient_failures_are_retried_not_parked(gateway_env, lambda_context, 
     event = {
         "Records": [
             _record(
-                {
-                    "im_type": "IM",
-                    "im_sender_name": "MyShop",
-                    "im_text": "x",
-                    "destinations": ["306912345678"],
-                },
+                IM_BODY,
                 "m-429",
             )
         ]
@@ -136,8 +129,7 @@ def test_uncertain_outcome_is_parked_and_its_replay_is_not_resent(
 ) -> None:
     # Given a send whose answer is lost after the provider accepted it
     gateway_env.add_fault(Fault(kind="drop", after_processing=True))
-    body = {"im_type": "IM", "im_sender_name": "MyShop", "im_text": "x", "destinations": ["306912345678"]}
-    assert handler({"Records": [_record(body, "m-lost")]}, lambda_context) == {"batchItemFailures": []}
+    assert handler({"Records": [_record(IM_BODY, "m-lost")]}, lambda_context) == {"batchItemFailures": []}
     [parked] = _dead_letters(queues["dead_letter"])
     attributes = {k: v["StringValue"] for k, v in parked["MessageAttributes"].items()}
     assert attributes["ErrorType"] == "outcome-unknown"
@@ -152,11 +144,10 @@ def test_uncertain_outcome_is_parked_and_its_replay_is_not_resent(
 
 def test_a_redelivered_record_is_not_sent_again(gateway_env, lambda_context, queues) -> None:
     # Given a record that was sent, but whose deletion from the queue was lost
-    body = {"im_type": "IM", "im_sender_name": "MyShop", "im_text": "x", "destinations": ["306912345678"]}
-    assert handler({"Records": [_record(body, "m-1")]}, lambda_context) == {"batchItemFailures": []}
+    assert handler({"Records": [_record(IM_BODY, "m-1")]}, lambda_context) == {"batchItemFailures": []}
 
     # When SQS delivers the same message again
-    answer = handler({"Records": [_record(body, "m-1")]}, lambda_context)
+    answer = handler({"Records": [_record(IM_BODY, "m-1")]}, lambda_context)
 
     # Then it succeeds without a second send
     assert answer == {"batchItemFailures": []}
@@ -165,9 +156,8 @@ def test_a_redelivered_record_is_not_sent_again(gateway_env, lambda_context, que
 
 def test_explicit_keys_dedupe_different_messages(gateway_env, lambda_context, queues) -> None:
     # Given the same message queued twice by a producer, with its key as attribute and as body field
-    body = {"im_type": "IM", "im_sender_name": "MyShop", "im_text": "x", "destinations": ["306912345678"]}
-    by_attribute = _record(body, "m-a", {"IdempotencyKey": "order-7"})
-    by_field = _record({**body, "idempotency_key": "order-7"}, "m-b")
+    by_attribute = _record(IM_BODY, "m-a", {"IdempotencyKey": "order-7"})
+    by_field = _record({**IM_BODY, "idempotency_key": "order-7"}, "m-b")
 
     # When both are processed in one batch (concurrently)
     first = handler({"Records": [by_attribute, by_field]}, lambda_context)

@@ -8,10 +8,9 @@ import boto3
 
 from queue_handler import handler
 from sandbox import Fault
+from tests.integration.test_queue import IM_BODY as BODY
 from tests.integration.test_queue import _record
 from tools import redrive
-
-BODY = {"im_type": "IM", "im_sender_name": "MyShop", "im_text": "x", "destinations": ["306912345678"]}
 
 
 def _receive_all(queue_url: str) -> list[dict]:
