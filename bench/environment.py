@@ -42,8 +42,8 @@ def configure_process() -> None:
     for name in [n for n in os.environ if n.startswith(("AWS_", "POWERTOOLS_"))]:
         del os.environ[name]
     os.environ.update(STATIC_ENVIRONMENT)
-    if str(FUNCTIONS) not in sys.path:
-        sys.path.insert(0, str(FUNCTIONS))
+    import local  # noqa: F401 - puts functions/ on sys.path
+
     # A request line per AWS call would drown the benchmark's own output.
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
 

@@ -10,11 +10,8 @@ import argparse
 import json
 import os
 import secrets
-import sys
 from pathlib import Path
 from typing import Any
-
-FUNCTIONS = Path(__file__).resolve().parent.parent / "functions"
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -25,7 +22,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     event: dict[str, Any] = json.loads(args.event.read_text())
 
-    sys.path.insert(0, str(FUNCTIONS))
     os.environ.update(
         {
             "AWS_DEFAULT_REGION": "eu-central-1",

@@ -27,10 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
 
+from gateway import names
 from local.defaults import (
     ACCESS_KEY_ID,
     API_PORT,
-    FUNCTIONS_DIR,
     HOST,
     REGION,
     REPO,
@@ -38,11 +38,6 @@ from local.defaults import (
     aws_port_for,
     sandbox_port_for,
 )
-
-# The functions import `gateway` as a top-level package, as in Lambda.
-if str(FUNCTIONS_DIR) not in sys.path:
-    sys.path.insert(0, str(FUNCTIONS_DIR))
-from gateway import names
 
 PORT_ENV = "PORT"
 API_KEY_ENV = "VIBER_GATEWAY_API_KEY"

@@ -15,19 +15,15 @@ from pathlib import Path
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
+from gateway import names
 from local.defaults import (
     ACCESS_KEY_ID,
     API_PORT,
-    FUNCTIONS_DIR,
     HOST,
     REGION,
     SECRET_ACCESS_KEY,
     aws_port_for,
 )
-
-if str(FUNCTIONS_DIR) not in sys.path:
-    sys.path.insert(0, str(FUNCTIONS_DIR))
-from gateway import names
 
 DEFAULT_ENDPOINT_URL = f"http://{HOST}:{aws_port_for(API_PORT)}"
 

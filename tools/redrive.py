@@ -15,16 +15,14 @@ received from the dead-letter queue, sent to the queue, then deleted.
 from __future__ import annotations
 
 import argparse
-import sys
 from collections import Counter
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import boto3
 from botocore.exceptions import ClientError
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "functions"))
+import local  # noqa: F401 - puts functions/ on sys.path
 from gateway import names
 
 # Attributes that describe the failure; the rest (idempotency identity) travels with the replay.
