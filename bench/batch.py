@@ -18,7 +18,7 @@ TARGET_MS = 200.0
 PHONE_SEED = 10
 EMULATOR_PROBE_CALLS = 20
 EMULATOR_NOTE = (
-    "moto server (ThreadedMotoServer in bench.servers' process): the idempotency table gets a "
+    "moto server (ThreadedMotoServer in a process of its own): the idempotency table gets a "
     "put_item and an update_item per record"
 )
 

@@ -49,7 +49,7 @@ def configure_process() -> None:
 
 
 class RemoteSandbox:
-    """The provider sandbox in the servers' process, steered through its HTTP control API."""
+    """The provider sandbox in its own process, steered through its HTTP control API."""
 
     def __init__(self, url: str) -> None:
         import urllib3
@@ -78,29 +78,23 @@ class RemoteSandbox:
 class BenchEnvironment:
     """moto's server holding the token secret and the idempotency table, and the provider sandbox.
 
-    Use as a context manager; both servers run in a process of their own (bench/servers.py).
+    Use as a context manager; each server runs in a process of its own (bench/servers.py).
     """
 
     def __init__(self) -> None:
         self.token = secrets.token_hex(20)
         self.endpoint_url = ""
-        self._servers: subprocess.Popen[str] | None = None
+        self._servers: list[subprocess.Popen[str]] = []
         self.sandbox: RemoteSandbox
 
     def __enter__(self) -> BenchEnvironment:
-        self._servers = subprocess.Popen(
-            [sys.executable, "-m", "bench.servers", self.token, str(SANDBOX_BALANCE)],
-            cwd=REPO,
-            env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{FUNCTIONS}"},
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        assert self._servers.stdout is not None
-        urls = json.loads(self._servers.stdout.readline())
-        self.endpoint_url = urls["aws"]
-        self.sandbox = RemoteSandbox(urls["sandbox"])
-        self._provision()
+        try:
+            self.endpoint_url = self._start_server("aws")
+            self.sandbox = RemoteSandbox(self._start_server("sandbox", self.token, str(SANDBOX_BALANCE)))
+            self._provision()
+        except BaseException:
+            self._stop_servers()
+            raise
         return self
 
     def __exit__(
@@ -109,14 +103,37 @@ class BenchEnvironment:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if self._servers is not None:
-            assert self._servers.stdin is not None
-            self._servers.stdin.close()
+        self._stop_servers()
+
+    def _start_server(self, *arguments: str) -> str:
+        """Start `python -m bench.servers ARGUMENTS` and return the URL it serves at."""
+        server = subprocess.Popen(
+            [sys.executable, "-m", "bench.servers", *arguments],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{FUNCTIONS}"},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._servers.append(server)
+        assert server.stdout is not None
+        line = server.stdout.readline()
+        if not line:
+            raise RuntimeError(f"bench.servers {arguments[0]} exited before serving")
+        url: str = json.loads(line)["url"]
+        return url
+
+    def _stop_servers(self) -> None:
+        for server in self._servers:
+            assert server.stdin is not None
+            server.stdin.close()
+        for server in self._servers:
             try:
-                self._servers.wait(timeout=10)
+                server.wait(timeout=10)
             except subprocess.TimeoutExpired:
-                self._servers.kill()
-                self._servers.wait()
+                server.kill()
+                server.wait()
+        self._servers.clear()
 
     def _provision(self) -> None:
         import boto3

@@ -1,10 +1,12 @@
-"""The emulated AWS (moto's server) and the provider sandbox, in a process of their own.
+"""The emulated AWS (moto's server) or the provider sandbox, each in a process of its own.
 
-    python -m bench.servers TOKEN BALANCE
+    python -m bench.servers aws
+    python -m bench.servers sandbox TOKEN BALANCE
 
-Prints one JSON line with both URLs, then serves until its standard input
-closes. In their own process they do not compete with the function under
-measurement for the interpreter lock, as real AWS and LiveAll would not.
+Prints one JSON line with the server's URL, then serves until its standard
+input closes. In processes of their own they compete neither with the
+function under measurement nor with each other for an interpreter lock, as
+real AWS and LiveAll would not.
 """
 
 from __future__ import annotations
@@ -18,16 +20,28 @@ from moto.server import ThreadedMotoServer
 from sandbox import ProviderSandbox
 
 
-def main() -> int:
-    token, balance = sys.argv[1], float(sys.argv[2])
+def _serve_aws() -> None:
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     moto.start()
     host, port = moto.get_host_and_port()
-    with ProviderSandbox(tokens={token}, balance=balance) as sandbox:
-        print(json.dumps({"aws": f"http://{host}:{port}", "sandbox": sandbox.url}), flush=True)
-        sys.stdin.read()  # until the parent closes it (or exits)
+    print(json.dumps({"url": f"http://{host}:{port}"}), flush=True)
+    sys.stdin.read()  # until the parent closes it (or exits)
     moto.stop()
+
+
+def _serve_sandbox(token: str, balance: float) -> None:
+    with ProviderSandbox(tokens={token}, balance=balance) as sandbox:
+        print(json.dumps({"url": sandbox.url}), flush=True)
+        sys.stdin.read()
+
+
+def main() -> int:
+    role = sys.argv[1]
+    if role == "aws":
+        _serve_aws()
+    else:
+        _serve_sandbox(sys.argv[2], float(sys.argv[3]))
     return 0
 
 

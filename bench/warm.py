@@ -21,7 +21,7 @@ PROFILE_ENTRIES = 25
 NANOSECONDS_PER_MICROSECOND = 1000
 SENDIM_HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 EMULATOR_NOTE = (
-    "moto server (ThreadedMotoServer in bench.servers' process, via AWS_ENDPOINT_URL): the token secret "
+    "moto server (ThreadedMotoServer in a process of its own, via AWS_ENDPOINT_URL): the token secret "
     "is read once in the warm-up and then cached (TokenSource max_age), so timed requests call no AWS API"
 )
 
