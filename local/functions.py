@@ -57,12 +57,16 @@ def reset_process_caches() -> None:
     from aws_lambda_powertools.utilities import parameters
     from aws_lambda_powertools.utilities.parameters import base
 
+    from gateway import dead_letters
+    from gateway.aws import aws_session
     from gateway.idempotency import get_idempotent_sender
     from gateway.send import get_sender
     from gateway.settings import get_settings
     from queue_handler import record_threads
 
     get_settings.cache_clear()
+    aws_session.cache_clear()
+    dead_letters.sqs_client.cache_clear()
     get_sender.cache_clear()
     get_idempotent_sender.cache_clear()
     record_threads.cache_clear()

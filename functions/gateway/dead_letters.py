@@ -6,9 +6,8 @@ import threading
 from functools import cache
 from typing import Any
 
-import boto3
-
 from gateway import names
+from gateway.aws import aws_session
 from gateway.failures import GatewayError
 
 # SQS allows 10 message attributes and 256 KB; the reason fits in a few short ones.
@@ -20,11 +19,11 @@ _client_lock = threading.Lock()
 
 
 @cache
-def _sqs() -> Any:
+def sqs_client() -> Any:
     # Made on the first parking, not at cold start: most batches park nothing. The lock
-    # because records park from several threads and boto3's default session is not thread-safe.
+    # because records park from several threads and a boto3 session is not thread-safe.
     with _client_lock:
-        return boto3.client("sqs")
+        return aws_session().client("sqs")
 
 
 def park(
@@ -42,7 +41,7 @@ def park(
     if error.provider_code is not None:
         attributes["ProviderCode"] = str(error.provider_code)
         attributes["ProviderMessage"] = (error.provider_message or "-")[:MAX_ATTRIBUTE_TEXT]
-    _sqs().send_message(
+    sqs_client().send_message(
         QueueUrl=queue_url,
         MessageBody=body,
         MessageAttributes={

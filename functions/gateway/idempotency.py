@@ -32,6 +32,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from gateway import names
+from gateway.aws import aws_session
 from gateway.failures import Failure, GatewayError
 from gateway.observability import logger
 from gateway.request import FieldError, SendRequest
@@ -135,6 +136,7 @@ class IdempotentSender:
                 table_name=self.table_name,
                 key_attr=names.IDEMPOTENCY_KEY_ATTRIBUTE,
                 expiry_attr=names.IDEMPOTENCY_TTL_ATTRIBUTE,
+                boto3_session=aws_session(),
             )
             self._send_once = idempotent_function(
                 data_keyword_argument="job",

@@ -171,3 +171,30 @@ def test_explicit_keys_dedupe_different_messages(gateway_env, lambda_context, qu
     ]
     assert handler({"Records": retried}, lambda_context) == {"batchItemFailures": []}
     assert len(gateway_env.ledger) == 1
+
+
+def test_one_boto3_session_serves_the_secret_the_store_and_the_dead_letters(
+    gateway_env, lambda_context, queues, monkeypatch
+) -> None:
+    # Given a fresh container, counting the boto3 sessions it makes
+    import boto3
+
+    made: list[object] = []
+    real_session = boto3.session.Session
+
+    def counted_session(*args, **kwargs):
+        session = real_session(*args, **kwargs)
+        made.append(session)
+        return session
+
+    monkeypatch.setattr(boto3.session, "Session", counted_session)
+    event = load_event("sqs-batch.json")
+
+    # When a batch reads the token, uses the idempotency table and parks two records
+    answer = handler(event, lambda_context)
+
+    # Then all of it went through one session (each more costs a cold start tens of milliseconds)
+    assert answer == {"batchItemFailures": []}
+    assert len(_dead_letters(queues["dead_letter"])) == 2
+    assert len(gateway_env.ledger) == 3
+    assert len(made) == 1
