@@ -29,6 +29,11 @@ CHILD_SCRIPT = Path(__file__).with_name("cold_child.py")
 CHILD_TIMEOUT_SECONDS = 120
 HANDLER_MODES = ("api", "queue")
 FLOOR_MODE = "floor"
+# The API handler as deployed, with X-Ray tracing on: not the target's condition (tracing is
+# off outside Lambda, as Powertools decides), shown beside it so the SDK's cost is not hidden.
+TRACED_MODE = "api-traced"
+# What Lambda sets when active tracing samples an invocation; the X-Ray SDK reads it.
+SAMPLE_TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 TARGET_RATIO = 1.5
 IMPORT_PROFILE_ENTRIES = 15
 PACKAGE_SUMMARY_ENTRIES = 8
@@ -102,16 +107,20 @@ class ColdStartBench:
         )
         print(f"  condition: {CONDITION_WITH_PYC}", flush=True)
         measured_env = self.environment.child_environment(write_bytecode=False)
-        for mode in (*HANDLER_MODES, FLOOR_MODE):
-            self._cold_start(mode, self.environment.child_environment(write_bytecode=True))
+        environments = {mode: measured_env for mode in (*HANDLER_MODES, FLOOR_MODE)}
+        environments[TRACED_MODE] = self._traced_environment()
+        for mode, environment in environments.items():
+            # One warm-up per mode that may write .pyc files; the measured runs then find them.
+            writing = {k: v for k, v in environment.items() if k != "PYTHONDONTWRITEBYTECODE"}
+            self._cold_start(mode, writing)
         if not self.clock_is_shared:
             self._estimated_startup_ms = self._estimate_startup_ms(measured_env)
 
         samples: dict[str, list[ColdStart]] = defaultdict(list)
         for _ in range(self.runs):
             # Interleaved, so that a change in the machine's load hits every mode alike.
-            for mode in (*HANDLER_MODES, FLOOR_MODE):
-                samples[mode].append(self._cold_start(mode, measured_env))
+            for mode, environment in environments.items():
+                samples[mode].append(self._cold_start(mode, environment))
 
         floor_ms = median([s.total_ms for s in samples[FLOOR_MODE]])
         for mode in HANDLER_MODES:
@@ -119,6 +128,9 @@ class ColdStartBench:
             result.add(f"{mode} handler cold start (median of {self.runs})", handler_ms, "ms")
             result.add(f"{mode} handler / floor", handler_ms / floor_ms, "x", TARGET_RATIO)
         result.add(f"floor: boto3 + get_secret_value (median of {self.runs})", floor_ms, "ms")
+        traced_ms = median([s.total_ms for s in samples[TRACED_MODE]])
+        result.add(f"api handler with X-Ray tracing on, as deployed (median of {self.runs})", traced_ms, "ms")
+        result.add("api handler with X-Ray tracing on / floor", traced_ms / floor_ms, "x")
         result.details.update(
             condition=CONDITION_WITH_PYC,
             startup_measured_as=(
@@ -131,7 +143,7 @@ class ColdStartBench:
         )
         for mode, phases in result.details["phases_median_ms"].items():
             print(
-                f"  {mode:<6} start-up {phases['startup_ms']:7.1f} ms  "
+                f"  {mode:<10} start-up {phases['startup_ms']:7.1f} ms  "
                 f"imports {phases['import_ms']:7.1f} ms  first request {phases['request_ms']:7.1f} ms  "
                 f"total {phases['total_ms']:7.1f} ms",
                 flush=True,
@@ -144,12 +156,20 @@ class ColdStartBench:
 
     # ----- the children ------------------------------------------------------------
 
+    def _traced_environment(self) -> dict[str, str]:
+        """The measured condition plus what makes Powertools trace: Lambda's task root and a trace header."""
+        environment = self.environment.child_environment(write_bytecode=False)
+        environment.pop("POWERTOOLS_TRACE_DISABLED", None)
+        environment["LAMBDA_TASK_ROOT"] = str(FUNCTIONS)
+        environment["_X_AMZN_TRACE_ID"] = SAMPLE_TRACE_HEADER
+        return environment
+
     def _argument(self, mode: str) -> str:
         if mode == FLOOR_MODE:
             return self.environment.token_secret_name
         if mode == "noop":
             return "-"
-        if mode == "api":
+        if mode in ("api", TRACED_MODE):
             return str(EVENTS / "api-post-im.json")
         # A fresh message id per child: the same one would be answered from the idempotency store.
         event_path = Path(tempfile.mkstemp(suffix=".json", dir=self._scratch)[1])
@@ -159,7 +179,9 @@ class ColdStartBench:
     def _spawn(self, mode: str, environment: dict[str, str], flags: tuple[str, ...] = ()) -> ChildRun:
         result_path = Path(tempfile.mkstemp(suffix=".json", dir=self._scratch)[1])
         # -P: no script directory on sys.path, so bench/'s modules cannot shadow anything.
-        command = [self.python, "-P", *flags, str(CHILD_SCRIPT), mode, self._argument(mode), str(result_path)]
+        child_mode = "api" if mode == TRACED_MODE else mode
+        arguments = [child_mode, self._argument(mode), str(result_path)]
+        command = [self.python, "-P", *flags, str(CHILD_SCRIPT), *arguments]
         spawned = time.perf_counter()
         completed = subprocess.run(
             command,

@@ -43,9 +43,9 @@ class _NoSegment(BaseSegment):
 class NoTracing(BaseProvider):
     """The tracer's provider when tracing is off.
 
-    Powertools' default provider is the X-Ray SDK even then, and importing its
-    recorder builds botocore X-Ray clients: about a third of a cold start,
-    for traces nobody will send.
+    Powertools' default provider is the X-Ray SDK even then, and outside Lambda
+    its recorder builds botocore X-Ray clients for its sampler at import: about
+    150 ms of a local cold start, for traces nobody will send.
     """
 
     _segment = _NoSegment()
