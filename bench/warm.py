@@ -81,6 +81,7 @@ def run_warm_overhead(
     sent = len(environment.sandbox.ledger)
     if sent != 2 * (warmup + requests):
         raise BenchmarkBroken(f"the sandbox recorded {sent} sends, expected {2 * (warmup + requests)}")
+    layers = _layers(environment, sendim_body, sendim_url, pool, requests=max(requests // 2, 1))
 
     result = BenchmarkResult(NAME)
     handler_p50 = percentile(handler_us, 50)
@@ -98,14 +99,73 @@ def run_warm_overhead(
         handler_us_min=min(handler_us),
         bare_us_min=min(bare_us),
     )
+    result.details["layers"] = layers
     print(
         f"  handler p50 {handler_p50:.0f} µs, bare p50 {bare_p50:.0f} µs "
         f"(minimums {min(handler_us):.0f} / {min(bare_us):.0f} µs)",
         flush=True,
     )
+    print(f"  layer by layer ({layers['requests']} requests each, interleaved; p50, and what each adds):")
+    for layer in layers["p50_us"]:
+        print(
+            f"    {layer['layer']:<44} {layer['p50_us']:7.0f} µs  +{layer['adds_us']:5.0f} µs",
+            flush=True,
+        )
     if profile_requests:
         result.details["profile"] = _profile(through_handler, profile_requests)
     return result
+
+
+def _layers(
+    environment: BenchEnvironment, sendim_body: bytes, sendim_url: str, pool: Any, *, requests: int
+) -> dict[str, Any]:
+    """Where the overhead is: the same send through each layer in turn, outermost last.
+
+    Each layer's p50 minus the one inside it is what that layer adds: the gateway's provider
+    client, the send use case (token cache, payload, the "message sent" log line, metrics), the
+    request's rules (pydantic, phone numbers), Powertools' resolver (routing, its validation
+    middleware around those rules, the header, the response) and the handler's Logger, Tracer
+    and Metrics decorators (context, correlation id, the EMF flush).
+    """
+    from api_handler import app, handler
+    from gateway.request import SendRequest
+    from gateway.send import get_sender
+
+    event = api_event(sample_body())
+    context = lambda_context()
+    request = SendRequest.model_validate(sample_body())
+    sender = get_sender()
+    payload = request.provider_payload(environment.token)
+    body = event["body"]
+
+    def bare() -> Any:
+        return pool.request("POST", sendim_url, body=sendim_body, headers=SENDIM_HEADERS)
+
+    steps: list[tuple[str, Callable[[], Any]]] = [
+        ("bare urllib3 POST", bare),
+        ("gateway provider client (send_im)", lambda: sender.client.send_im(payload)),
+        ("send use case (Sender.send)", lambda: sender.send(request)),
+        ("request rules (pydantic) + use case", lambda: sender.send(SendRequest.model_validate_json(body))),
+        ("Powertools resolver (app.resolve)", lambda: app.resolve(event, context)),
+        ("handler with Logger/Tracer/Metrics decorators", lambda: handler(event, context)),
+    ]
+    samples: dict[str, list[float]] = {name: [] for name, _ in steps}
+    sent_before = len(environment.sandbox.ledger)
+    with silenced_output():
+        for _ in range(requests):
+            for name, call in steps:
+                samples[name].append(_timed(call)[0])
+    sent = len(environment.sandbox.ledger) - sent_before
+    if sent != requests * len(steps):
+        raise BenchmarkBroken(f"the sandbox recorded {sent} sends, expected {requests * len(steps)}")
+    p50s = [(name, percentile(samples[name], 50)) for name, _ in steps]
+    return {
+        "requests": requests,
+        "p50_us": [
+            {"layer": name, "p50_us": p50, "adds_us": p50 - (p50s[i - 1][1] if i else p50)}
+            for i, (name, p50) in enumerate(p50s)
+        ],
+    }
 
 
 def _timed(call: Callable[[], Any]) -> tuple[float, Any]:
