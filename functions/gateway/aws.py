@@ -14,6 +14,7 @@ import boto3
 
 @cache
 def aws_session() -> boto3.session.Session:
-    # Made on first use (after the environment is final), in the thread that makes the
-    # first clients; making clients from one session is not thread-safe (callers lock).
+    # Made on first use, once the environment is final. Making clients from one session is
+    # not thread-safe: the handlers make theirs before any record thread starts, and the
+    # dead-letter client, made later from a record thread, is made under a lock.
     return boto3.session.Session()
