@@ -169,7 +169,8 @@ def test_explicit_keys_dedupe_different_messages(gateway_env, lambda_context, qu
         for r in (by_attribute, by_field)
         if {"itemIdentifier": r["messageId"]} in first["batchItemFailures"]
     ]
-    assert handler({"Records": retried}, lambda_context) == {"batchItemFailures": []}
+    if retried:  # Lambda never sends an empty batch, so only when one waits for a retry
+        assert handler({"Records": retried}, lambda_context) == {"batchItemFailures": []}
     assert len(gateway_env.ledger) == 1
 
 
