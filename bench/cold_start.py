@@ -165,11 +165,12 @@ class ColdStartBench:
         return environment
 
     def _argument(self, mode: str) -> str:
+        mode = _child_mode(mode)
         if mode == FLOOR_MODE:
             return self.environment.token_secret_name
         if mode == "noop":
             return "-"
-        if mode in ("api", TRACED_MODE):
+        if mode == "api":
             return str(EVENTS / "api-post-im.json")
         # A fresh message id per child: the same one would be answered from the idempotency store.
         event_path = Path(tempfile.mkstemp(suffix=".json", dir=self._scratch)[1])
@@ -179,8 +180,7 @@ class ColdStartBench:
     def _spawn(self, mode: str, environment: dict[str, str], flags: tuple[str, ...] = ()) -> ChildRun:
         result_path = Path(tempfile.mkstemp(suffix=".json", dir=self._scratch)[1])
         # -P: no script directory on sys.path, so bench/'s modules cannot shadow anything.
-        child_mode = "api" if mode == TRACED_MODE else mode
-        arguments = [child_mode, self._argument(mode), str(result_path)]
+        arguments = [_child_mode(mode), self._argument(mode), str(result_path)]
         command = [self.python, "-P", *flags, str(CHILD_SCRIPT), *arguments]
         spawned = time.perf_counter()
         completed = subprocess.run(
@@ -286,6 +286,11 @@ class ColdStartBench:
             )
         summary = ", ".join(f"{name} {us / 1000:.0f} ms" for name, us in packages)
         print(f"  self time by top-level package: {summary}", flush=True)
+
+
+def _child_mode(series: str) -> str:
+    """What bench/cold_child.py is asked to do for a series: the traced series is the API handler."""
+    return "api" if series == TRACED_MODE else series
 
 
 def parse_import_times(stderr: str) -> list[dict[str, Any]]:

@@ -81,7 +81,7 @@ def run_warm_overhead(
     sent = len(environment.sandbox.ledger)
     if sent != 2 * (warmup + requests):
         raise BenchmarkBroken(f"the sandbox recorded {sent} sends, expected {2 * (warmup + requests)}")
-    layers = _layers(environment, sendim_body, sendim_url, pool, requests=max(requests // 2, 1))
+    layers = _layers(environment, event, bare_post, through_handler, requests=max(requests // 2, 1))
 
     result = BenchmarkResult(NAME)
     handler_p50 = percentile(handler_us, 50)
@@ -117,7 +117,12 @@ def run_warm_overhead(
 
 
 def _layers(
-    environment: BenchEnvironment, sendim_body: bytes, sendim_url: str, pool: Any, *, requests: int
+    environment: BenchEnvironment,
+    event: dict[str, Any],
+    bare_post: Callable[[], Any],
+    through_handler: Callable[[], Any],
+    *,
+    requests: int,
 ) -> dict[str, Any]:
     """Where the overhead is: the same send through each layer in turn, outermost last.
 
@@ -127,27 +132,22 @@ def _layers(
     middleware around those rules, the header, the response) and the handler's Logger, Tracer
     and Metrics decorators (context, correlation id, the EMF flush).
     """
-    from api_handler import app, handler
+    from api_handler import app
     from gateway.request import SendRequest
     from gateway.send import get_sender
 
-    event = api_event(sample_body())
     context = lambda_context()
-    request = SendRequest.model_validate(sample_body())
+    body = event["body"]
+    request = SendRequest.model_validate_json(body)
     sender = get_sender()
     payload = request.provider_payload(environment.token)
-    body = event["body"]
-
-    def bare() -> Any:
-        return pool.request("POST", sendim_url, body=sendim_body, headers=SENDIM_HEADERS)
-
     steps: list[tuple[str, Callable[[], Any]]] = [
-        ("bare urllib3 POST", bare),
+        ("bare urllib3 POST", bare_post),
         ("gateway provider client (send_im)", lambda: sender.client.send_im(payload)),
         ("send use case (Sender.send)", lambda: sender.send(request)),
         ("request rules (pydantic) + use case", lambda: sender.send(SendRequest.model_validate_json(body))),
         ("Powertools resolver (app.resolve)", lambda: app.resolve(event, context)),
-        ("handler with Logger/Tracer/Metrics decorators", lambda: handler(event, context)),
+        ("handler with Logger/Tracer/Metrics decorators", through_handler),
     ]
     samples: dict[str, list[float]] = {name: [] for name, _ in steps}
     sent_before = len(environment.sandbox.ledger)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import threading
 from typing import cast
 
 from aws_lambda_powertools.utilities import parameters
@@ -22,26 +21,19 @@ class TokenSource:
     def __init__(self, secret_id: str, max_age_seconds: int) -> None:
         self.secret_id = secret_id
         self.max_age_seconds = max_age_seconds
-        self._provider: parameters.SecretsProvider | None = None
-        self._provider_lock = threading.Lock()
+        # Its boto3 client is made here: get_sender() makes the token source on first use, not at import.
+        self._secrets = parameters.SecretsProvider(boto3_session=aws_session())
 
     def get(self, *, refresh: bool = False) -> str:
         """The token; `refresh=True` bypasses the cache (after the provider refused the token)."""
         try:
-            raw = self._secrets().get(self.secret_id, max_age=self.max_age_seconds, force_fetch=refresh)
+            raw = self._secrets.get(self.secret_id, max_age=self.max_age_seconds, force_fetch=refresh)
         except parameters.exceptions.GetParameterError as error:
             # The boto error names the secret and the reason, never its value.
             logger.error("provider token secret unreadable", extra={"reason": str(error)})
             raise GatewayError(Failure.MISCONFIGURED, "The provider token secret cannot be read.") from None
         # Without a transform the value is the secret's string (or binary) as stored.
         return parse_token(cast(str | bytes | None, raw))
-
-    def _secrets(self) -> parameters.SecretsProvider:
-        # Made on first use: its boto3 client, from the shared session, is not wanted at import.
-        with self._provider_lock:
-            if self._provider is None:
-                self._provider = parameters.SecretsProvider(boto3_session=aws_session())
-            return self._provider
 
 
 def parse_token(raw: str | bytes | None) -> str:
