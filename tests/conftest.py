@@ -82,6 +82,15 @@ def gateway_env(
     reset_process_caches()
 
 
+@pytest.fixture(scope="session")
+def service(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """`python -m local.run` on free ports, once per session, for the e2e and fuzz tiers."""
+    from tests.e2e.local_service import running_local_service
+
+    with running_local_service(tmp_path_factory.mktemp("local-run") / "output.log") as started:
+        yield started
+
+
 @pytest.fixture
 def lambda_context() -> LambdaContext:
     return make_lambda_context()

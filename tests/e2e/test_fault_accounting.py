@@ -14,8 +14,8 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import VISIBILITY_TIMEOUT_SECONDS, running_local_service
 from tests.e2e.harness import LocalService, eventually
+from tests.e2e.local_service import VISIBILITY_TIMEOUT_SECONDS, running_local_service
 
 MESSAGES_PER_MODE = 50
 FAILURE_RATE = 0.2

@@ -1,0 +1,126 @@
+"""The local service (`python -m local.run`), started as a user starts it.
+
+Tests reach it only from outside: HTTP with urllib3, boto3 against the
+emulator's SQS, and the provider sandbox's HTTP control API.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import boto3
+import pytest
+import urllib3
+
+from gateway import names
+from tests.e2e.harness import HOST, REPO, RUNNER_VARIABLES, LocalService, free_port, port_is_free
+
+START_TIMEOUT_SECONDS = 30
+STOP_TIMEOUT_SECONDS = 10
+# Failed records come back after 1 s, so the redrive to the dead-letter queue takes seconds.
+VISIBILITY_TIMEOUT_SECONDS = 1
+
+
+def _group_is_gone(group_id: int) -> bool:
+    try:
+        os.killpg(group_id, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def _wait_until_answering(process: subprocess.Popen[bytes], http: urllib3.PoolManager, url: str) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_SECONDS
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"local.run exited with {process.returncode} before answering")
+        try:
+            if http.request("GET", url, retries=False, timeout=1.0).status == 200:
+                return
+        except urllib3.exceptions.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"local.run did not answer {url} within {START_TIMEOUT_SECONDS} s")
+
+
+@contextmanager
+def running_local_service(
+    log_path: Path, *, extra_environment: dict[str, str] | None = None
+) -> Iterator[LocalService]:
+    """Start `python -m local.run` on free ports as a user would, and stop it and check nothing is left."""
+    api_port, aws_port, sandbox_port = free_port(), free_port(), free_port()
+    api_key = secrets.token_hex(16)
+    environment = {k: v for k, v in os.environ.items() if k not in RUNNER_VARIABLES}
+    environment.update(extra_environment or {})
+    command = [
+        sys.executable,
+        "-m",
+        "local.run",
+        f"--port={api_port}",
+        f"--aws-port={aws_port}",
+        f"--sandbox-port={sandbox_port}",
+        f"--api-key={api_key}",
+        f"--visibility-timeout={VISIBILITY_TIMEOUT_SECONDS}",
+    ]
+    http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=2.0, read=30.0))
+    with log_path.open("wb") as log:
+        # A new session is a new process group: the teardown can stop everything the runner started.
+        process = subprocess.Popen(
+            command, cwd=REPO, env=environment, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        )
+    try:
+        _wait_until_answering(process, http, f"http://{HOST}:{api_port}/openapi.json")
+    except RuntimeError as error:
+        _stop(process)
+        pytest.fail(f"{error}; its output:\n{log_path.read_text(errors='replace')}")
+    endpoint_url = f"http://{HOST}:{aws_port}"
+    sqs = boto3.client(
+        "sqs",
+        endpoint_url=endpoint_url,
+        region_name="eu-central-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    try:
+        yield LocalService(
+            api_url=f"http://{HOST}:{api_port}",
+            api_key=api_key,
+            sandbox_url=f"http://{HOST}:{sandbox_port}/",
+            queue_url=sqs.get_queue_url(QueueName=names.QUEUE_NAME)["QueueUrl"],
+            dead_letter_queue_url=sqs.get_queue_url(QueueName=names.DEAD_LETTER_QUEUE_NAME)["QueueUrl"],
+            ports=[api_port, aws_port, sandbox_port],
+            http=http,
+            sqs=sqs,
+        )
+    finally:
+        http.clear()
+        survivors = _stop(process)
+    output = log_path.read_text(errors="replace")
+    # Then: SIGTERM stops it cleanly, and nothing it started is left behind.
+    assert process.returncode == 0, f"local.run exited with {process.returncode}:\n{output}"
+    assert not survivors, "processes of local.run outlived it"
+    assert all(port_is_free(port) for port in (api_port, aws_port, sandbox_port)), output
+
+
+def _stop(process: subprocess.Popen[bytes]) -> bool:
+    """SIGTERM the runner's process group and wait; kill what is left. True if anything was left."""
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+            return True
+    if _group_is_gone(process.pid):
+        return False
+    os.killpg(process.pid, signal.SIGKILL)  # a child outlived the runner
+    return True
