@@ -96,6 +96,25 @@ def _error_line(code: int) -> str:
     return f"Error: {code} - {error_message(code)}"
 
 
+def _message_json(message: Message, status: Status) -> dict[str, Any]:
+    """A message and its status in the JSON form of GET /_sandbox/messages."""
+    return {
+        "smsid": message.smsid,
+        "batch_id": message.batch_id,
+        "destination": message.destination,
+        "sender_name": message.sender_name,
+        "im_type": message.im_type,
+        "submitted_at": message.submitted_at,
+        "status_code": status.code,
+        "status_text": status.text,
+        "status_reached_at": status.reached_at,
+        "sms_count": status.sms_count,
+        "charge": float(status.charge),
+        "forced": message.forced is not None,
+        "path": [step.code for step in message.path],
+    }
+
+
 @dataclass(frozen=True)
 class _Config:
     tokens: frozenset[str]
@@ -404,25 +423,7 @@ class SandboxState:
         """Every message with its current status, by smsid, for the HTTP control API."""
         with self._lock:
             now = self._clock()
-            snapshot = [(message, message.status_at(now)) for message in self._messages.values()]
-        return [
-            {
-                "smsid": message.smsid,
-                "batch_id": message.batch_id,
-                "destination": message.destination,
-                "sender_name": message.sender_name,
-                "im_type": message.im_type,
-                "submitted_at": message.submitted_at,
-                "status_code": status.code,
-                "status_text": status.text,
-                "status_reached_at": status.reached_at,
-                "sms_count": status.sms_count,
-                "charge": float(status.charge),
-                "forced": message.forced is not None,
-                "path": [step.code for step in message.path],
-            }
-            for message, status in snapshot
-        ]
+            return [_message_json(message, message.status_at(now)) for message in self._messages.values()]
 
     # ----- the provider's side, called by the HTTP handler -------------------------
 
