@@ -1,6 +1,7 @@
 """A fake LiveAll provider on loopback, for integration tests, the local runner and benchmarks.
 
 Standard library only: the local runner can start it without the Lambda dependencies.
+sandbox/README.md describes its endpoints, delivery model, control API and faults.
 """
 
 from sandbox.delivery import STATUS_TEXTS, Status

@@ -299,7 +299,8 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 answer = self._text_answer(endpoint, fields)
         else:
-            # These endpoints only read: answering first changes nothing a fault could hide.
+            # These endpoints only read, so computing the answer before the fault is harmless;
+            # the garbage fault needs it to cut in half.
             answer = self._text_answer(endpoint, fields)
         sandbox.pause(sandbox.latency)
         if fault is None or fault.kind == "slow":
