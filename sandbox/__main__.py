@@ -13,6 +13,7 @@ import threading
 from types import FrameType
 
 from sandbox.server import ProviderSandbox
+from sandbox.state import DEFAULT_DELIVERY_STEP_SECONDS
 
 TOKEN_ENV = "SANDBOX_TOKEN"  # noqa: S105 - the variable's name, not a secret
 
@@ -40,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--data-shape", choices=("objects", "ids"), default="objects")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument("--balance", type=float, default=100.0, help="account balance in euros")
+    parser.add_argument(
+        "--delivery-step-seconds",
+        type=float,
+        default=DEFAULT_DELIVERY_STEP_SECONDS,
+        metavar="SECONDS",
+        help="seconds between two statuses of a message, 0 for its last one at once (default %(default)s)",
+    )
     return parser
 
 
@@ -59,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             balance=args.balance,
             port=args.port,
             host=args.host,
+            delivery_step_seconds=args.delivery_step_seconds,
         )
     except (TypeError, ValueError) as exc:
         parser.error(str(exc))  # messages name the setting, never its value

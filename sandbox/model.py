@@ -10,9 +10,11 @@ FaultKind = Literal["error_code", "http_status", "html", "empty", "garbage", "sl
 FAULT_KINDS: Final[frozenset[str]] = frozenset(
     {"error_code", "http_status", "html", "empty", "garbage", "slow", "drop"}
 )
+Endpoint = Literal["SendIM", "GetSMSStatus", "GetSMSHistory", "GetAccountBalance"]
+ENDPOINTS: Final[tuple[Endpoint, ...]] = ("SendIM", "GetSMSStatus", "GetSMSHistory", "GetAccountBalance")
 
 # `code` of a "garbage" fault: which kind of unusable 200 the provider answers.
-GARBAGE_TRUNCATED: Final = 0  # the JSON answer cut off halfway: not JSON at all
+GARBAGE_TRUNCATED: Final = 0  # the answer cut off halfway (SendIM's: not JSON at all)
 GARBAGE_WRONG_SHAPE: Final = 1  # well-formed JSON that is not the documented envelope
 
 
@@ -23,11 +25,13 @@ def _is_int(value: object) -> bool:
 
 @dataclass(frozen=True)
 class Fault:
-    """One misbehaviour of the provider, applied to SendIM requests only.
+    """One misbehaviour of the provider, on the requests to one `endpoint` (SendIM by default).
 
     `after_processing=True` models "the provider sent it but the answer was lost":
     the message is validated and, if valid, recorded in the ledger before the fault
-    hits. With False the provider did nothing, so nothing is recorded.
+    hits. With False the provider did nothing, so nothing is recorded. The other
+    endpoints only read, so for them it decides only whether a slow answer is
+    computed before or after the delay.
     """
 
     kind: FaultKind
@@ -36,11 +40,14 @@ class Fault:
     delay: float = 0.0
     after_processing: bool = False
     times: int = 1
+    endpoint: Endpoint = "SendIM"
 
     def __post_init__(self) -> None:
         # Checked here rather than in from_json so Python callers get the same errors.
         if self.kind not in FAULT_KINDS:
             raise ValueError(f"fault kind must be one of {sorted(FAULT_KINDS)}")
+        if self.endpoint not in ENDPOINTS:
+            raise ValueError(f"fault endpoint must be one of {list(ENDPOINTS)}")
         if not (_is_int(self.code) and _is_int(self.status) and _is_int(self.times)):
             raise TypeError("fault code, status and times must be integers")
         if not isinstance(self.after_processing, bool):
@@ -56,7 +63,7 @@ class Fault:
         if self.kind == "http_status" and not 400 <= self.status <= 599:
             raise ValueError("an http_status fault needs a status between 400 and 599")
         if self.kind == "garbage" and self.code not in (GARBAGE_TRUNCATED, GARBAGE_WRONG_SHAPE):
-            raise ValueError("a garbage fault takes code 0 (truncated JSON) or 1 (wrong shape)")
+            raise ValueError("a garbage fault takes code 0 (truncated answer) or 1 (wrong shape)")
 
     @classmethod
     def from_json(cls, data: object) -> Fault:

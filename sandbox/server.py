@@ -6,7 +6,8 @@ import json
 import select
 import socket
 import threading
-from collections.abc import Iterable
+import time
+from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
@@ -14,9 +15,9 @@ from typing import Any, Final
 from urllib.parse import parse_qs, urlsplit
 
 from sandbox.loopback import LoopbackServer
-from sandbox.model import GARBAGE_WRONG_SHAPE, Fault
-from sandbox.rules import Rejection
-from sandbox.state import DataShape, SandboxState
+from sandbox.model import GARBAGE_WRONG_SHAPE, Endpoint, Fault
+from sandbox.rules import Rejection, error_message
+from sandbox.state import DEFAULT_DELIVERY_STEP_SECONDS, DataShape, SandboxState
 
 JSON_TYPE: Final = "application/json; charset=utf-8"
 TEXT_TYPE: Final = "text/plain; charset=utf-8"
@@ -30,12 +31,18 @@ RETRY_AFTER_STATUSES: Final = frozenset({429, 503})
 POLL_INTERVAL_SECONDS: Final = 0.02
 
 SEND_IM: Final = "/SendIM"
-GET_SMS_STATUS: Final = "/GetSMSStatus"
-GET_ACCOUNT_BALANCE: Final = "/GetAccountBalance"
-PROVIDER_PATHS: Final = frozenset({SEND_IM, GET_SMS_STATUS, GET_ACCOUNT_BALANCE})
-CONTROL_GET_PATHS: Final = frozenset({"/_sandbox/ledger", "/_sandbox/requests", "/_sandbox/health"})
+# The form-encoded endpoints, which answer plain text.
+TEXT_ENDPOINTS: Final[dict[str, Endpoint]] = {
+    "/GetSMSStatus": "GetSMSStatus",
+    "/GetSMSHistory": "GetSMSHistory",
+    "/GetAccountBalance": "GetAccountBalance",
+}
+PROVIDER_PATHS: Final = frozenset({SEND_IM, *TEXT_ENDPOINTS})
+CONTROL_GET_PATHS: Final = frozenset(
+    {"/_sandbox/ledger", "/_sandbox/messages", "/_sandbox/requests", "/_sandbox/health"}
+)
 CONTROL_POST_PATHS: Final = frozenset(
-    {"/_sandbox/reset", "/_sandbox/faults", "/_sandbox/fault-rate", "/_sandbox/config"}
+    {"/_sandbox/reset", "/_sandbox/faults", "/_sandbox/fault-rate", "/_sandbox/config", "/_sandbox/status"}
 )
 
 ERROR_PAGE: Final = (
@@ -54,6 +61,8 @@ PLACEHOLDER_ANSWER: Final[dict[str, Any]] = {
     "SubmissionID": 0,
     "data": [],
 }
+# Cut in half by the garbage fault when a text endpoint's real answer is empty.
+PLACEHOLDER_TEXT: Final = f"Error: 8 - {error_message(8)}"
 
 
 def _decode_json(raw: bytes) -> Any:
@@ -75,9 +84,10 @@ def _reason(status: int) -> str:
         return "Error"
 
 
-def _first(form: dict[str, list[str]], name: str) -> str | None:
-    values = form.get(name)
-    return values[0] if values else None
+def _form_fields(raw: bytes) -> dict[str, str]:
+    """A form-encoded body's fields, the first value of each."""
+    form = parse_qs(raw.decode("utf-8", errors="replace"), keep_blank_values=True)
+    return {name: values[0] for name, values in form.items()}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -178,6 +188,8 @@ class _Handler(BaseHTTPRequestHandler):
         sandbox = self.server.sandbox
         if path == "/_sandbox/ledger":
             self._answer_json(sandbox.ledger_json())
+        elif path == "/_sandbox/messages":
+            self._answer_json(sandbox.messages_json())
         elif path == "/_sandbox/requests":
             self._answer_json(sandbox.requests)
         elif path == "/_sandbox/health":
@@ -193,18 +205,10 @@ class _Handler(BaseHTTPRequestHandler):
         if raw is None:
             return
         path = self._path()
-        sandbox = self.server.sandbox
         if path == SEND_IM:
             self._send_im(raw)
-        elif path in (GET_SMS_STATUS, GET_ACCOUNT_BALANCE):
-            form = parse_qs(raw.decode("utf-8", errors="replace"), keep_blank_values=True)
-            token = _first(form, "apitoken")
-            if path == GET_SMS_STATUS:
-                answer = sandbox.status_report(token, _first(form, "smsids"))
-            else:
-                answer = sandbox.balance_report(token, _first(form, "countryprefix"))
-            sandbox.pause(sandbox.latency)
-            self._answer_text(answer)
+        elif path in TEXT_ENDPOINTS:
+            self._text_endpoint(TEXT_ENDPOINTS[path], _form_fields(raw))
         elif path in CONTROL_POST_PATHS:
             self._control(path, raw)
         elif path in CONTROL_GET_PATHS:
@@ -250,23 +254,68 @@ class _Handler(BaseHTTPRequestHandler):
     def _misbehave(self, fault: Fault, processed: dict[str, Any] | None) -> None:
         if fault.kind == "error_code":
             self._answer_json(Rejection(fault.code).to_response())
-        elif fault.kind == "http_status":
+        elif fault.kind == "empty":
+            self._answer(HTTPStatus.OK, b"", JSON_TYPE)
+        elif fault.kind == "garbage" and fault.code != GARBAGE_WRONG_SHAPE:
+            whole = _json_bytes(processed if processed is not None else PLACEHOLDER_ANSWER)
+            self._answer(HTTPStatus.OK, whole[: len(whole) // 2], JSON_TYPE)
+        else:
+            self._misbehave_alike(fault)
+
+    def _misbehave_alike(self, fault: Fault) -> None:
+        """The faults every endpoint answers the same way: HTTP errors, HTML, wrong shape, drops."""
+        if fault.kind == "http_status":
             headers = [("Retry-After", "2")] if fault.status in RETRY_AFTER_STATUSES else []
             body = f"{fault.status} {_reason(fault.status)}\n".encode()
             self._answer(fault.status, body, TEXT_TYPE, headers)
         elif fault.kind == "html":
             self._answer(HTTPStatus.OK, ERROR_PAGE.encode("utf-8"), HTML_TYPE)
-        elif fault.kind == "empty":
-            self._answer(HTTPStatus.OK, b"", JSON_TYPE)
-        elif fault.kind == "garbage":
-            if fault.code == GARBAGE_WRONG_SHAPE:
-                body = _json_bytes(WRONG_SHAPE_BODY)
-            else:
-                whole = _json_bytes(processed if processed is not None else PLACEHOLDER_ANSWER)
-                body = whole[: len(whole) // 2]
-            self._answer(HTTPStatus.OK, body, JSON_TYPE)
+        elif fault.kind == "garbage":  # GARBAGE_WRONG_SHAPE
+            self._answer(HTTPStatus.OK, _json_bytes(WRONG_SHAPE_BODY), JSON_TYPE)
         else:  # "drop"
             self._drop()
+
+    def _text_answer(self, endpoint: Endpoint, fields: dict[str, str]) -> str:
+        sandbox = self.server.sandbox
+        token = fields.get("apitoken")
+        if endpoint == "GetSMSStatus":
+            return sandbox.status_report(token, fields.get("smsids"))
+        if endpoint == "GetSMSHistory":
+            return sandbox.history_report(token, fields)
+        return sandbox.balance_report(token, fields.get("countryprefix"))
+
+    def _text_endpoint(self, endpoint: Endpoint, fields: dict[str, str]) -> None:
+        """GetSMSStatus, GetSMSHistory or GetAccountBalance, with that endpoint's faults."""
+        sandbox = self.server.sandbox
+        fault = sandbox.pick_fault(endpoint)
+        if fault is not None and fault.kind == "slow":
+            if fault.after_processing:
+                answer = self._text_answer(endpoint, fields)
+                sandbox.pause(fault.delay)
+            else:
+                sandbox.pause(fault.delay)
+                if not self._client_still_connected():
+                    self._drop()
+                    return
+                answer = self._text_answer(endpoint, fields)
+        else:
+            # These endpoints only read, so computing the answer before the fault is harmless;
+            # the garbage fault needs it to cut in half.
+            answer = self._text_answer(endpoint, fields)
+        sandbox.pause(sandbox.latency)
+        if fault is None or fault.kind == "slow":
+            self._answer_text(answer)
+        elif fault.kind == "error_code":
+            # GetSMSHistory reports the provider's own errors as HTTP 500; the others in a 200.
+            status = HTTPStatus.INTERNAL_SERVER_ERROR if endpoint == "GetSMSHistory" else HTTPStatus.OK
+            self._answer_text(f"Error: {fault.code} - {error_message(fault.code)}", status)
+        elif fault.kind == "empty":
+            self._answer(HTTPStatus.OK, b"", TEXT_TYPE)
+        elif fault.kind == "garbage" and fault.code != GARBAGE_WRONG_SHAPE:
+            whole = (answer or PLACEHOLDER_TEXT).encode("utf-8")
+            self._answer(HTTPStatus.OK, whole[: len(whole) // 2], TEXT_TYPE)
+        else:
+            self._misbehave_alike(fault)
 
     # ----- control API -------------------------------------------------------------
 
@@ -281,6 +330,8 @@ class _Handler(BaseHTTPRequestHandler):
                 sandbox.add_fault(*(Fault.from_json(item) for item in items))
             elif path == "/_sandbox/fault-rate":
                 sandbox.set_fault_rate_from_json(body)
+            elif path == "/_sandbox/status":
+                sandbox.force_status_from_json(body)
             else:
                 if not isinstance(body, dict):
                     raise TypeError("config must be a JSON object")
@@ -317,8 +368,11 @@ class ProviderSandbox(SandboxState):
         balance: float = 100.0,
         port: int = 0,
         host: str = "127.0.0.1",
+        *,
+        delivery_step_seconds: float = DEFAULT_DELIVERY_STEP_SECONDS,
+        clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(tokens, approved_senders, data_shape, latency, balance)
+        super().__init__(tokens, approved_senders, data_shape, latency, balance, delivery_step_seconds, clock)
         self._address = (host, port)
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
