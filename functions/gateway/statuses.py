@@ -279,6 +279,10 @@ def parse_status_answer(body: bytes | str) -> list[StatusRecord]:
     answer raises ProviderAnswerError(code, message). An empty answer, an HTML page,
     or any record that cannot be read raises ProviderAnswerError(None, ...): one bad
     record fails the whole answer, because a cut answer cannot be trusted.
+
+    The format has no end marker, so an answer cut inside the last record's final field
+    (`0.03` of `0.0379`) still reads; a caller should check that every id it asked for
+    came back, which catches a cut anywhere else.
     """
     text = decode_answer(body)
     raise_if_not_data(text, "a status answer")

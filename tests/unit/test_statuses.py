@@ -284,6 +284,7 @@ MALFORMED = [
     ("HTML", b"<html><body>500 Internal Server Error</body></html>", "HTML"),
     ("HTML after whitespace", b"\r\n  <!DOCTYPE html>", "HTML"),
     ("truncated record", EXAMPLE[:40].encode(), "fields"),
+    ("one field missing", EXAMPLE.rsplit(":", 1)[0].encode(), "7 of 8 fields"),
     ("truncated second record", f"{EXAMPLE}|20817548:1465021934:146".encode(), "record 2"),
     ("non-numeric smsid", EXAMPLE.replace("20817547", "2081754x").encode(), "smsid"),
     ("empty smsid", EXAMPLE.replace("20817547", "").encode(), "smsid"),
