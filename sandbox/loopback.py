@@ -14,6 +14,10 @@ from typing import Any
 class LoopbackServer(ThreadingHTTPServer):
     """Keeps track of its open connections, so that stopping can cut idle keep-alive ones."""
 
+    # The listen backlog. socketserver's default of 5 resets connections when a burst of
+    # clients connects faster than the accept loop takes them.
+    request_queue_size = 128
+
     def __init__(self, address: tuple[str, int], handler: type[socketserver.BaseRequestHandler]) -> None:
         self._connections: set[socket.socket] = set()
         self._connections_lock = threading.Lock()
