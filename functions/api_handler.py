@@ -1,8 +1,10 @@
 """REST API entry point (API Gateway proxy events): POST /messages and GET /openapi.json.
 
-A thin adapter: Powertools parses and validates the body into a SendRequest,
-the send use case does the work, and every failure becomes a problem+json
-answer decided by gateway.failures.
+A thin adapter: the body boundary (gateway.body) turns the body into one JSON
+object or a 400/415 problem, Powertools validates it into a SendRequest, the
+send use case does the work, and every failure becomes a problem+json answer
+decided by gateway.failures. Nothing escapes as a Lambda error: an unexpected
+exception is a 500 problem with the request id.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ import gc
 # what the imports made frozen out of its way.
 gc.disable()
 
+import contextlib
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -28,6 +31,7 @@ from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from gateway import names
+from gateway.body import JSON_MEDIA_TYPE, read_json_object
 from gateway.failures import Failure, GatewayError
 from gateway.idempotency import KEY_PATTERN, MAX_KEY_LENGTH, explicit_key, get_idempotent_sender
 from gateway.observability import logger, metrics, tracer
@@ -37,6 +41,8 @@ from gateway.send import get_sender, invalid_request, record_failure
 from gateway.settings import SettingsError
 
 PROBLEM_JSON = "application/problem+json"
+# Routes that take a body: it passes the body boundary before Powertools reads it.
+BODY_ROUTES = frozenset({("POST", "/messages")})
 API_TITLE = "viber-gateway"
 API_VERSION = "1.0.0"
 # Entries Powertools reports when the body is not a JSON object at all.
@@ -59,13 +65,19 @@ def _problem_response(status: int, description: str) -> OpenAPIResponse:
     security=[{"apiKey": []}],
     responses={
         200: {"description": "Sent", "content": {"application/json": {"model": SendResponse}}},
-        400: _problem_response(400, "The body is not a JSON object"),
-        415: _problem_response(415, "The body is not sent as application/json"),
+        400: _problem_response(400, "The body is not one JSON object (or not UTF-8, or not valid base64)"),
+        403: _problem_response(403, "API Gateway: the x-api-key header is missing or not a key of the API"),
         409: _problem_response(409, "The idempotency key was used for another message, or is in progress"),
+        413: _problem_response(413, "API Gateway: the request is larger than 10 MB"),
+        415: _problem_response(415, "The body is not sent as application/json in UTF-8"),
         422: _problem_response(422, "A value is invalid, or the provider rejected one"),
-        502: _problem_response(502, "The provider failed; nothing was sent"),
+        429: _problem_response(429, "API Gateway: too many requests for the stage or the key's usage plan"),
+        500: _problem_response(500, "The gateway failed unexpectedly (quote request_id)"),
+        502: _problem_response(502, "The provider failed (nothing was sent), or only part was sent"),
         503: _problem_response(503, "The provider is unreachable or the gateway is misconfigured"),
-        504: _problem_response(504, "The outcome is unknown; do not resend blindly"),
+        504: _problem_response(
+            504, "The outcome is unknown: do not resend blindly (or API Gateway timed out)"
+        ),
     },
 )
 def post_messages(
@@ -83,14 +95,10 @@ def post_messages(
     ] = None,
 ) -> Response[Any]:
     if idempotency_key is None:
-        body = get_sender().send(request, seconds_left=_seconds_left).as_dict()
+        body = get_sender().send(request, seconds_left=_seconds_left).answer()
         return _json(200, body, replayed=False)
-    answer = get_idempotent_sender().send(
-        request,
-        key=explicit_key(idempotency_key, source=names.IDEMPOTENCY_KEY_HEADER),
-        lambda_context=app.lambda_context,
-        seconds_left=_seconds_left,
-    )
+    key = explicit_key(idempotency_key, source=names.IDEMPOTENCY_KEY_HEADER)
+    answer = get_idempotent_sender().send(request, key=key, seconds_left=_seconds_left)
     return _json(200, answer.body, replayed=answer.replayed)
 
 
@@ -124,33 +132,30 @@ def _seconds_left() -> float:
 
 
 def _problem(error: GatewayError) -> Response[str]:
+    status, headers, body = _problem_parts(error, app.current_event.request_context.request_id)
+    return Response(status_code=status, content_type=PROBLEM_JSON, body=body, headers=headers)
+
+
+def _problem_parts(error: GatewayError, request_id: str | None) -> tuple[int, dict[str, str], str]:
+    """Status, headers (besides Content-Type) and body of the problem answer to `error`."""
     headers = {}
     if error.retry_after is not None:
         headers["Retry-After"] = str(error.retry_after)
     if error.replayed:
         headers[names.IDEMPOTENCY_REPLAYED_HEADER] = "true"
-    return Response(
-        status_code=error.failure.info.http_status,
-        content_type=PROBLEM_JSON,
-        body=json.dumps(error.problem()),
-        headers=headers or None,
-    )
+    problem = error.problem()
+    if request_id:
+        problem["request_id"] = request_id  # what support needs to find this request's logs
+    return error.failure.info.http_status, headers, json.dumps(problem)
 
 
 @app.exception_handler([RequestValidationError, RequestUnsupportedContentType])
 def _on_invalid_body(error: RequestValidationError | RequestUnsupportedContentType) -> Response[str]:
     entries = list(error.errors())
-    content_type = app.current_event.headers.get("content-type", "")
-    if content_type and not content_type.lower().startswith("application/json"):
-        # Powertools reads forms too; this API takes JSON only (curl -d sends a form type by default).
-        failure = GatewayError(
-            Failure.UNSUPPORTED_MEDIA_TYPE,
-            f"The body was sent as {content_type.split(';')[0]}; send it as application/json.",
-        )
-    elif any(e.get("type") == "json_invalid" for e in entries):
-        failure = GatewayError(Failure.MALFORMED_REQUEST, "The body is not valid JSON.")
+    if isinstance(error, RequestUnsupportedContentType):
+        failure = GatewayError(Failure.UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json.")
     elif any(tuple(e.get("loc", ())) == ("body",) and e.get("type") in _NOT_AN_OBJECT for e in entries):
-        failure = GatewayError(Failure.MALFORMED_REQUEST, "The body must be a JSON object.")
+        failure = GatewayError(Failure.MALFORMED_REQUEST, "The body must be one JSON object.")
     else:
         failure = invalid_request(describe_errors(entries, strip_prefix=_PARAMETER_SOURCES))
     record_failure(failure)
@@ -171,17 +176,92 @@ def _on_settings_error(error: SettingsError) -> Response[str]:
     return _problem(failure)
 
 
+@app.exception_handler(Exception)
+def _on_unexpected(error: Exception) -> Response[str]:
+    failure = _internal_error(error)
+    record_failure(failure)
+    return _problem(failure)
+
+
 @app.not_found
 def _on_not_found(_: Exception) -> Response[str]:
     body = {"type": "about:blank", "title": "Not Found", "status": 404, "detail": "No such route."}
     return Response(status_code=404, content_type=PROBLEM_JSON, body=json.dumps(body))
 
 
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    """The function's entry point: never a Lambda error (API Gateway would answer a bare 502)."""
+    try:
+        return cast(dict[str, Any], _handle(event, context))
+    except Exception as error:  # the last resort, for what escaped even the resolver's handlers
+        failure = _internal_error(error)
+        with contextlib.suppress(Exception):
+            record_failure(failure)
+        return _proxy_answer(*_problem_parts(failure, _request_id(event)))
+
+
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST)
 @tracer.capture_lambda_handler(capture_response=False)  # answers hold phone numbers
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    if (event.get("httpMethod"), event.get("resource") or event.get("path")) in BODY_ROUTES:
+        try:
+            event = _with_canonical_body(event)
+        except GatewayError as refused:
+            record_failure(refused)
+            return _proxy_answer(*_problem_parts(refused, _request_id(event)))
     return app.resolve(event, context)
+
+
+def _with_canonical_body(event: dict[str, Any]) -> dict[str, Any]:
+    """The event with its body as one JSON object in plain UTF-8 text, labelled application/json.
+
+    What Powertools reads is then always well-formed: base64, media type parameters, header
+    case, non-objects and every malformation were dealt with by the boundary.
+    """
+    headers = {k: v for k, v in (event.get("headers") or {}).items() if k.lower() != "content-type"}
+    content_type = next(
+        (v for k, v in (event.get("headers") or {}).items() if k.lower() == "content-type"), None
+    )
+    document = read_json_object(
+        event.get("body"), base64_encoded=bool(event.get("isBase64Encoded")), content_type=content_type
+    )
+    multi_headers = {
+        k: v for k, v in (event.get("multiValueHeaders") or {}).items() if k.lower() != "content-type"
+    }
+    return {
+        **event,
+        "body": json.dumps(document),
+        "isBase64Encoded": False,
+        "headers": {**headers, "Content-Type": JSON_MEDIA_TYPE},
+        "multiValueHeaders": {**multi_headers, "Content-Type": [JSON_MEDIA_TYPE]},
+    }
+
+
+def _internal_error(error: Exception) -> GatewayError:
+    with contextlib.suppress(Exception):  # the last resort must answer even if logging fails
+        logger.exception("unexpected error", extra={"reason": type(error).__name__})
+    return GatewayError(
+        Failure.INTERNAL_ERROR,
+        f"The gateway failed unexpectedly ({type(error).__name__}). Quote the request_id when you report it.",
+    )
+
+
+def _request_id(event: Any) -> str | None:
+    context = event.get("requestContext") if isinstance(event, dict) else None
+    request_id = context.get("requestId") if isinstance(context, dict) else None
+    return request_id if isinstance(request_id, str) else None
+
+
+def _proxy_answer(status: int, headers: dict[str, str], body: str) -> dict[str, Any]:
+    """A REST proxy response, shaped as Powertools shapes them, for answers made outside the resolver."""
+    all_headers = {"Content-Type": PROBLEM_JSON, **headers}
+    return {
+        "statusCode": status,
+        "multiValueHeaders": {name: [value] for name, value in all_headers.items()},
+        "body": body,
+        "isBase64Encoded": False,
+    }
 
 
 gc.freeze()

@@ -4,8 +4,10 @@ Partial batch responses: a failed record is reported alone in
 batchItemFailures, so it never fails or re-sends its neighbours. Records are
 sent concurrently (bounded by QUEUE_RECORD_CONCURRENCY), each in a thread,
 through Powertools' AsyncBatchProcessor. What the taxonomy says must not be
-retried (the caller's data, or a send whose outcome is unknown) is parked in
-the dead-letter queue at once, with the reason.
+retried (the caller's data, a send whose outcome is unknown, a defect) is
+parked in the dead-letter queue at once, with the reason, a log line and a
+metric. Nothing fails the whole batch: an unexpected exception around it
+retries every record, with the reason logged.
 """
 
 from __future__ import annotations
@@ -18,11 +20,13 @@ import gc
 gc.disable()
 
 import asyncio
+import base64
+import binascii
 import contextlib
 import json
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
-from typing import Any
+from typing import Any, cast
 
 from aws_lambda_powertools.utilities.batch import (
     AsyncBatchProcessor,
@@ -37,6 +41,7 @@ from gateway import dead_letters, names
 from gateway.failures import Failure, GatewayError, QueueAction
 from gateway.idempotency import explicit_key, get_idempotent_sender, message_id_key
 from gateway.observability import logger, metrics, tracer
+from gateway.request import FieldError
 from gateway.send import get_sender, parse_queued_request, record_failure
 from gateway.settings import get_settings
 
@@ -62,32 +67,44 @@ async def send_record(record: SQSRecord, lambda_context: LambdaContext | None = 
 def send_record_now(record: SQSRecord, lambda_context: LambdaContext | None = None) -> dict[str, Any]:
     """Send one record once; raise to have the queue retry it."""
     logger.thread_safe_append_keys(correlation_id=record.message_id)
-    attribute_key = _string_attribute(record, names.QUEUE_IDEMPOTENCY_ATTRIBUTE)
+    attribute_key: str | None = None
     key: str | None = None
     try:
+        attribute_key = _attribute_text(record, names.QUEUE_IDEMPOTENCY_ATTRIBUTE)
         queued = parse_queued_request(record.body)
         key = _store_key(record, attribute_key, queued.idempotency_key)
         seconds_left = (
             (lambda: lambda_context.get_remaining_time_in_millis() / 1000) if lambda_context else None
         )
-        answer = get_idempotent_sender().send(
-            queued.request, key=key, lambda_context=lambda_context, seconds_left=seconds_left
-        )
+        answer = get_idempotent_sender().send(queued.request, key=key, seconds_left=seconds_left)
         if answer.replayed:
             logger.info("already sent under this idempotency key; not sent again")
         return answer.body
     except GatewayError as error:
-        record_failure(error)
-        action = error.failure.info.queue_action
-        if action is QueueAction.RETRY:
-            raise
-        if action is QueueAction.SPLIT and key is not None:
-            _park_what_was_not_sent(record, key, error)
-        else:
-            _park(record, record.body, attribute_key, error)
-        return error.problem()
+        return _settle(record, error, attribute_key, key)
+    except Exception as error:  # a defect: parked with the reason, never a silent retry loop
+        logger.exception("unexpected error", extra={"reason": type(error).__name__})
+        failure = GatewayError(
+            Failure.INTERNAL_ERROR, f"The gateway failed unexpectedly ({type(error).__name__})."
+        )
+        return _settle(record, failure, attribute_key, key)
     finally:
         logger.thread_safe_remove_keys(["correlation_id"])
+
+
+def _settle(
+    record: SQSRecord, error: GatewayError, attribute_key: str | None, key: str | None
+) -> dict[str, Any]:
+    """Retry or park the record as the taxonomy says for `error`, counted and logged."""
+    record_failure(error)
+    action = error.failure.info.queue_action
+    if action is QueueAction.RETRY:
+        raise error
+    if action is QueueAction.SPLIT and key is not None:
+        _park_what_was_not_sent(record, key, error)
+    else:
+        _park(record, record.body, attribute_key, error)
+    return error.problem()
 
 
 def _store_key(record: SQSRecord, attribute_key: str | None, body_key: str | None) -> str:
@@ -96,7 +113,7 @@ def _store_key(record: SQSRecord, attribute_key: str | None, body_key: str | Non
     if body_key is not None:
         return explicit_key(body_key, source=names.QUEUE_IDEMPOTENCY_FIELD)
     # A record parked by this handler and replayed keeps the identity of the original.
-    source_id = _string_attribute(record, dead_letters.SOURCE_MESSAGE_ID_ATTRIBUTE)
+    source_id = _attribute_text(record, dead_letters.SOURCE_MESSAGE_ID_ATTRIBUTE)
     return message_id_key(source_id or record.message_id)
 
 
@@ -123,16 +140,41 @@ def _park(record: SQSRecord, body: str, attribute_key: str | None, error: Gatewa
     dead_letters.park(
         queue_url,
         body=body,
-        message_id=_string_attribute(record, dead_letters.SOURCE_MESSAGE_ID_ATTRIBUTE) or record.message_id,
+        message_id=_source_message_id(record),
         explicit_key=attribute_key,
         error=error,
     )
     logger.info("parked in the dead-letter queue", extra={"failure_type": error.failure.info.slug})
 
 
-def _string_attribute(record: SQSRecord, name: str) -> str | None:
-    attribute = record.message_attributes[name]  # None when absent (Powertools' mapping)
-    return attribute.string_value if attribute is not None else None
+def _source_message_id(record: SQSRecord) -> str:
+    with contextlib.suppress(GatewayError):
+        return _attribute_text(record, dead_letters.SOURCE_MESSAGE_ID_ATTRIBUTE) or record.message_id
+    return record.message_id
+
+
+def _attribute_text(record: SQSRecord, name: str) -> str | None:
+    """A message attribute's text: String and Number ones as they are, Binary ones as ASCII text.
+
+    In Lambda's event a Binary attribute has `binaryValue` (base64) and no `stringValue` at all.
+    """
+    attribute = record.raw_event.get("messageAttributes", {}).get(name)
+    if not isinstance(attribute, dict):
+        return None
+    text = attribute.get("stringValue")
+    if isinstance(text, str):
+        return text
+    binary = attribute.get("binaryValue")
+    if binary is None:
+        return None
+    try:
+        return base64.b64decode(binary, validate=True).decode("ascii")
+    except (binascii.Error, ValueError, TypeError):
+        raise GatewayError(
+            Failure.INVALID_REQUEST,
+            "The message attribute is not usable; see errors.",
+            errors=[FieldError(f"messageAttributes.{name}", "a Binary attribute must hold ASCII text")],
+        ) from None
 
 
 def _prepare_shared_clients() -> None:
@@ -142,10 +184,25 @@ def _prepare_shared_clients() -> None:
     get_idempotent_sender().prepare()
 
 
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    """The function's entry point: never a Lambda error, so a defect cannot fail a batch silently."""
+    try:
+        return cast(PartialItemFailureResponse, _handle(event, context))
+    except Exception as error:  # the last resort: every record back to the queue, with the reason
+        with contextlib.suppress(Exception):
+            logger.exception(
+                "the batch failed; every record will be retried", extra={"reason": type(error).__name__}
+            )
+            record_failure(GatewayError(Failure.INTERNAL_ERROR, type(error).__name__))
+        records = event.get("Records") if isinstance(event, dict) else None
+        identifiers = [r["messageId"] for r in records or [] if isinstance(r, dict) and r.get("messageId")]
+        return {"batchItemFailures": [{"itemIdentifier": identifier} for identifier in identifiers]}
+
+
 @logger.inject_lambda_context
 @tracer.capture_lambda_handler(capture_response=False)  # answers hold phone numbers
 @metrics.log_metrics
-def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+def _handle(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     _prepare_shared_clients()
     return async_process_partial_response(
         event=event, record_handler=send_record, processor=processor, context=context

@@ -15,6 +15,9 @@ from typing import Any
 from gateway.request import FieldError
 
 PROBLEM_TYPE_BASE = "urn:viber-gateway:problem:"
+# A problem lists at most this many field errors and says how many more there were: 10,000 bad
+# destinations must not make an answer over Lambda's 6 MB response limit.
+MAX_LISTED_ERRORS = 100
 
 
 class QueueAction(Enum):
@@ -34,6 +37,9 @@ class FailureClass:
     # The provider may have sent some or all of it: the answer is kept under the idempotency
     # key, so a retry replays it instead of sending again.
     may_have_sent: bool = False
+    # Counted in the ProviderErrors metric (and its alarm): trouble on the provider's side or
+    # with our account there, not a caller's mistake.
+    provider_error: bool = False
 
     @property
     def problem_type(self) -> str:
@@ -53,19 +59,27 @@ class Failure(Enum):
         "invalid-request", "The request is not valid", 422, QueueAction.DEAD_LETTER
     )
     REJECTED_BY_PROVIDER = FailureClass(
-        "rejected-by-provider", "The provider rejected a value in the request", 422, QueueAction.DEAD_LETTER
+        "rejected-by-provider",
+        "The provider rejected a value in the request",
+        422,
+        QueueAction.DEAD_LETTER,
+        provider_error=True,
     )
     MISCONFIGURED = FailureClass(
         "misconfigured", "The gateway is not configured to send", 503, QueueAction.RETRY
     )
     OUT_OF_CREDIT = FailureClass(
-        "out-of-credit", "The provider account has no credit", 503, QueueAction.RETRY
+        "out-of-credit", "The provider account has no credit", 503, QueueAction.RETRY, provider_error=True
     )
     PROVIDER_FAILED = FailureClass(
-        "provider-failed", "The provider failed and sent nothing", 502, QueueAction.RETRY
+        "provider-failed", "The provider failed and sent nothing", 502, QueueAction.RETRY, provider_error=True
     )
     PROVIDER_UNAVAILABLE = FailureClass(
-        "provider-unavailable", "The provider cannot be reached; nothing was sent", 503, QueueAction.RETRY
+        "provider-unavailable",
+        "The provider cannot be reached; nothing was sent",
+        503,
+        QueueAction.RETRY,
+        provider_error=True,
     )
     IDEMPOTENCY_KEY_REUSED = FailureClass(
         "idempotency-key-reused",
@@ -82,6 +96,7 @@ class Failure(Enum):
         504,
         QueueAction.DEAD_LETTER,
         may_have_sent=True,
+        provider_error=True,
     )
     PARTIALLY_SENT = FailureClass(
         "partially-sent",
@@ -89,6 +104,12 @@ class Failure(Enum):
         502,
         QueueAction.SPLIT,
         may_have_sent=True,
+        provider_error=True,
+    )
+    # A defect of the gateway (an exception nothing above describes). Retrying cannot mend it:
+    # a queue record is parked with the reason, for a redrive once the defect is fixed.
+    INTERNAL_ERROR = FailureClass(
+        "internal-error", "The gateway failed unexpectedly", 500, QueueAction.DEAD_LETTER
     )
 
     @property
@@ -156,20 +177,6 @@ class GatewayError(Exception):
         self.replayed = replayed  # answered from the idempotency store, not sent now
         self.extra = extra or {}  # further problem members, e.g. what a partial send did send
 
-    @classmethod
-    def from_problem(cls, problem: dict[str, Any], *, replayed: bool = False) -> GatewayError:
-        """The error a stored problem body describes (the idempotency store keeps problem bodies)."""
-        errors = [FieldError(e["field"], e["message"]) for e in problem.get("errors", [])]
-        return cls(
-            Failure.from_problem_type(str(problem["type"])),
-            str(problem["detail"]),
-            errors=errors,
-            provider_code=problem.get("provider_code"),
-            provider_message=problem.get("provider_message"),
-            replayed=replayed,
-            extra={k: v for k, v in problem.items() if k not in _PROBLEM_MEMBERS},
-        )
-
     def problem(self, instance: str | None = None) -> dict[str, object]:
         """The RFC 9457 problem body."""
         info = self.failure.info
@@ -182,7 +189,9 @@ class GatewayError(Exception):
         if instance:
             body["instance"] = instance
         if self.errors:
-            body["errors"] = [error.as_dict() for error in self.errors]
+            body["errors"] = [error.as_dict() for error in self.errors[:MAX_LISTED_ERRORS]]
+            if len(self.errors) > MAX_LISTED_ERRORS:
+                body["omitted_errors"] = len(self.errors) - MAX_LISTED_ERRORS
         if self.provider_code is not None:
             body["provider_code"] = self.provider_code
             body["provider_message"] = self.provider_message or ""
@@ -191,5 +200,8 @@ class GatewayError(Exception):
 
 
 _PROBLEM_MEMBERS = frozenset(
-    {"type", "title", "status", "detail", "instance", "errors", "provider_code", "provider_message"}
+    {
+        *("type", "title", "status", "detail", "instance"),
+        *("errors", "omitted_errors", "provider_code", "provider_message"),
+    }
 )

@@ -5,16 +5,31 @@ caller's `Idempotency-Key` (API), the record's `IdempotencyKey` attribute or
 `idempotency_key` field (queue), or else the SQS message id. Explicit keys
 share one namespace across the API and the queue.
 
-What is stored decides what a retry sees: a sent message's answer, or the
-outcome-unknown problem (so a retry never re-sends what may have been sent).
-Failures where nothing was sent are not stored, so a retry may send.
+What is stored decides what a retry sees: what a send did (sent, partly sent,
+or an outcome unknown), never what nothing-was-sent failures did, so those can
+be retried. The stored copy is compact by design: a replay comes with the
+identical request (Powertools checks the payload's hash), so the destinations
+are taken from it and only the provider's ids and failures are kept (a 10,000
+destination send keeps a few hundred bytes; at worst, 20-digit random ids,
+about 115 KB, under DynamoDB's 400 KB item limit).
+
+A record is written before the send (in progress) and never expires before the
+window does: if the answer cannot be stored after a send, or the function dies
+mid-send, that record still blocks a second send. A retry then hears
+"in progress" and, once no function can still be running, "outcome unknown".
 """
 
 from __future__ import annotations
 
+import base64
+import json
 import re
+import time
+import warnings
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -29,28 +44,35 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
-from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from gateway import names
 from gateway.aws import aws_session
 from gateway.failures import Failure, GatewayError
-from gateway.observability import logger
+from gateway.observability import count, logger
+from gateway.provider import SendResult, SentMessage
 from gateway.request import FieldError, SendRequest
-from gateway.send import Sender, get_sender
+from gateway.send import SendAttempt, Sender, get_sender
 from gateway.settings import get_settings
 
 MAX_KEY_LENGTH = 255
 KEY_PATTERN = r"^[\x20-\x7e]+$"  # printable ASCII, as HTTP header values are
-_KEY = re.compile(KEY_PATTERN)
+_KEY = re.compile(r"[\x20-\x7e]+")  # matched whole: `$` would let "abc\n" through
 _REPLAY_MARK = "__replayed"
-_STORED_PROBLEM = "problem"
 # How long a caller should wait before asking again while the first send runs.
 IN_PROGRESS_RETRY_AFTER_SECONDS = 1
+# No function runs longer than this: an older in-progress record belongs to a send that died or
+# whose answer could not be stored, and may have gone out.
+STALE_IN_PROGRESS_SECONDS = max(names.API_FUNCTION_TIMEOUT_SECONDS, names.QUEUE_FUNCTION_TIMEOUT_SECONDS) + 30
+RECORD_VERSION = 1
+# Powertools warns on every send that no Lambda context was registered: that is the point (above).
+warnings.filterwarnings("ignore", message="Couldn't determine the remaining time left")
+# Stored answers above this size are compressed (only ids that do not run in sequence get there).
+COMPRESS_ABOVE_BYTES = 32 * 1024
 
 
 @dataclass(frozen=True, slots=True)
 class Answer:
-    """The answer to a send: the outcome's body, and whether it was replayed from the store."""
+    """The answer to a send: the 200 body, and whether it was replayed from the store."""
 
     body: dict[str, Any]
     replayed: bool
@@ -58,16 +80,11 @@ class Answer:
 
 def explicit_key(key: str, *, source: str) -> str:
     """The store key for a caller-given key, after checking it; GatewayError naming `source` if unusable."""
-    if not key or len(key) > MAX_KEY_LENGTH or not _KEY.match(key):
+    if not key or len(key) > MAX_KEY_LENGTH or not _KEY.fullmatch(key):
         raise GatewayError(
             Failure.INVALID_REQUEST,
             "The idempotency key is not usable; see errors.",
-            errors=[
-                FieldError(
-                    source,
-                    f"must be 1 to {MAX_KEY_LENGTH} printable ASCII characters",
-                )
-            ],
+            errors=[FieldError(source, f"must be 1 to {MAX_KEY_LENGTH} printable ASCII characters")],
         )
     return f"key:{key}"
 
@@ -81,6 +98,9 @@ class IdempotentSender:
 
     def __init__(self, sender: Sender, table_name: str, window_seconds: int) -> None:
         self.sender = sender
+        self.window_seconds = window_seconds
+        # No Lambda context is registered on purpose: Powertools would then let an in-progress
+        # record expire with the invocation, and a send whose answer was lost could go out again.
         self.config = IdempotencyConfig(
             event_key_jmespath="key",
             payload_validation_jmespath="payload",
@@ -89,42 +109,40 @@ class IdempotentSender:
         )
         # The persistence layer builds its boto3 client when made: do it on first use, not at import.
         self.table_name = table_name
+        self._persistence: DynamoDBPersistenceLayer | None = None
         self._send_once: Callable[..., dict[str, Any]] | None = None
 
     def send(
-        self,
-        request: SendRequest,
-        *,
-        key: str,
-        lambda_context: LambdaContext | None = None,
-        seconds_left: Callable[[], float] | None = None,
+        self, request: SendRequest, *, key: str, seconds_left: Callable[[], float] | None = None
     ) -> Answer:
         """Send unless `key` was already used; raises GatewayError as the taxonomy says."""
-        if lambda_context is not None:
-            self.config.register_lambda_context(lambda_context)
         job = {"key": key, "payload": request.model_dump(mode="json", exclude_none=True)}
+        attempts: list[SendAttempt] = []  # what the send did, even if the store then fails
         try:
-            stored = self._idempotent()(job=job, request=request, seconds_left=seconds_left)
+            stored = self._idempotent()(
+                job=job, request=request, seconds_left=seconds_left, attempts=attempts
+            )
         except IdempotencyValidationError:
             raise GatewayError(
                 Failure.IDEMPOTENCY_KEY_REUSED,
                 "This idempotency key was used for a different message; use a new key for a new message.",
             ) from None
         except IdempotencyAlreadyInProgressError:
-            raise GatewayError(
-                Failure.IN_PROGRESS,
-                "A send with this idempotency key is still in progress; ask again shortly.",
-                retry_after=IN_PROGRESS_RETRY_AFTER_SECONDS,
-            ) from None
+            raise self._in_progress(job) from None
         except IdempotencyPersistenceLayerError as error:
+            if attempts:
+                return Answer(self._store_failed_after_send(key, attempts[0], error), replayed=False)
             logger.error("idempotency store unavailable", extra={"reason": type(error.__cause__).__name__})
             raise GatewayError(
                 Failure.MISCONFIGURED, "The idempotency store cannot be reached; nothing was sent."
             ) from None
         replayed = bool(stored.pop(_REPLAY_MARK, False))
-        if _STORED_PROBLEM in stored:
-            raise GatewayError.from_problem(stored[_STORED_PROBLEM], replayed=replayed)
-        return Answer(stored, replayed)
+        attempt = attempt_from_record(stored, request)
+        try:
+            return Answer(attempt.answer(), replayed)
+        except GatewayError as failure:
+            failure.replayed = replayed
+            raise
 
     def prepare(self) -> None:
         """Build the persistence layer (and its boto3 client) now, in this thread."""
@@ -132,7 +150,7 @@ class IdempotentSender:
 
     def _idempotent(self) -> Callable[..., dict[str, Any]]:
         if self._send_once is None:
-            persistence = DynamoDBPersistenceLayer(
+            self._persistence = DynamoDBPersistenceLayer(
                 table_name=self.table_name,
                 key_attr=names.IDEMPOTENCY_KEY_ATTRIBUTE,
                 expiry_attr=names.IDEMPOTENCY_TTL_ATTRIBUTE,
@@ -140,26 +158,162 @@ class IdempotentSender:
             )
             self._send_once = idempotent_function(
                 data_keyword_argument="job",
-                persistence_store=persistence,
+                persistence_store=self._persistence,
                 config=self.config,
                 key_prefix=names.IDEMPOTENCY_KEY_PREFIX,
             )(self._send)
         return self._send_once
 
     def _send(
-        self, job: dict[str, Any], request: SendRequest, seconds_left: Callable[[], float] | None
+        self,
+        job: dict[str, Any],
+        request: SendRequest,
+        seconds_left: Callable[[], float] | None,
+        attempts: list[SendAttempt],
     ) -> dict[str, Any]:
+        attempt = self.sender.send(request, seconds_left=seconds_left)
+        attempts.append(attempt)
+        if not attempt.may_have_sent:
+            attempt.answer()  # raises the failure: the record is dropped and a retry may send
+        # Some or all of it may have gone out: keep what happened, so a retry answers it again.
+        return attempt_record(attempt)
+
+    def _in_progress(self, job: dict[str, Any]) -> GatewayError:
+        started = self._started_at(job)
+        if started is not None and time.time() - started > STALE_IN_PROGRESS_SECONDS:
+            when = datetime.fromtimestamp(started, UTC).isoformat(timespec="seconds")
+            return GatewayError(
+                Failure.OUTCOME_UNKNOWN,
+                f"A send under this idempotency key started at {when} and its outcome was never recorded; "
+                "the message may have been sent. Check its status before sending again.",
+                replayed=True,
+            )
+        return GatewayError(
+            Failure.IN_PROGRESS,
+            "A send with this idempotency key is still in progress; ask again shortly.",
+            retry_after=IN_PROGRESS_RETRY_AFTER_SECONDS,
+        )
+
+    def _started_at(self, job: dict[str, Any]) -> float | None:
+        """When the in-progress record under this key was written (unix seconds), if it can be read."""
         try:
-            return self.sender.send(request, seconds_left=seconds_left).as_dict()
-        except GatewayError as error:
-            if not error.failure.info.may_have_sent:
-                raise  # nothing was sent: the record is dropped and a retry may send
-            # Some or all of it may have gone out: keep the record so a retry answers this again.
-            return {_STORED_PROBLEM: error.problem()}
+            assert self._persistence is not None  # made by _idempotent() before any send
+            record = self._persistence.get_record(data=job)
+        except Exception as error:
+            logger.warning("in-progress record unreadable", extra={"reason": type(error).__name__})
+            return None
+        if record is None or record.expiry_timestamp is None:
+            return None
+        return float(record.expiry_timestamp - self.window_seconds)
+
+    def _store_failed_after_send(
+        self, key: str, attempt: SendAttempt, error: IdempotencyPersistenceLayerError
+    ) -> dict[str, Any]:
+        """Answer what was sent; the in-progress record written before the send keeps blocking a resend."""
+        if attempt.may_have_sent:
+            count(names.METRIC_IDEMPOTENCY_STORE_FAILURES)
+            logger.error(
+                "sent, but the idempotency store did not keep the answer: a retry under this key will "
+                "not send again, but it cannot replay this answer",
+                extra={"idempotency_key": key, "reason": type(error.__cause__).__name__},
+            )
+        else:
+            logger.error(
+                "nothing was sent, and the idempotency record could not be removed: retries under this "
+                "key are blocked until the window ends",
+                extra={"idempotency_key": key, "reason": type(error.__cause__).__name__},
+            )
+        return attempt.answer()
 
 
 def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:
     return {**response, _REPLAY_MARK: True} if isinstance(response, dict) else response
+
+
+# ----- the stored form of an attempt ---------------------------------------------------------
+
+
+def attempt_record(attempt: SendAttempt) -> dict[str, Any]:
+    """What the store keeps of an attempt: per chunk its size and the ids or the failure."""
+    chunks: list[list[Any]] = []
+    for chunk, outcome in zip(attempt.chunks, attempt.outcomes, strict=True):
+        if isinstance(outcome, SendResult):
+            chunks.append([len(chunk), outcome.submission_id, _runs([m.smsid for m in outcome.messages])])
+        else:
+            chunks.append([len(chunk), _failure(outcome)])
+    record: dict[str, Any] = {"v": RECORD_VERSION, "duplicates_removed": attempt.duplicates_removed}
+    encoded = json.dumps(chunks, separators=(",", ":"))
+    if len(encoded) > COMPRESS_ABOVE_BYTES:
+        record["chunks_z"] = base64.b64encode(zlib.compress(encoded.encode(), 9)).decode("ascii")
+    else:
+        record["chunks"] = chunks
+    return record
+
+
+def attempt_from_record(record: dict[str, Any], request: SendRequest) -> SendAttempt:
+    """The attempt a stored record describes, with the destinations of the (identical) request."""
+    if "chunks_z" in record:
+        chunks = json.loads(zlib.decompress(base64.b64decode(record["chunks_z"])))
+    else:
+        chunks = record["chunks"]
+    destinations = request.destinations
+    split: list[list[str]] = []
+    outcomes: list[SendResult | GatewayError] = []
+    start = 0
+    for size, *kept in chunks:
+        chunk = destinations[start : start + size]
+        start += size
+        split.append(chunk)
+        if len(kept) == 2:
+            submission_id, runs = kept
+            messages = [SentMessage(d, smsid) for d, smsid in zip(chunk, _ids(runs), strict=True)]
+            outcomes.append(SendResult(submission_id, messages))
+        else:
+            outcomes.append(_failure_from(kept[0]))
+    return SendAttempt(split, outcomes, int(record["duplicates_removed"]))
+
+
+def _runs(ids: list[int | str]) -> list[Any]:
+    """Integer ids in runs `[first, count]` where they follow each other, others as they are."""
+    runs: list[Any] = []
+    for smsid in ids:
+        last = runs[-1] if runs else None
+        if isinstance(smsid, int) and isinstance(last, list) and last[0] + last[1] == smsid:
+            last[1] += 1
+        else:
+            runs.append([smsid, 1] if isinstance(smsid, int) else smsid)
+    return runs
+
+
+def _ids(runs: list[Any]) -> list[int | str]:
+    ids: list[int | str] = []
+    for run in runs:
+        if isinstance(run, list):
+            first, length = run
+            ids.extend(range(first, first + length))
+        else:
+            ids.append(run)
+    return ids
+
+
+def _failure(error: GatewayError) -> dict[str, Any]:
+    kept: dict[str, Any] = {"type": error.failure.info.slug, "detail": error.detail}
+    if error.provider_code is not None:
+        kept["provider_code"] = error.provider_code
+        kept["provider_message"] = error.provider_message
+    if error.retry_after is not None:
+        kept["retry_after"] = error.retry_after
+    return kept
+
+
+def _failure_from(kept: dict[str, Any]) -> GatewayError:
+    return GatewayError(
+        Failure.from_slug(kept["type"]),
+        kept["detail"],
+        provider_code=kept.get("provider_code"),
+        provider_message=kept.get("provider_message"),
+        retry_after=kept.get("retry_after"),
+    )
 
 
 @cache

@@ -58,6 +58,9 @@ METRIC_VALIDATION_FAILURES = "ValidationFailures"
 METRIC_PROVIDER_ERRORS = "ProviderErrors"  # dimension: service (the alarm's metric)
 METRIC_PROVIDER_ERRORS_BY_CODE = "ProviderErrorsByCode"  # dimensions: service, provider_code
 METRIC_FAILURES = "Failures"  # dimensions: service, failure_type (a Failure slug)
+# A send went out but the idempotency store did not keep its answer: a retry under the key is
+# blocked from sending again, but cannot replay the answer. Alarmed.
+METRIC_IDEMPOTENCY_STORE_FAILURES = "IdempotencyStoreFailures"
 
 # Lambda runtime. `make build` builds the dependency layer for this Python
 # version and the stack picks the matching `aws_lambda.Runtime`.
@@ -92,6 +95,7 @@ FAILURE_TYPES = (
     "in-progress",
     "outcome-unknown",
     "partially-sent",
+    "internal-error",
 )
 
 # Idempotency (gateway.idempotency). Explicit keys share this prefix across the API and the queue.
@@ -117,3 +121,32 @@ DEFAULT_QUEUE_RECORD_CONCURRENCY = 10
 # on the synchronous path.
 API_FUNCTION_MEMORY_MB = 512
 QUEUE_FUNCTION_MEMORY_MB = 256
+
+# API Gateway's own answers (gateway responses) by response type: the status and title the
+# stack gives their problem+json bodies, and the local front imitates. Every documented type
+# is listed, so the DEFAULT_4XX/5XX fallbacks (whose status a template cannot know: gateway
+# response templates are not VTL) only meet types AWS adds later.
+API_GATEWAY_RESPONSES: dict[str, tuple[int, str]] = {
+    "ACCESS_DENIED": (403, "Forbidden"),
+    "API_CONFIGURATION_ERROR": (500, "Internal server error"),
+    "AUTHORIZER_CONFIGURATION_ERROR": (500, "Internal server error"),
+    "AUTHORIZER_FAILURE": (500, "Internal server error"),
+    "BAD_REQUEST_PARAMETERS": (400, "Bad Request"),
+    "BAD_REQUEST_BODY": (400, "Bad Request"),
+    "EXPIRED_TOKEN": (403, "Forbidden"),
+    "INTEGRATION_FAILURE": (504, "Gateway Timeout"),
+    "INTEGRATION_TIMEOUT": (504, "Gateway Timeout"),
+    "INVALID_API_KEY": (403, "Forbidden"),
+    "INVALID_SIGNATURE": (403, "Forbidden"),
+    "MISSING_AUTHENTICATION_TOKEN": (403, "Forbidden"),
+    "QUOTA_EXCEEDED": (429, "Too Many Requests"),
+    "REQUEST_TOO_LARGE": (413, "Request Too Long"),
+    "RESOURCE_NOT_FOUND": (404, "Not Found"),
+    "THROTTLED": (429, "Too Many Requests"),
+    "UNAUTHORIZED": (401, "Unauthorized"),
+    "UNSUPPORTED_MEDIA_TYPE": (415, "Unsupported Media Type"),
+    "WAF_FILTERED": (403, "Forbidden"),
+    # The Lambda function failed or answered what API Gateway cannot read: 502, its usual status.
+    "DEFAULT_5XX": (502, "Bad Gateway"),
+    "DEFAULT_4XX": (400, "Bad Request"),
+}

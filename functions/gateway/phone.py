@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import re
+
 import phonenumbers
 from phonenumbers import COUNTRY_CODE_TO_REGION_CODE, PhoneNumber
 
-# Separators people put in numbers; everything else must be a digit or a leading '+'.
+# Separators people put in numbers; everything else must be a digit or one leading '+'. The
+# OpenAPI description carries the same pattern; only validity for the country it cannot say.
 _SEPARATORS = str.maketrans("", "", " -.()/\t")
+DESTINATION_PATTERN = r"^[ \t\-.()/]*\+?[ \t\-.()/]*[0-9][0-9 \t\-.()/]*$"
+_DESTINATION = re.compile(DESTINATION_PATTERN)
 
 
 class InvalidPhoneNumber(ValueError):
@@ -20,15 +25,14 @@ def normalise(raw: str) -> str:
     without a country code cannot be told apart from local ones, so they are
     refused rather than guessed.
     """
+    if not _DESTINATION.fullmatch(raw):
+        raise InvalidPhoneNumber(
+            "must contain only digits, spaces, - . ( ) / and an optional leading + or 00"
+        )
     compact = raw.translate(_SEPARATORS)
-    if compact.startswith("00"):
-        digits = compact[2:]
-    elif compact.startswith("+"):
-        digits = compact[1:]
-    else:
-        digits = compact
-    if not (digits.isascii() and digits.isdigit()):
-        raise InvalidPhoneNumber("must contain only digits, spaces and an optional leading + or 00")
+    digits = compact[2:] if compact.startswith("00") else compact.removeprefix("+")
+    if not digits:
+        raise InvalidPhoneNumber("is not an international phone number")
     # Fast path (bulk sends): a number already written as country code + national number needs
     # no parsing, only the validity check; anything else takes phonenumbers' full parse.
     number = _split_country_code(digits)

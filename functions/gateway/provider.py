@@ -31,6 +31,9 @@ _NOT_SENT_ERRORS = (NewConnectionError, ConnectTimeoutError, NameResolutionError
 # Time kept back from the caller's budget to shape and return the answer.
 ANSWER_MARGIN_SECONDS = 0.5
 MIN_CALL_SECONDS = 0.2
+# Message ids are integers (LIVEALL.md); the idempotency record relies on their bounded size.
+MAX_SMSID_DIGITS = 20
+_SMSID_LIMIT: int = 10**MAX_SMSID_DIGITS
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,17 +89,24 @@ class ProviderClient:
         """POST SendIM. `seconds_left` is the caller's remaining time; the timeouts fit inside it."""
         token = str(payload.get("apitoken", ""))
         timeout = self._timeout(seconds_left)
+        body = json.dumps(payload, ensure_ascii=False).encode()  # before the call: nothing sent if it fails
         try:
             response = self.pool.request(
                 "POST",
                 self.send_im_url,
-                body=json.dumps(payload, ensure_ascii=False).encode(),
+                body=body,
                 headers={"Content-Type": "application/json", "Accept": "application/json"},
                 timeout=timeout,
                 retries=_RETRY,
             )
         except HTTPError as error:
             raise _transport_failure(error) from None
+        except Exception as error:  # once the request may be out, any failure leaves the outcome unknown
+            raise GatewayError(
+                Failure.OUTCOME_UNKNOWN,
+                f"The call to the provider failed unexpectedly ({type(error).__name__}) after it may have "
+                "been sent; the message may have been sent. Check its status before sending again.",
+            ) from None
         return _read_send_answer(response.status, response.data, response.headers, payload, token)
 
     def _timeout(self, seconds_left: float | None) -> urllib3.Timeout:
@@ -176,21 +186,38 @@ def _rejection(operation_errors: Any, token: str) -> GatewayError:
 
 
 def _result(answer: dict[str, Any], destinations: list[str]) -> SendResult:
-    data = answer.get("data")
-    messages: list[SentMessage] | None = None
-    if isinstance(data, list) and len(data) == len(destinations):
-        if all(isinstance(item, dict) and "smsid" in item and "destination" in item for item in data):
-            messages = [SentMessage(str(item["destination"]), item["smsid"]) for item in data]
-        elif all(isinstance(item, int | str) and not isinstance(item, bool) for item in data):
-            # The bare list of ids pairs with the destinations by position.
-            messages = [SentMessage(d, smsid) for d, smsid in zip(destinations, data, strict=True)]
-    if messages is None:
+    """The message ids in the order of `destinations`, or outcome-unknown if they cannot be paired."""
+    ids = _ids_by_destination(answer.get("data"), destinations)
+    if ids is None or not all(_is_documented_id(smsid) for smsid in ids):
         raise GatewayError(
             Failure.OUTCOME_UNKNOWN,
-            "The provider reported success without one message id per destination; "
+            "The provider reported success without one message id (an integer) per destination; "
             "the messages may have been sent. Check their status before sending again.",
         )
+    messages = [SentMessage(d, smsid) for d, smsid in zip(destinations, ids, strict=True)]
     return SendResult(submission_id=answer.get("SubmissionID"), messages=messages)
+
+
+def _ids_by_destination(data: Any, destinations: list[str]) -> list[Any] | None:
+    if not isinstance(data, list) or len(data) != len(destinations):
+        return None
+    if all(isinstance(item, dict) and "smsid" in item and "destination" in item for item in data):
+        by_destination = {str(item["destination"]): item["smsid"] for item in data}
+        if len(by_destination) != len(destinations) or set(by_destination) != set(destinations):
+            return None
+        return [by_destination[destination] for destination in destinations]
+    # The bare list of ids pairs with the destinations by position.
+    return data
+
+
+def _is_documented_id(smsid: Any) -> bool:
+    if isinstance(smsid, bool):
+        return False
+    if isinstance(smsid, int):
+        return 0 <= smsid < _SMSID_LIMIT
+    if not isinstance(smsid, str):
+        return False
+    return 0 < len(smsid) <= MAX_SMSID_DIGITS and smsid.isascii() and smsid.isdigit()
 
 
 def _scrub(value: Any, token: str) -> str:

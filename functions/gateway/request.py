@@ -1,4 +1,10 @@
-"""The send request: the provider's SendIM fields without `apitoken`, and every rule they follow."""
+"""The send request: the provider's SendIM fields without `apitoken`, and every rule they follow.
+
+Each value is normalised first, then checked, and the checked value is what
+the provider gets (`provider_payload`): numbers as digits only, URLs in their
+normalised form. Every rule that JSON Schema can say is said in the OpenAPI
+description too, from the same patterns the validators use.
+"""
 
 from __future__ import annotations
 
@@ -13,41 +19,90 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainValidator,
     PrivateAttr,
     StrictStr,
     TypeAdapter,
     UrlConstraints,
     ValidationInfo,
+    WithJsonSchema,
     field_validator,
     model_validator,
 )
 from pydantic_core import PydanticCustomError
 
-from gateway.phone import InvalidPhoneNumber, normalise
+from gateway.phone import DESTINATION_PATTERN, InvalidPhoneNumber, normalise
 
 MAX_TEXT_LENGTH = 1000
 MAX_DESTINATIONS = 10_000
+MAX_DESTINATION_LENGTH = 32  # digits and separators: '+30 (691) 234-5678' with room to spare
+MAX_NAME_LENGTH = 100  # Viber sender names and button captions: the gateway's own bound
+MAX_URL_LENGTH = 2048
 MAX_ALPHANUMERIC_SENDER_ID = 11
 NUMERIC_SENDER_ID_LENGTH = (4, 16)
-# The provider's alphabet for SMS sender ids (LIVEALL.md, "SMS sender ids").
-_SENDER_ID_ALPHABET = re.compile(r"[A-Za-z0-9\-.!#%&()<> ]+")
 
+# Characters that show nothing: whitespace, controls, format characters (zero-width spaces and
+# joiners, bidi marks, the BOM), fillers and private use. A name or text must hold one other.
+_INVISIBLE = (
+    r"\s\x00-\x1f\x7f-\x9f\xad\u034f\u061c\u115f\u1160\u17b4\u17b5\u180b-\u180f\u200b-\u200f"
+    r"\u202a-\u202e\u2060-\u206f\u3164\ufe00-\ufe0f\ufeff\uffa0\ufff0-\ufffb\ue000-\uf8ff"
+)
+_LINE_CONTROLS = r"\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f"  # controls but tab, line feed, return
+_ALL_CONTROLS = r"\x00-\x1f\x7f-\x9f"
+# One visible character among allowed ones; ECMA-262 and Python read these patterns alike.
+NAME_PATTERN = f"^[^{_ALL_CONTROLS}]*[^{_INVISIBLE}][^{_ALL_CONTROLS}]*$"
+TEXT_PATTERN = f"^[^{_LINE_CONTROLS}]*[^{_INVISIBLE}][^{_LINE_CONTROLS}]*$"
+# LIVEALL.md: at most 11 characters of this alphabet, or a numeric id (its own limit: 4 to 16
+# digits here, as GSM numeric originators allow). An id of digits and spaces only is neither.
+_SENDER_ALPHABET = r"A-Za-z0-9\-.!#%&()<> "
+_SENDER_NON_DIGIT = r"A-Za-z\-.!#%&()<>"
+NUMERIC_SENDER_ID_PATTERN = "^[0-9]{{{},{}}}$".format(*NUMERIC_SENDER_ID_LENGTH)
+ALPHANUMERIC_SENDER_ID_PATTERN = f"^[{_SENDER_ALPHABET}]*[{_SENDER_NON_DIGIT}][{_SENDER_ALPHABET}]*$"
+# An absolute https URL with nothing a browser would silently strip or rewrite.
+URL_PATTERN = r"^[hH][tT][tT][pP][sS]://[^\s\\/?#@]+(?:[/?#][^\s\\]*)?$"
+
+_NAME = re.compile(NAME_PATTERN)
+_TEXT = re.compile(TEXT_PATTERN)
+_NUMERIC_SENDER_ID = re.compile(NUMERIC_SENDER_ID_PATTERN)
+_ALPHANUMERIC_SENDER_ID = re.compile(ALPHANUMERIC_SENDER_ID_PATTERN)
+_URL = re.compile(URL_PATTERN)
 _https_url = TypeAdapter(Annotated[AnyUrl, UrlConstraints(allowed_schemes=["https"], host_required=True)])
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise PydanticCustomError("blank", "must not be blank")
+def _unicode(value: str) -> str:
+    # A lone surrogate (JSON's "\udfff") is not a character: it cannot be sent as UTF-8.
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise PydanticCustomError(
+            "lone_surrogate", "must be Unicode text: it holds a lone surrogate, which is not a character"
+        ) from None
     return value
+
+
+def _matching(pattern: re.Pattern[str], error_type: str, message: str) -> Any:
+    def check(value: str) -> str:
+        if not pattern.fullmatch(_unicode(value)):
+            raise PydanticCustomError(error_type, message)
+        return value
+
+    return check
 
 
 def _https(value: str) -> str:
-    # Validate as a URL but pass the caller's exact text on to the provider.
+    """The URL as normalised (host in lower case and punycode, path escaped); it must stay clean."""
+    if not _URL.fullmatch(_unicode(value)):
+        raise PydanticCustomError(
+            "https_url",
+            "must be an absolute https:// URL without spaces, control characters or backslashes",
+        )
     try:
-        _https_url.validate_python(value)
+        normalised = str(_https_url.validate_python(value))
     except ValueError:
-        raise PydanticCustomError("https_url", "must be an absolute https URL") from None
-    return value
+        raise PydanticCustomError("https_url", "must be an absolute https URL with a valid host") from None
+    if not _URL.fullmatch(normalised) or len(normalised) > MAX_URL_LENGTH:
+        raise PydanticCustomError("https_url", "must be an absolute https URL of at most 2048 characters")
+    return normalised
 
 
 def _destination(value: str) -> str:
@@ -59,11 +114,64 @@ def _destination(value: str) -> str:
         ) from None
 
 
-NonBlankText = Annotated[StrictStr, AfterValidator(_not_blank)]
-HttpsUrl = Annotated[StrictStr, AfterValidator(_https), Field(examples=["https://example.com/offer.png"])]
-Destination = Annotated[
-    StrictStr, AfterValidator(_destination), Field(examples=["+30 691 234 5678", "306912345679"])
+def _price_category(value: Any) -> int:
+    # Strict: true, 1.0 and "1" are not price categories, as no other field takes look-alikes.
+    if type(value) is not int or value not in (0, 1):
+        raise PydanticCustomError("price_category", "must be the integer 0 or 1 (0 normal, 1 low cost)")
+    return value
+
+
+Name = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=MAX_NAME_LENGTH, json_schema_extra={"pattern": NAME_PATTERN}),
+    AfterValidator(
+        _matching(
+            _NAME, "blank", "must not be blank: it needs a visible character, and no control characters"
+        )
+    ),
 ]
+Text = Annotated[
+    StrictStr,
+    Field(min_length=1, max_length=MAX_TEXT_LENGTH, json_schema_extra={"pattern": TEXT_PATTERN}),
+    AfterValidator(
+        _matching(
+            _TEXT,
+            "blank",
+            "must not be blank: it needs a visible character, and no controls but tab and line breaks",
+        )
+    ),
+]
+HttpsUrl = Annotated[
+    StrictStr,
+    Field(
+        max_length=MAX_URL_LENGTH,
+        json_schema_extra={"pattern": URL_PATTERN, "format": "uri"},
+        examples=["https://example.com/offer.png"],
+    ),
+    AfterValidator(_https),
+]
+Destination = Annotated[
+    StrictStr,
+    Field(
+        min_length=1,
+        max_length=MAX_DESTINATION_LENGTH,
+        json_schema_extra={"pattern": DESTINATION_PATTERN},
+        examples=["+30 691 234 5678", "306912345679"],
+    ),
+    AfterValidator(_destination),
+]
+PriceCategory = Annotated[int, PlainValidator(_price_category), WithJsonSchema({"enum": [0, 1]})]
+_SENDER_ID_SCHEMA = {
+    "anyOf": [
+        {"type": "string", "pattern": NUMERIC_SENDER_ID_PATTERN},
+        {
+            "type": "string",
+            "pattern": ALPHANUMERIC_SENDER_ID_PATTERN,
+            "maxLength": MAX_ALPHANUMERIC_SENDER_ID,
+        },
+        {"type": "null"},
+    ]
+}
 
 
 class Action(BaseModel):
@@ -71,8 +179,8 @@ class Action(BaseModel):
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
-    caption: NonBlankText = Field(description="Text on the button.", examples=["See the offer"])
-    url: HttpsUrl = Field(description="Absolute https URL the button opens.")
+    caption: Name = Field(description="Text on the button.", examples=["See the offer"])
+    url: HttpsUrl = Field(description="Absolute https URL the button opens (sent in its normalised form).")
 
 
 class SendRequest(BaseModel):
@@ -89,15 +197,21 @@ class SendRequest(BaseModel):
                     "im_text": "Your order 1042 has shipped.",
                     "destinations": ["+30 691 234 5678"],
                 }
-            ]
+            ],
+            # The fallback's fields are required for IM_SMSFB (OpenAPI 3.1 is JSON Schema 2020-12).
+            "if": {"properties": {"im_type": {"const": "IM_SMSFB"}}, "required": ["im_type"]},
+            "then": {
+                "required": ["senderid", "sms_text"],
+                "properties": {"senderid": {"type": "string"}, "sms_text": {"type": "string"}},
+            },
         },
     )
 
     im_type: Literal["IM", "IM_SMSFB"] = Field(
         description="IM: Viber only. IM_SMSFB: Viber, or an SMS where the phone cannot get Viber."
     )
-    im_sender_name: NonBlankText = Field(description="Viber sender name approved by the provider.")
-    im_text: StrictStr = Field(min_length=1, max_length=MAX_TEXT_LENGTH, description="The Viber message.")
+    im_sender_name: Name = Field(description="Viber sender name approved by the provider.")
+    im_text: Text = Field(description="The Viber message.")
     destinations: list[Destination] = Field(
         min_length=1,
         max_length=MAX_DESTINATIONS,
@@ -108,16 +222,18 @@ class SendRequest(BaseModel):
         default=None, max_length=1, description="At most one image, by absolute https URL."
     )
     im_actions: list[Action] | None = Field(default=None, max_length=1, description="At most one button.")
-    senderid: StrictStr | None = Field(
+    senderid: Annotated[StrictStr | None, WithJsonSchema(_SENDER_ID_SCHEMA)] = Field(
         default=None,
         validate_default=True,
         description="SMS sender id, required for IM_SMSFB: up to 11 characters from A-Z a-z 0-9 "
-        "- . ! # % & ( ) < > and space, or 4 to 16 digits.",
+        "- . ! # % & ( ) < > and space with at least one that is not a digit or space, or 4 to 16 digits.",
     )
-    sms_text: StrictStr | None = Field(
-        default=None, validate_default=True, description="Fallback SMS text, required for IM_SMSFB."
+    sms_text: Text | None = Field(
+        default=None,
+        validate_default=True,
+        description="Fallback SMS text, required for IM_SMSFB.",
     )
-    pricecat: Literal[0, 1] | None = Field(
+    pricecat: PriceCategory | None = Field(
         default=None, description="SMS price category: 0 normal, 1 low cost."
     )
 
@@ -129,19 +245,20 @@ class SendRequest(BaseModel):
         if value is None:
             _require_for_fallback(info, "the SMS sender id")
             return None
-        if value.isdigit():
-            low, high = NUMERIC_SENDER_ID_LENGTH
-            if not low <= len(value) <= high:
+        if value.isascii() and value.isdigit():
+            if not _NUMERIC_SENDER_ID.fullmatch(value):
+                low, high = NUMERIC_SENDER_ID_LENGTH
                 raise PydanticCustomError(
                     "sender_id_length",
                     "a numeric sender id must have {low} to {high} digits",
                     {"low": low, "high": high},
                 )
             return value
-        if not _SENDER_ID_ALPHABET.fullmatch(value) or not value.strip():
+        if not _ALPHANUMERIC_SENDER_ID.fullmatch(value):
             raise PydanticCustomError(
                 "sender_id_characters",
-                "may only use the letters A-Z a-z, digits, space and - . ! # % & ( ) < >",
+                "may only use the letters A-Z a-z, digits, space and - . ! # % & ( ) < >, "
+                "with at least one that is not a digit or space",
             )
         if len(value) > MAX_ALPHANUMERIC_SENDER_ID:
             raise PydanticCustomError(
@@ -153,11 +270,10 @@ class SendRequest(BaseModel):
 
     @field_validator("sms_text")
     @classmethod
-    def _sms_text_rules(cls, value: str | None, info: ValidationInfo) -> str | None:
+    def _sms_text_required_for_fallback(cls, value: str | None, info: ValidationInfo) -> str | None:
         if value is None:
             _require_for_fallback(info, "the fallback SMS text")
-            return None
-        return _not_blank(value)
+        return value
 
     @model_validator(mode="after")
     def _drop_duplicate_destinations(self) -> SendRequest:
@@ -172,7 +288,7 @@ class SendRequest(BaseModel):
         return self._duplicates_removed
 
     def provider_payload(self, token: str) -> dict[str, Any]:
-        """The SendIM body: the token first, then the fields the caller set."""
+        """The SendIM body: the token first, then the checked values the caller set."""
         return {"apitoken": token, **self.model_dump(exclude_none=True)}
 
 
@@ -215,8 +331,16 @@ def _field_path(loc: tuple[Any, ...]) -> str:
         if isinstance(part, int):
             path += f"[{part}]"
         else:
-            path += f".{part}" if path else str(part)
+            # A key may be anything a caller typed: keep it printable and short in the answer.
+            part = _printable(str(part))
+            path += f".{part}" if path else part
     return path or "(body)"
+
+
+def _printable(text: str, limit: int = 64) -> str:
+    shown = text.encode("utf-8", "backslashreplace").decode("utf-8")
+    shown = "".join(char if char.isprintable() else repr(char)[1:-1] for char in shown)
+    return shown if len(shown) <= limit else shown[: limit - 1] + "…"
 
 
 def _message(error_type: str, path: str, default: str) -> str:

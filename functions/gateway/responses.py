@@ -25,15 +25,37 @@ class FieldErrorModel(BaseModel):
     message: str = Field(examples=["'123' is not a valid phone number for its country code"])
 
 
+class NotSentModel(BaseModel):
+    destination: str = Field(examples=["306912345678"])
+    type: str = Field(
+        description="The problem type of why it was not sent (outcome-unknown: it may have been).",
+        examples=["urn:viber-gateway:problem:provider-failed"],
+    )
+
+
 class Problem(BaseModel):
-    """An RFC 9457 problem (media type application/problem+json)."""
+    """An RFC 9457 problem (media type application/problem+json), from the gateway or from API Gateway.
+
+    API Gateway's own answers (missing key, throttling, too large) have type `about:blank`.
+    """
 
     type: str = Field(examples=["urn:viber-gateway:problem:invalid-request"])
     title: str
     status: int
     detail: str
+    request_id: str | None = Field(default=None, description="Quote it when asking about this request.")
     errors: list[FieldErrorModel] | None = Field(
-        default=None, description="Validation problems, one per field."
+        default=None, description="Validation problems, one per field (at most 100)."
     )
+    omitted_errors: int | None = Field(default=None, description="How many problems errors does not list.")
     provider_code: int | None = Field(default=None, description="The provider's errorCode, when it refused.")
     provider_message: str | None = Field(default=None, description="The provider's errorMessage.")
+    submission_ids: list[int | str | None] | None = Field(
+        default=None, description="partially-sent: the provider's submission ids of what was sent."
+    )
+    messages: list[SentMessageModel] | None = Field(
+        default=None, description="partially-sent: the destinations that were sent, with their ids."
+    )
+    not_sent: list[NotSentModel] | None = Field(
+        default=None, description="partially-sent: the destinations that were not sent, and why."
+    )

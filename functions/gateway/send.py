@@ -5,7 +5,6 @@ The API handler, the queue handler and the local runner all call `Sender.send`.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -15,7 +14,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from gateway import names
-from gateway.failures import Failure, GatewayError
+from gateway.body import read_json_object
+from gateway.failures import MAX_LISTED_ERRORS, Failure, GatewayError
 from gateway.observability import configure, count, count_by, logger
 from gateway.phone import mask
 from gateway.provider import ProviderClient, ProviderRejected, SendResult
@@ -28,21 +28,51 @@ LOGGED_DESTINATIONS = 10
 
 
 @dataclass(frozen=True, slots=True)
-class SendOutcome:
-    """What a caller gets back for a sent request: one provider result per chunk, in order."""
+class SendAttempt:
+    """What one send did, provider request by provider request (a chunk of the destinations each).
 
-    results: list[SendResult]
+    Its answer is recomputed from it alone, so the idempotency store keeps a compact copy
+    (gateway.idempotency) and a replay answers exactly what the first call answered.
+    """
+
+    chunks: list[list[str]]
+    outcomes: list[SendResult | GatewayError]
     duplicates_removed: int
 
-    def as_dict(self) -> dict[str, Any]:
-        answer: dict[str, Any] = {
-            "submission_id": self.results[0].submission_id,
-            "messages": _messages(self.results),
-            "duplicates_removed": self.duplicates_removed,
-        }
-        if len(self.results) > 1:
-            answer["submission_ids"] = [result.submission_id for result in self.results]
-        return answer
+    @property
+    def sent(self) -> list[SendResult]:
+        return [outcome for outcome in self.outcomes if isinstance(outcome, SendResult)]
+
+    @property
+    def failed(self) -> list[tuple[list[str], GatewayError]]:
+        return [
+            (chunk, outcome)
+            for chunk, outcome in zip(self.chunks, self.outcomes, strict=True)
+            if isinstance(outcome, GatewayError)
+        ]
+
+    @property
+    def may_have_sent(self) -> bool:
+        """Whether any destination may have reached the provider (then a retry must not send again)."""
+        return bool(self.sent) or any(error.failure.info.may_have_sent for _, error in self.failed)
+
+    def answer(self) -> dict[str, Any]:
+        """The 200 body; raises the failure (or PartiallySent) as the caller must hear it."""
+        sent, failed = self.sent, self.failed
+        if not failed:
+            answer: dict[str, Any] = {
+                "submission_id": sent[0].submission_id,
+                "messages": _messages(sent),
+                "duplicates_removed": self.duplicates_removed,
+            }
+            if len(sent) > 1:
+                answer["submission_ids"] = [result.submission_id for result in sent]
+            return answer
+        kinds = {error.failure for _, error in failed}
+        if not sent and len(kinds) == 1:
+            raise failed[0][1]
+        # Some sent, or failures of different kinds (one of which may have sent): say which is which.
+        raise PartiallySent(sent, failed)
 
 
 class PartiallySent(GatewayError):
@@ -94,7 +124,8 @@ class Sender:
         self.chunk_size = chunk_size
         self.max_concurrency = max_concurrency
 
-    def send(self, request: SendRequest, *, seconds_left: Callable[[], float] | None = None) -> SendOutcome:
+    def send(self, request: SendRequest, *, seconds_left: Callable[[], float] | None = None) -> SendAttempt:
+        """Send `request`; never raises once a provider request has gone out (the attempt says it all)."""
         destinations = request.destinations
         chunks = [destinations[i : i + self.chunk_size] for i in range(0, len(destinations), self.chunk_size)]
         base_payload = request.provider_payload(self.token_source.get())
@@ -111,17 +142,10 @@ class Sender:
                 retried = self._send_chunks(base_payload, [chunks[i] for i in refused], seconds_left)
             for index, outcome in zip(refused, retried, strict=True):
                 outcomes[index] = outcome
-        sent = [outcome for outcome in outcomes if isinstance(outcome, SendResult)]
-        failed = [
-            (chunk, o) for chunk, o in zip(chunks, outcomes, strict=True) if isinstance(o, GatewayError)
-        ]
-        if sent:
-            self._record_sent(sent, request.duplicates_removed)
-        if failed and not sent:
-            raise failed[0][1]
-        if failed:
-            raise PartiallySent(sent, failed)
-        return SendOutcome(sent, request.duplicates_removed)
+        attempt = SendAttempt(chunks, outcomes, request.duplicates_removed)
+        if attempt.sent:
+            self._record_sent(attempt.sent, request.duplicates_removed)
+        return attempt
 
     def _send_chunks(
         self, base_payload: dict[str, Any], chunks: list[list[str]], seconds_left: Callable[[], float] | None
@@ -134,6 +158,14 @@ class Sender:
                 )
             except GatewayError as error:
                 return error
+            except Exception as error:
+                # The client turns whatever happens once the request may be out into outcome-unknown,
+                # so this failed before anything was sent for these destinations.
+                logger.exception("provider request not made", extra={"reason": type(error).__name__})
+                return GatewayError(
+                    Failure.INTERNAL_ERROR,
+                    f"The gateway failed before sending ({type(error).__name__}); nothing was sent.",
+                )
 
         if len(chunks) == 1:
             return [send_chunk(chunks[0])]
@@ -141,18 +173,22 @@ class Sender:
             return list(pool.map(send_chunk, chunks))
 
     def _record_sent(self, sent: list[SendResult], duplicates_removed: int) -> None:
-        messages = [m for result in sent for m in result.messages]
-        count(names.METRIC_MESSAGES_ACCEPTED)
-        count(names.METRIC_DESTINATIONS_SENT, len(messages))
-        logger.info(
-            "message sent",
-            extra={
-                "submission_ids": [result.submission_id for result in sent],
-                "destination_count": len(messages),
-                "destinations": [mask(m.destination) for m in messages[:LOGGED_DESTINATIONS]],
-                "duplicates_removed": duplicates_removed,
-            },
-        )
+        # The messages are out: a failure to log or count them must not turn into a failed send.
+        try:
+            messages = [m for result in sent for m in result.messages]
+            count(names.METRIC_MESSAGES_ACCEPTED)
+            count(names.METRIC_DESTINATIONS_SENT, len(messages))
+            logger.info(
+                "message sent",
+                extra={
+                    "submission_ids": [result.submission_id for result in sent],
+                    "destination_count": len(messages),
+                    "destinations": [mask(m.destination) for m in messages[:LOGGED_DESTINATIONS]],
+                    "duplicates_removed": duplicates_removed,
+                },
+            )
+        except Exception as error:
+            logger.error("sent, but recording the send failed", extra={"reason": type(error).__name__})
 
 
 def _is_token_error(outcome: SendResult | GatewayError) -> bool:
@@ -187,12 +223,7 @@ def parse_queued_request(body: str | bytes | None) -> QueuedRequest:
 
     Besides the fields of POST /messages it may carry `idempotency_key`.
     """
-    try:
-        document = json.loads(body or "")
-    except (ValueError, UnicodeDecodeError):
-        raise GatewayError(Failure.MALFORMED_REQUEST, "The body is not valid JSON.") from None
-    if not isinstance(document, dict):
-        raise GatewayError(Failure.MALFORMED_REQUEST, "The body must be a JSON object.")
+    document = read_json_object(body)
     key = document.pop(names.QUEUE_IDEMPOTENCY_FIELD, None)
     errors = []
     if key is not None and not isinstance(key, str):
@@ -207,10 +238,16 @@ def parse_queued_request(body: str | bytes | None) -> QueuedRequest:
 
 
 def invalid_request(errors: list[FieldError]) -> GatewayError:
-    noun = "problem" if len(errors) == 1 else "problems"
-    return GatewayError(
-        Failure.INVALID_REQUEST, f"The request has {len(errors)} {noun}; see errors.", errors=errors
-    )
+    if len(errors) == 1:
+        detail = "The request has 1 problem; see errors."
+    elif len(errors) <= MAX_LISTED_ERRORS:
+        detail = f"The request has {len(errors)} problems; see errors."
+    else:
+        detail = (
+            f"The request has {len(errors)} problems; errors lists the first {MAX_LISTED_ERRORS}, "
+            "omitted_errors counts the others."
+        )
+    return GatewayError(Failure.INVALID_REQUEST, detail, errors=errors)
 
 
 def record_failure(error: GatewayError) -> None:
@@ -223,7 +260,7 @@ def record_failure(error: GatewayError) -> None:
             "request refused", extra={"failure_type": slug, "fields": [e.field for e in error.errors]}
         )
         return
-    if error.failure is not Failure.MISCONFIGURED or error.provider_code is not None:
+    if error.failure.info.provider_error or error.provider_code is not None:
         count(names.METRIC_PROVIDER_ERRORS)
     if error.provider_code is not None:
         count_by(names.METRIC_PROVIDER_ERRORS_BY_CODE, "provider_code", str(error.provider_code))
