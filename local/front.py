@@ -24,6 +24,7 @@ from urllib.parse import parse_qs, urlsplit
 
 from aws_lambda_powertools.event_handler.openapi import swagger_ui
 
+from gateway import names
 from local.defaults import ACCOUNT_ID
 from local.functions import FunctionHost
 from sandbox.loopback import LoopbackServer
@@ -48,9 +49,24 @@ HOP_BY_HOP_HEADERS: Final = frozenset({"content-length", "transfer-encoding", "c
 class GatewayAnswer:
     """An answer API Gateway gives itself, without calling the function."""
 
-    status: int
-    error_type: str
-    message: str
+    response_type: str  # the gateway response type (names.API_GATEWAY_RESPONSES)
+    error_type: str  # the x-amzn-ErrorType header
+    message: str  # $context.error.message
+
+    @property
+    def status(self) -> int:
+        return names.API_GATEWAY_RESPONSES[self.response_type][0]
+
+    def problem(self, request_id: str) -> dict[str, Any]:
+        """The problem body the deployed API's gateway responses write (infra/components/api.py)."""
+        status, title = names.API_GATEWAY_RESPONSES[self.response_type]
+        return {
+            "type": "about:blank",
+            "title": title,
+            "status": status,
+            "detail": self.message,
+            "request_id": request_id,
+        }
 
 
 class Refused(Exception):
@@ -61,14 +77,15 @@ class Refused(Exception):
         self.answer = answer
 
 
-FORBIDDEN: Final = GatewayAnswer(403, "ForbiddenException", "Forbidden")
+FORBIDDEN: Final = GatewayAnswer("INVALID_API_KEY", "ForbiddenException", "Forbidden")
 MISSING_AUTHENTICATION_TOKEN: Final = GatewayAnswer(
-    403, "MissingAuthenticationTokenException", "Missing Authentication Token"
+    "MISSING_AUTHENTICATION_TOKEN", "MissingAuthenticationTokenException", "Missing Authentication Token"
 )
-FUNCTION_FAILED: Final = GatewayAnswer(502, "InternalServerErrorException", "Internal server error")
-BAD_REQUEST: Final = GatewayAnswer(400, "BadRequestException", "Bad Request")
-LENGTH_REQUIRED: Final = GatewayAnswer(411, "BadRequestException", "Length Required")
-REQUEST_TOO_LONG: Final = GatewayAnswer(413, "RequestTooLongException", "Request Too Long")
+FUNCTION_FAILED: Final = GatewayAnswer("DEFAULT_5XX", "InternalServerErrorException", "Internal server error")
+BAD_REQUEST: Final = GatewayAnswer("BAD_REQUEST_BODY", "BadRequestException", "Bad Request")
+# API Gateway takes chunked bodies; the front does not, and says so as a plain bad request.
+LENGTH_REQUIRED: Final = GatewayAnswer("BAD_REQUEST_BODY", "BadRequestException", "Length Required")
+REQUEST_TOO_LONG: Final = GatewayAnswer("REQUEST_TOO_LARGE", "RequestTooLongException", "Request Too Long")
 
 
 def proxy_event(
@@ -182,7 +199,7 @@ class _FrontHandler(BaseHTTPRequestHandler):
         except Refused as refusal:
             answer = refusal.answer
             # The deployed API answers its own errors as problem+json (infra/components/api.py).
-            body = json.dumps({"type": "about:blank", "title": answer.message}).encode()
+            body = json.dumps(answer.problem(request_id)).encode()
             headers = [("Content-Type", PROBLEM_JSON_TYPE), ("x-amzn-ErrorType", answer.error_type)]
             self._send(answer.status, headers, body, request_id)
             status = answer.status

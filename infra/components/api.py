@@ -39,9 +39,17 @@ _ACCESS_LOG_FORMAT = json.dumps(
     }
 )
 
-# Errors API Gateway answers itself (missing key, throttled, unknown path) as
-# RFC 9457 problem documents, like the function's own errors.
-_PROBLEM_TEMPLATE = '{"type": "about:blank", "title": $context.error.messageString}'
+
+def problem_template(status: int, title: str) -> str:
+    """An error API Gateway answers itself (missing key, throttled, too large) as an RFC 9457 problem.
+
+    Gateway response templates are not VTL, only variable substitution: the status comes from
+    names.API_GATEWAY_RESPONSES, one template per response type. messageString is quoted JSON.
+    """
+    return (
+        f'{{"type": "about:blank", "title": {json.dumps(title)}, "status": {status}, '
+        '"detail": $context.error.messageString, "request_id": "$context.requestId"}'
+    )
 
 
 class MessagesApi(Construct):
@@ -156,15 +164,14 @@ class MessagesApi(Construct):
             usage_plan.add_api_key(self.api_key)
 
     def _add_problem_responses(self) -> None:
-        for response_id, response_type in (
-            ("Default4xx", apigateway.ResponseType.DEFAULT_4_XX),
-            ("Default5xx", apigateway.ResponseType.DEFAULT_5_XX),
-        ):
+        for response_type, (status, title) in names.API_GATEWAY_RESPONSES.items():
             self.rest_api.add_gateway_response(
-                response_id,
-                type=response_type,
+                "".join(part.capitalize() for part in response_type.split("_")),
+                type=apigateway.ResponseType.of(response_type),
+                # Each type's documented status, set explicitly so the body's status is the answer's.
+                status_code=str(status),
                 response_headers={"Content-Type": "'application/problem+json'"},
-                templates={"application/json": _PROBLEM_TEMPLATE},
+                templates={"application/json": problem_template(status, title)},
             )
 
     def _acknowledge_account_role(self) -> None:

@@ -151,7 +151,14 @@ def test_a_missing_or_wrong_api_key_is_forbidden(local: LocalService, headers: d
     # Then API Gateway's own 403 answers, and the function never runs
     assert response.status == 403
     assert response.headers["Content-Type"] == "application/problem+json"
-    assert response.json() == {"type": "about:blank", "title": "Forbidden"}
+    problem = response.json()
+    assert problem == {
+        "type": "about:blank",
+        "title": "Forbidden",
+        "status": 403,
+        "detail": "Forbidden",
+        "request_id": response.headers["x-amzn-RequestId"],
+    }
     assert local.ledger() == []
 
 

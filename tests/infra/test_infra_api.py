@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import jsonschema
+
+from gateway import names
 from tests.infra.synth import Synthesized
 
 
@@ -101,12 +104,31 @@ def test_the_stage_throttles_logs_and_traces(any_stack: Synthesized) -> None:
 
 
 def test_gateway_errors_are_problem_documents(default_stack: Synthesized) -> None:
-    # Given the responses API Gateway makes itself (no key, throttled, unknown route)
+    # Given the responses API Gateway makes itself (no key, throttled, too large, unknown route...)
     responses = default_stack.properties("AWS::ApiGateway::GatewayResponse")
+    from api_handler import openapi_json
 
-    # Then they are RFC 9457 problem documents like the function's own errors
-    assert {response["ResponseType"] for response in responses} == {"DEFAULT_4XX", "DEFAULT_5XX"}
+    description = json.loads(openapi_json())
+    problem_schema = {
+        **description["components"]["schemas"]["Problem"],
+        "components": description["components"],
+    }
+
+    # Then every documented response type is there, with its status set explicitly
+    assert {response["ResponseType"] for response in responses} == set(names.API_GATEWAY_RESPONSES)
     for response in responses:
+        status, title = names.API_GATEWAY_RESPONSES[response["ResponseType"]]
+        assert response["StatusCode"] == str(status)
         assert response["ResponseParameters"] == {
             "gatewayresponse.header.Content-Type": "'application/problem+json'"
         }
+        # And, with API Gateway's variables substituted, its body is a problem the description documents
+        rendered = (
+            response["ResponseTemplates"]["application/json"]
+            .replace("$context.error.messageString", json.dumps('Missing "key"'))
+            .replace("$context.requestId", "c6af9ac6-7b61-11e6-9a41-93e8deadbe01")
+        )
+        problem = json.loads(rendered)
+        jsonschema.validate(problem, problem_schema)
+        assert (problem["status"], problem["title"], problem["detail"]) == (status, title, 'Missing "key"')
+        assert problem["request_id"] == "c6af9ac6-7b61-11e6-9a41-93e8deadbe01"
