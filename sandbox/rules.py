@@ -80,6 +80,9 @@ _DESTINATION_CODES: Final = frozenset({12, 13, 14, 15, 16})
 IM_TYPES: Final = frozenset({"IM", "IM_SMSFB"})
 VIBER_TEXT_MAX_LENGTH: Final = 1000
 SENDER_ID_MAX_LENGTH: Final = 11
+# Numeric sender ids have their own limits (codes 5 "numeric sender id too long" and 52 "sender
+# id too short"): GSM numeric originators, 4 to 16 ASCII digits.
+NUMERIC_SENDER_ID_LENGTHS: Final = range(4, 17)
 _SENDER_ID_CHARS: Final = re.compile(r"[A-Za-z0-9\-.!#%&()<> ]+")
 _DIGITS: Final = re.compile(r"[0-9]+")  # str.isdigit() would also accept non-ASCII digits
 DESTINATION_LENGTHS: Final = range(10, 16)
@@ -268,7 +271,12 @@ def _check_fallback(payload: dict[str, Any]) -> Rejection | None:
         return Rejection(1)
     if not isinstance(sender_id, str):
         return Rejection(59, "senderid")
-    if len(sender_id) > SENDER_ID_MAX_LENGTH:
+    if _DIGITS.fullmatch(sender_id):
+        if len(sender_id) > NUMERIC_SENDER_ID_LENGTHS[-1]:
+            return Rejection(5, sender_id)
+        if len(sender_id) < NUMERIC_SENDER_ID_LENGTHS[0]:
+            return Rejection(52, sender_id)
+    elif len(sender_id) > SENDER_ID_MAX_LENGTH:
         return Rejection(4, sender_id)
     if not _SENDER_ID_CHARS.fullmatch(sender_id):
         return Rejection(2, sender_id)

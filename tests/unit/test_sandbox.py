@@ -175,6 +175,15 @@ def test_fallback_with_image_action_and_pricecat_is_accepted(
     assert sb.ledger[0].payload == body
 
 
+@pytest.mark.parametrize("sender_id", ["1234", "123456789012", "1234567890123456"])
+def test_numeric_sender_ids_of_4_to_16_digits_are_accepted(
+    sb: ProviderSandbox, http: urllib3.PoolManager, sender_id: str
+) -> None:
+    # Given a fallback message with a numeric sender id longer than an alphanumeric one may be
+    # When it is sent, then numeric ids have their own limit (LIVEALL.md: codes 5 and 52)
+    assert send(http, sb, fallback(senderid=sender_id)).json()["success"] is True
+
+
 def test_any_sender_name_is_approved_when_approved_senders_is_none(
     sb: ProviderSandbox, http: urllib3.PoolManager
 ) -> None:
@@ -224,6 +233,15 @@ VALIDATION_CASES = [
     pytest.param(im(im_actions=[{"caption": "Go"}]), 58, 4, "", id="action-no-url"),
     pytest.param(fallback(senderid=_DROP), 1, 1, "", id="senderid-missing"),
     pytest.param(fallback(senderid="ABCDEFGHIJKL"), 4, 1, "ABCDEFGHIJKL", id="senderid-too-long"),
+    pytest.param(fallback(senderid="1" * 17), 5, 1, "1" * 17, id="numeric-senderid-too-long"),
+    pytest.param(fallback(senderid="123"), 52, 1, "123", id="numeric-senderid-too-short"),
+    pytest.param(
+        fallback(senderid="\u0663\u0664\u0665\u0666"),
+        2,
+        1,
+        "\u0663\u0664\u0665\u0666",
+        id="senderid-arabic-digits",
+    ),
     pytest.param(fallback(senderid="My_Shop"), 2, 1, "My_Shop", id="senderid-bad-char"),
     pytest.param(fallback(sms_text=""), 10, 2, "", id="sms-text-empty"),
     pytest.param(fallback(sms_text=_DROP), 10, 2, "", id="sms-text-missing"),
