@@ -30,9 +30,11 @@ def park(
     queue_url: str, *, body: str, message_id: str, explicit_key: str | None, error: GatewayError
 ) -> None:
     """Send the record's body to the dead-letter queue with why it failed and how to replay it safely."""
+    # The field errors too: an operator reading the dead letter must see what to fix.
+    detail = " ".join([error.detail, *(f"{e.field}: {e.message};" for e in error.errors)])
     attributes = {
         "ErrorType": error.failure.info.slug,
-        "ErrorDetail": error.detail[:MAX_ATTRIBUTE_TEXT],
+        "ErrorDetail": detail[:MAX_ATTRIBUTE_TEXT],
         # A replay keeps the record's idempotency identity, so what was sent is not sent again.
         SOURCE_MESSAGE_ID_ATTRIBUTE: message_id,
     }

@@ -166,3 +166,120 @@ def test_concurrent_calls_with_one_key_send_once(gateway_env) -> None:
     status, headers, body = post_with_key(valid_im(), "concurrent-1", make_lambda_context(), other_handler)
     assert (status, headers[REPLAYED], body) == (200, "true", sent[2])
     assert len(gateway_env.requests) == 1
+
+
+# ----- every size the API accepts ---------------------------------------------------------------
+
+DYNAMODB_ITEM_LIMIT_BYTES = 400 * 1024
+
+
+def _item_size(item: dict[str, Any]) -> int:
+    """DynamoDB's item size: attribute names plus values (strings in UTF-8, numbers as written)."""
+    size = 0
+    for name, value in item.items():
+        ((kind, content),) = value.items()
+        size += len(name.encode()) + (len(str(content).encode()) if kind in ("S", "N") else len(content))
+    return size
+
+
+def _stored_items() -> list[dict[str, Any]]:
+    import boto3
+
+    return list(boto3.client("dynamodb").scan(TableName=names.IDEMPOTENCY_TABLE_NAME)["Items"])
+
+
+def test_ten_thousand_destinations_are_sent_once_and_answered_the_same_twice(
+    gateway_env, lambda_context
+) -> None:
+    from bench.phones import greek_mobiles
+
+    # Given the largest request the API accepts, under a key
+    numbers = greek_mobiles(10_000)
+    first = post_with_key(valid_im(destinations=numbers), "bulk-10000", lambda_context)
+
+    # When the caller retries it
+    second = post_with_key(valid_im(destinations=numbers), "bulk-10000", make_lambda_context())
+
+    # Then LiveAll got each number exactly once, and both answers are the same 200
+    sent = [d for entry in gateway_env.ledger for d in entry.payload["destinations"]]
+    assert sorted(sent) == sorted(numbers)
+    assert (first[0], second[0]) == (200, 200)
+    assert second[2] == first[2]
+    assert second[1][REPLAYED] == "true"
+    assert [m["destination"] for m in second[2]["messages"]] == numbers
+    # And the stored record is small by design: the ids, not the destinations
+    [item] = _stored_items()
+    assert _item_size(item) < 4 * 1024, _item_size(item)
+
+
+def test_the_largest_record_fits_even_with_ids_that_never_follow_each_other() -> None:
+    import random
+
+    from bench.phones import greek_mobiles
+    from gateway.idempotency import attempt_from_record, attempt_record
+    from gateway.provider import SendResult, SentMessage
+    from gateway.request import SendRequest
+    from gateway.send import SendAttempt
+
+    # Given 10,000 destinations sent in chunks of 1000, each given a random 20-digit id (the longest kept)
+    numbers = greek_mobiles(10_000)
+    request = SendRequest.model_validate(valid_im(destinations=numbers))
+    rng = random.Random(7)  # noqa: S311 - test data
+    chunks = [numbers[i : i + 1000] for i in range(0, 10_000, 1000)]
+    outcomes = [
+        SendResult(10**9 + i, [SentMessage(d, rng.randrange(10**19, 10**20)) for d in chunk])
+        for i, chunk in enumerate(chunks)
+    ]
+    attempt = SendAttempt(chunks, outcomes, 0)
+
+    # When it is stored as Powertools stores it (the JSON of what the function returned)
+    record = attempt_record(attempt)
+    stored_bytes = len(json.dumps(record).encode())
+
+    # Then it is under half of DynamoDB's 400 KB item limit, and reads back to the same answer
+    assert stored_bytes < DYNAMODB_ITEM_LIMIT_BYTES / 2, stored_bytes
+    assert attempt_from_record(json.loads(json.dumps(record)), request).answer() == attempt.answer()
+
+
+def test_a_store_failure_after_the_send_answers_what_was_sent_and_blocks_a_resend(
+    gateway_env, lambda_context, captured_logs, capsys, monkeypatch
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from gateway import idempotency
+    from gateway.idempotency import get_idempotent_sender
+    from tests.conftest import log_records
+
+    # Given a store that takes the in-progress record but then refuses to save the answer
+    sender = get_idempotent_sender()
+    sender.prepare()
+    assert sender._persistence is not None
+
+    def refuse(**kwargs: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "ValidationException", "Message": "Item too large"}}, "UpdateItem"
+        )
+
+    sender._persistence.client.meta.events.register("before-call.dynamodb.UpdateItem", refuse)
+
+    # When a message is sent under a key
+    status, _, body = post_with_key(valid_im(), "store-fails", lambda_context)
+
+    # Then the caller is told what was sent (not "nothing was sent")
+    [entry] = gateway_env.ledger
+    assert status == 200
+    assert body["messages"] == [{"destination": "306912345678", "smsid": entry.smsids[0]}]
+    # And the failure is loud: an error log line and the IdempotencyStoreFailures metric
+    assert any("did not keep the answer" in r["message"] for r in log_records(captured_logs))
+    assert names.METRIC_IDEMPOTENCY_STORE_FAILURES in capsys.readouterr().out
+
+    # And a retry under the key does not send again: in progress at first...
+    sender._persistence.client.meta.events.unregister("before-call.dynamodb.UpdateItem", refuse)
+    retry = post_with_key(valid_im(), "store-fails", make_lambda_context())
+    assert (retry[0], retry[2]["type"]) == (409, PROBLEM + "in-progress")
+    # ...and once no function can still be running, an unknown outcome, never a second send
+    monkeypatch.setattr(idempotency, "STALE_IN_PROGRESS_SECONDS", -1)
+    later = post_with_key(valid_im(), "store-fails", make_lambda_context())
+    assert (later[0], later[2]["type"]) == (504, PROBLEM + "outcome-unknown")
+    assert "started at" in later[2]["detail"]
+    assert len(gateway_env.requests) == 1

@@ -154,12 +154,16 @@ def test_a_redelivered_record_is_not_sent_again(gateway_env, lambda_context, que
     assert len(gateway_env.ledger) == 1
 
 
-def test_explicit_keys_dedupe_different_messages(gateway_env, lambda_context, queues) -> None:
+def test_explicit_keys_dedupe_different_messages(gateway_env, lambda_context, queues, monkeypatch) -> None:
     # Given the same message queued twice by a producer, with its key as attribute and as body field
     by_attribute = _record(IM_BODY, "m-a", {"IdempotencyKey": "order-7"})
     by_field = _record({**IM_BODY, "idempotency_key": "order-7"}, "m-b")
+    # One record at a time: moto's in-process DynamoDB does not make a conditional write atomic
+    # across threads (DynamoDB does), so two threads could both "win" the key here, never in AWS.
+    monkeypatch.setenv(names.ENV_QUEUE_RECORD_CONCURRENCY, "1")
+    reset_process_caches()
 
-    # When both are processed in one batch (concurrently)
+    # When both are processed in one batch
     first = handler({"Records": [by_attribute, by_field]}, lambda_context)
 
     # Then one was sent; the other replayed it, or (if it came while the first was in progress) waits a retry
