@@ -9,14 +9,25 @@ was sent is answered from the idempotency store, not sent again.
 
 Where the endpoint has no message-move task (the local emulator), or when
 only some error types are to move, messages are moved one by one instead:
-received from the dead-letter queue, sent to the queue, then deleted.
+received from the dead-letter queue, sent to the queue, then deleted. Only
+what was in the dead-letter queue when the run started moves, each message
+once: a consumer that parks a replayed message again (an outcome-unknown one
+does) cannot keep the run going. Ctrl-C finishes the message in hand, so none
+is ever in both queues.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
+import signal
+import threading
+import time
 from collections import Counter
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from types import FrameType
 from typing import Any
 
 import boto3
@@ -24,9 +35,11 @@ from botocore.exceptions import ClientError
 
 import local  # noqa: F401 - puts functions/ on sys.path
 from gateway import names
+from gateway.dead_letters import SOURCE_MESSAGE_ID_ATTRIBUTE as SOURCE_MESSAGE_ID
 
 # Attributes that describe the failure; the rest (idempotency identity) travels with the replay.
 REASON_ATTRIBUTES = frozenset({"ErrorType", "ErrorDetail", "ProviderCode", "ProviderMessage"})
+
 _UNSUPPORTED = frozenset(
     {"NotImplemented", "InvalidAction", "UnsupportedOperation", "InternalFailure", "500"}
 )
@@ -67,58 +80,105 @@ def start_move_task(sqs: Any, queues: Queues) -> str | None:
     return str(answer["TaskHandle"])
 
 
-def move_one_by_one(sqs: Any, queues: Queues, error_types: set[str] | None) -> Counter[str]:
-    """Move matching dead letters; leave the others where they are. Returns counts by error type."""
-    moved: Counter[str] = Counter()
+@dataclass
+class OneByOne:
+    """A run of one-by-one moves: what moved, what was left, and whether it was interrupted."""
+
+    moved: Counter[str] = field(default_factory=Counter)
+    interrupted: bool = False
+
+
+def move_one_by_one(
+    sqs: Any, queues: Queues, error_types: set[str] | None, *, stop: threading.Event | None = None
+) -> OneByOne:
+    """Move the matching dead letters present at the start, each once; leave the others where they are."""
+    stop = stop or threading.Event()
+    run = OneByOne()
+    # SentTimestamp is when a message entered the dead-letter queue (SQS's redrive keeps the
+    # original one, which is older still): anything later was parked during this run.
+    started_ms = int(time.time() * 1000)
     skipped: dict[str, str] = {}  # message id -> receipt handle, hidden until the end of the run
+    moved_identities: set[str] = set()
     try:
-        _move_batches(sqs, queues, error_types, moved, skipped, set())
+        while not stop.is_set():
+            batch = sqs.receive_message(
+                QueueUrl=queues.dead_letter_url,
+                MaxNumberOfMessages=10,
+                WaitTimeSeconds=0,
+                VisibilityTimeout=30,
+                AttributeNames=["SentTimestamp"],
+                MessageAttributeNames=["All"],
+            ).get("Messages", [])
+            fresh = [m for m in batch if m["MessageId"] not in skipped]
+            if not fresh:
+                break
+            for message in fresh:
+                identity = _identity(message)
+                error_type = _attribute(message, "ErrorType") or "redriven-by-queue"
+                parked_during_run = int(message.get("Attributes", {}).get("SentTimestamp", 0)) > started_ms
+                unwanted = error_types is not None and error_type not in error_types
+                if stop.is_set() or parked_during_run or unwanted or identity in moved_identities:
+                    skipped[message["MessageId"]] = message["ReceiptHandle"]
+                    continue
+                _move(sqs, queues, message)
+                moved_identities.add(identity)
+                run.moved[error_type] += 1
     finally:
         for receipt_handle in skipped.values():
             sqs.change_message_visibility(
                 QueueUrl=queues.dead_letter_url, ReceiptHandle=receipt_handle, VisibilityTimeout=0
             )
-    return moved
+    run.interrupted = stop.is_set()
+    return run
 
 
-def _move_batches(
-    sqs: Any,
-    queues: Queues,
-    error_types: set[str] | None,
-    moved: Counter[str],
-    skipped: dict[str, str],
-    moved_identities: set[str],
-) -> None:
-    while True:
-        batch = sqs.receive_message(
-            QueueUrl=queues.dead_letter_url,
-            MaxNumberOfMessages=10,
-            WaitTimeSeconds=0,
-            VisibilityTimeout=30,
-            MessageAttributeNames=["All"],
-        ).get("Messages", [])
-        fresh = [m for m in batch if m["MessageId"] not in skipped]
-        if not fresh:
-            return
-        for message in fresh:
-            attributes = message.get("MessageAttributes", {})
-            error_type = attributes.get("ErrorType", {}).get("StringValue", "redriven-by-queue")
-            # A running consumer may park a moved message again: move each one once per run.
-            identity = "|".join(
-                attributes.get(name, {}).get("StringValue", message["MessageId"])
-                for name in ("SourceMessageId", names.QUEUE_IDEMPOTENCY_ATTRIBUTE)
-            )
-            if identity in moved_identities or (error_types is not None and error_type not in error_types):
-                skipped[message["MessageId"]] = message["ReceiptHandle"]
-                continue
-            kept = {name: value for name, value in attributes.items() if name not in REASON_ATTRIBUTES}
-            for value in kept.values():
-                value.pop("StringListValues", None)
-                value.pop("BinaryListValues", None)
-            sqs.send_message(QueueUrl=queues.queue_url, MessageBody=message["Body"], MessageAttributes=kept)
-            sqs.delete_message(QueueUrl=queues.dead_letter_url, ReceiptHandle=message["ReceiptHandle"])
-            moved_identities.add(identity)
-            moved[error_type] += 1
+def _move(sqs: Any, queues: Queues, message: dict[str, Any]) -> None:
+    """Send to the queue, then delete from the dead-letter queue; the reason stays behind."""
+    attributes = message.get("MessageAttributes", {})
+    kept = {
+        name: {k: v for k, v in value.items() if k not in ("StringListValues", "BinaryListValues")}
+        for name, value in attributes.items()
+        if name not in REASON_ATTRIBUTES
+    }
+    if names.QUEUE_IDEMPOTENCY_ATTRIBUTE not in kept and SOURCE_MESSAGE_ID not in kept:
+        # Moved here by SQS's own redrive, with the id it was first sent under: keep that identity.
+        kept[SOURCE_MESSAGE_ID] = {"DataType": "String", "StringValue": message["MessageId"]}
+    sqs.send_message(QueueUrl=queues.queue_url, MessageBody=message["Body"], MessageAttributes=kept)
+    sqs.delete_message(QueueUrl=queues.dead_letter_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def _attribute(message: dict[str, Any], name: str) -> str | None:
+    value = message.get("MessageAttributes", {}).get(name, {}).get("StringValue")
+    return str(value) if value else None
+
+
+def _identity(message: dict[str, Any]) -> str:
+    """What the queue function keys a message by: it stays the same each time it is parked again."""
+    for name in (names.QUEUE_IDEMPOTENCY_ATTRIBUTE, SOURCE_MESSAGE_ID):
+        value = _attribute(message, name)
+        if value:
+            return f"{name}:{value}"
+    with contextlib.suppress(ValueError, AttributeError):
+        key = json.loads(message["Body"]).get(names.QUEUE_IDEMPOTENCY_FIELD)
+        if isinstance(key, str):
+            return f"{names.QUEUE_IDEMPOTENCY_FIELD}:{key}"
+    return f"MessageId:{message['MessageId']}"
+
+
+@contextlib.contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """An event set by Ctrl-C or SIGTERM, instead of an exception between a send and its delete."""
+    stop = threading.Event()
+
+    def on_signal(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    previous = {number: signal.signal(number, on_signal) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -145,10 +205,14 @@ def main(argv: list[str] | None = None) -> int:
             print(f"Follow it with: aws sqs list-message-move-tasks --source-arn {queues.dead_letter_arn}")
             return 0
         print("This endpoint has no message-move task; moving messages one by one.")
-    moved = move_one_by_one(sqs, queues, set(args.error_types) if args.error_types else None)
-    for error_type, count in sorted(moved.items()):
+    with stop_on_signals() as stop:
+        run = move_one_by_one(sqs, queues, set(args.error_types) if args.error_types else None, stop=stop)
+    for error_type, count in sorted(run.moved.items()):
         print(f"moved {count:5d}  {error_type}")
-    print(f"moved {sum(moved.values()):5d}  in all, from {queues.dead_letter_url} to {queues.queue_url}")
+    print(f"moved {sum(run.moved.values()):5d}  in all, from {queues.dead_letter_url} to {queues.queue_url}")
+    if run.interrupted:
+        print("Interrupted: the message in hand was finished; the others stay in the dead-letter queue.")
+        return 130
     return 0
 
 

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import threading
+import time
+from typing import Any
 
 import boto3
 
@@ -74,3 +77,84 @@ def test_redrive_can_move_only_some_error_types(gateway_env, lambda_context, que
     assert [m["Body"] for m in _receive_all(queues["queue"])] == [json.dumps(BODY)]
     [left] = _receive_all(queues["dead_letter"])
     assert left["MessageAttributes"]["ErrorType"]["StringValue"] == "malformed-request"
+
+
+def _consume_until(stop: threading.Event, queue_url: str, lambda_context: Any) -> None:
+    """The queue's event source mapping, as local.poller plays it: receive, invoke, delete."""
+    from local.poller import lambda_record
+
+    sqs = boto3.client("sqs")
+    while not stop.is_set():
+        messages = sqs.receive_message(
+            QueueUrl=queue_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"], AttributeNames=["All"]
+        ).get("Messages", [])
+        if not messages:
+            stop.wait(0.01)
+            continue
+        answer = handler(
+            {"Records": [lambda_record(m, "arn:aws:sqs:eu-central-1:123:q") for m in messages]},
+            lambda_context,
+        )
+        failed = {item["itemIdentifier"] for item in answer["batchItemFailures"]}
+        for message in messages:
+            if message["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+
+
+def test_a_running_consumer_that_parks_again_cannot_keep_the_redrive_going(
+    gateway_env, lambda_context, queues
+) -> None:
+    # Given 30 dead letters with an unknown outcome, keyed by their SQS message ids (no IdempotencyKey)
+    for number in range(30):
+        gateway_env.add_fault(Fault(kind="drop", after_processing=True))
+        handler(
+            {"Records": [_record({**BODY, "im_text": f"lost {number}"}, f"m-lost-{number}")]}, lambda_context
+        )
+    sqs = boto3.client("sqs")
+    waiting = sqs.get_queue_attributes(
+        QueueUrl=queues["dead_letter"], AttributeNames=["ApproximateNumberOfMessages"]
+    )
+    assert waiting["Attributes"]["ApproximateNumberOfMessages"] == "30"
+
+    # When the redrive runs while the queue function consumes the queue (and parks each replay again)
+    stop = threading.Event()
+    consumer = threading.Thread(target=_consume_until, args=(stop, queues["queue"], lambda_context))
+    consumer.start()
+    try:
+        queues_found = redrive.find_queues(sqs, queues["queue"], queues["dead_letter"])
+        run = redrive.move_one_by_one(sqs, queues_found, None)
+    finally:
+        time.sleep(0.5)
+        stop.set()
+        consumer.join(timeout=30)
+
+    # Then it finishes having moved each dead letter once, and nothing was sent a second time
+    assert sum(run.moved.values()) == 30
+    assert run.interrupted is False
+    assert len(gateway_env.requests) == 30
+
+
+def test_an_interrupted_redrive_finishes_the_message_in_hand(gateway_env, lambda_context, queues) -> None:
+    # Given three parked records
+    gateway_env.add_fault(
+        Fault(kind="error_code", code=56),
+        Fault(kind="error_code", code=56),
+        Fault(kind="error_code", code=56),
+    )
+    handler({"Records": [_record({**BODY, "im_text": f"t{n}"}, f"m-{n}") for n in range(3)]}, lambda_context)
+    sqs = boto3.client("sqs")
+    queues_found = redrive.find_queues(sqs, queues["queue"], queues["dead_letter"])
+
+    # When Ctrl-C comes right after the first message was sent to the queue (before its delete)
+    stop = threading.Event()
+    sqs.meta.events.register("after-call.sqs.SendMessage", lambda **_: stop.set())
+    run = redrive.move_one_by_one(sqs, queues_found, None, stop=stop)
+
+    # Then that message was also deleted from the dead-letter queue: it is in exactly one queue
+    assert run.interrupted is True
+    assert sum(run.moved.values()) == 1
+    back = _receive_all(queues["queue"])
+    left = _receive_all(queues["dead_letter"])
+    assert len(back) == 1
+    assert len(left) == 2
+    assert back[0]["Body"] not in {m["Body"] for m in left}
