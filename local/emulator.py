@@ -4,12 +4,17 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable
+import random
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 import boto3
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from moto.server import ThreadedMotoServer
+from werkzeug.serving import make_server
 
 from local.defaults import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
 
@@ -25,6 +30,83 @@ class Resources:
     dead_letter_queue_url: str
 
 
+FAULTS_PATH = "/_emulator/faults"
+# What DynamoDB answers for an item over 400 KB: a client error boto3 does not retry.
+INJECTED_ERROR = {
+    "__type": "com.amazon.coral.validate#ValidationException",
+    "message": "Item size has exceeded the maximum allowed size (injected by the local emulator)",
+}
+
+
+class FaultInjector:
+    """WSGI middleware before moto: makes chosen JSON-protocol operations fail at a rate.
+
+    `POST /_emulator/faults {"operation": "DynamoDB_20120810.UpdateItem", "rate": 0.2, "seed": 1}`
+    (rate 0 removes it); `GET /_emulator/faults` counts what was injected. UpdateItem is how the
+    idempotency store saves an answer after a send: this makes "the store fails after the send".
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._lock = threading.Lock()
+        self._rates: dict[str, tuple[float, random.Random]] = {}
+        self._injected: Counter[str] = Counter()
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == FAULTS_PATH:
+            return self._control(environ, start_response)
+        operation = environ.get("HTTP_X_AMZ_TARGET", "")
+        with self._lock:
+            rate, rng = self._rates.get(operation, (0.0, None))
+            hit = rng is not None and rng.random() < rate
+            if hit:
+                self._injected[operation] += 1
+        if hit:
+            return _answer(start_response, "400 Bad Request", INJECTED_ERROR, "application/x-amz-json-1.0")
+        return self._app(environ, start_response)  # type: ignore[no-any-return]
+
+    def _control(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("REQUEST_METHOD") == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            try:
+                fault = json.loads(environ["wsgi.input"].read(length) or b"{}")
+                operation, rate = str(fault["operation"]), float(fault["rate"])
+                rng = random.Random(fault.get("seed"))  # noqa: S311 - fault injection, not cryptography
+            except (ValueError, KeyError, TypeError) as error:
+                return _answer(start_response, "400 Bad Request", {"ok": False, "error": str(error)})
+            with self._lock:
+                if rate > 0:
+                    self._rates[operation] = (rate, rng)
+                else:
+                    self._rates.pop(operation, None)
+        with self._lock:
+            injected = dict(self._injected)
+        return _answer(start_response, "200 OK", {"ok": True, "injected": injected})
+
+
+def _answer(
+    start_response: Callable[..., Any],
+    status: str,
+    body: dict[str, Any],
+    content_type: str = "application/json",
+) -> list[bytes]:
+    encoded = json.dumps(body).encode()
+    start_response(status, [("Content-Type", content_type), ("Content-Length", str(len(encoded)))])
+    return [encoded]
+
+
+class _FaultableMotoServer(ThreadedMotoServer):
+    """moto's threaded server with the fault injector in front of its application."""
+
+    def _server_entry(self) -> None:
+        app = FaultInjector(DomainDispatcherApplication(create_backend_app))
+        self._server = make_server(
+            self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
+        )
+        self._server_ready_event.set()
+        self._server.serve_forever()
+
+
 class AwsEmulator:
     """Secrets Manager, SQS and DynamoDB on one loopback port, served from a thread."""
 
@@ -32,7 +114,7 @@ class AwsEmulator:
         # A request line per AWS call would drown the runner's own log; moto's tracebacks for
         # calls it does not implement (the caller gets a 500 anyway) show only with --verbose.
         logging.getLogger("werkzeug").setLevel(logging.ERROR if verbose else logging.CRITICAL)
-        self._server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+        self._server = _FaultableMotoServer(ip_address=host, port=port, verbose=False)
         self.endpoint_url = ""
 
     def start(self) -> str:

@@ -27,6 +27,7 @@ class LocalService:
     api_url: str
     api_key: str
     sandbox_url: str
+    aws_url: str
     queue_url: str
     dead_letter_queue_url: str
     ports: list[int]
@@ -45,6 +46,13 @@ class LocalService:
         """Call the provider sandbox's control API and return its JSON answer."""
         encoded = json.dumps(body).encode() if body is not None else None
         response = self.http.request(method, f"{self.sandbox_url}_sandbox/{path}", body=encoded)
+        assert response.status == 200, response.data
+        return response.json()
+
+    def emulator(self, method: str, body: Any = None) -> Any:
+        """Call the AWS emulator's fault control (local.emulator.FaultInjector) and return its answer."""
+        encoded = json.dumps(body).encode() if body is not None else None
+        response = self.http.request(method, f"{self.aws_url}/_emulator/faults", body=encoded)
         assert response.status == 200, response.data
         return response.json()
 

@@ -94,6 +94,7 @@ def running_local_service(
             api_url=f"http://{HOST}:{api_port}",
             api_key=api_key,
             sandbox_url=f"http://{HOST}:{sandbox_port}/",
+            aws_url=endpoint_url,
             queue_url=sqs.get_queue_url(QueueName=names.QUEUE_NAME)["QueueUrl"],
             dead_letter_queue_url=sqs.get_queue_url(QueueName=names.DEAD_LETTER_QUEUE_NAME)["QueueUrl"],
             ports=[api_port, aws_port, sandbox_port],
