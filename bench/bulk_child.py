@@ -12,9 +12,13 @@ import json
 import resource
 import sys
 import time
+from typing import Any
+
+import boto3
 
 from bench.environment import api_event, sample_body
 from bench.phones import greek_mobiles
+from bench.records import dynamodb_item_size, worst_case_record_bytes
 from local.functions import lambda_context
 
 KIB_PER_MIB = 1024
@@ -76,9 +80,12 @@ def main() -> None:
     if sent != destination_count:
         raise SystemExit(f"the answer lists {sent} messages for {destination_count} destinations")
 
+    keyed = idempotent_pair(body)
+
     with open(result_path, "w", encoding="utf-8") as result_file:
         json.dump(
             {
+                **keyed,
                 "validation_ms": validation_ms,
                 "handler_ms": handler_ms,
                 "event_body_bytes": len(event["body"]),
@@ -88,6 +95,36 @@ def main() -> None:
             },
             result_file,
         )
+
+
+def idempotent_pair(body: dict[str, Any]) -> dict[str, Any]:
+    """The same destinations under an Idempotency-Key, sent and then retried; the record the store kept."""
+    from api_handler import handler
+    from gateway import names
+
+    event = api_event({**body, "im_text": body["im_text"] + " (under a key)"})
+    event["headers"][names.IDEMPOTENCY_KEY_HEADER] = "bench-bulk-keyed"
+    event["multiValueHeaders"][names.IDEMPOTENCY_KEY_HEADER] = ["bench-bulk-keyed"]
+    timings, answers = [], []
+    for _ in range(2):
+        started = time.perf_counter()
+        answers.append(handler(event, lambda_context(function_name="viber-gateway-bench-bulk")))
+        timings.append((time.perf_counter() - started) * 1000)
+    first, retry = answers
+    replayed = (retry.get("multiValueHeaders") or {}).get(names.IDEMPOTENCY_REPLAYED_HEADER)
+    if first["statusCode"] != 200 or retry["statusCode"] != 200 or retry["body"] != first["body"]:
+        raise SystemExit(
+            f"the keyed send and its retry answered {first['statusCode']}, {retry['statusCode']}"
+        )
+    if replayed != ["true"]:
+        raise SystemExit("the retry under the same key was not a replay")
+    items = boto3.client("dynamodb").scan(TableName=names.IDEMPOTENCY_TABLE_NAME)["Items"]
+    return {
+        "keyed_send_ms": timings[0],
+        "keyed_replay_ms": timings[1],
+        "record_bytes": max(dynamodb_item_size(item) for item in items),
+        "worst_case_record_bytes": worst_case_record_bytes(body["destinations"]),
+    }
 
 
 if __name__ == "__main__":

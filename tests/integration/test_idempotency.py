@@ -7,7 +7,11 @@ import json
 import threading
 from typing import Any
 
+import pytest
+
+from bench.records import dynamodb_item_size
 from gateway import names
+from gateway.failures import Failure, GatewayError
 from sandbox import Fault
 from tests.conftest import REPO, LambdaContext, load_event, make_lambda_context
 from tests.integration.test_api_send import PROBLEM, valid_im
@@ -170,17 +174,6 @@ def test_concurrent_calls_with_one_key_send_once(gateway_env) -> None:
 
 # ----- every size the API accepts ---------------------------------------------------------------
 
-DYNAMODB_ITEM_LIMIT_BYTES = 400 * 1024
-
-
-def _item_size(item: dict[str, Any]) -> int:
-    """DynamoDB's item size: attribute names plus values (strings in UTF-8, numbers as written)."""
-    size = 0
-    for name, value in item.items():
-        ((kind, content),) = value.items()
-        size += len(name.encode()) + (len(str(content).encode()) if kind in ("S", "N") else len(content))
-    return size
-
 
 def _stored_items() -> list[dict[str, Any]]:
     import boto3
@@ -209,36 +202,53 @@ def test_ten_thousand_destinations_are_sent_once_and_answered_the_same_twice(
     assert [m["destination"] for m in second[2]["messages"]] == numbers
     # And the stored record is small by design: the ids, not the destinations
     [item] = _stored_items()
-    assert _item_size(item) < 4 * 1024, _item_size(item)
+    assert dynamodb_item_size(item) < 4 * 1024, dynamodb_item_size(item)
 
 
 def test_the_largest_record_fits_even_with_ids_that_never_follow_each_other() -> None:
+    from bench.phones import greek_mobiles
+    from bench.records import DYNAMODB_ITEM_LIMIT_BYTES, worst_case_record_bytes
+
+    # Given 10,000 destinations sent in chunks of 1000, each given a random 20-digit id (the longest kept)
+    numbers = greek_mobiles(10_000)
+
+    # When stored as Powertools stores it (the JSON of what the function returned)
+    stored_bytes = worst_case_record_bytes(numbers)
+
+    # Then it is under half of DynamoDB's 400 KB item limit
+    assert stored_bytes < DYNAMODB_ITEM_LIMIT_BYTES / 2, stored_bytes
+
+
+def test_a_stored_record_reads_back_to_the_same_answer() -> None:
     import random
 
-    from bench.phones import greek_mobiles
     from gateway.idempotency import attempt_from_record, attempt_record
     from gateway.provider import SendResult, SentMessage
     from gateway.request import SendRequest
     from gateway.send import SendAttempt
 
-    # Given 10,000 destinations sent in chunks of 1000, each given a random 20-digit id (the longest kept)
-    numbers = greek_mobiles(10_000)
+    # Given a partly sent message: ids in sequence, out of sequence and as text, and a failed chunk
+    numbers = [f"3069100000{n:02d}" for n in range(1, 8)]
     request = SendRequest.model_validate(valid_im(destinations=numbers))
-    rng = random.Random(7)  # noqa: S311 - test data
-    chunks = [numbers[i : i + 1000] for i in range(0, 10_000, 1000)]
+    rng = random.Random(3)  # noqa: S311 - test data
+    chunks = [numbers[0:3], numbers[3:5], numbers[5:7]]
     outcomes = [
-        SendResult(10**9 + i, [SentMessage(d, rng.randrange(10**19, 10**20)) for d in chunk])
-        for i, chunk in enumerate(chunks)
+        SendResult(1001, [SentMessage(d, 500 + i) for i, d in enumerate(chunks[0])]),
+        SendResult("1002", [SentMessage(d, str(rng.randrange(10**12))) for d in chunks[1]]),
+        GatewayError(Failure.PROVIDER_UNAVAILABLE, "busy", retry_after=2),
     ]
-    attempt = SendAttempt(chunks, outcomes, 0)
+    attempt = SendAttempt(chunks, outcomes, 2)
 
-    # When it is stored as Powertools stores it (the JSON of what the function returned)
-    record = attempt_record(attempt)
-    stored_bytes = len(json.dumps(record).encode())
+    # When stored and read back with the identical request
+    stored = json.loads(json.dumps(attempt_record(attempt)))
+    replayed = attempt_from_record(stored, request)
 
-    # Then it is under half of DynamoDB's 400 KB item limit, and reads back to the same answer
-    assert stored_bytes < DYNAMODB_ITEM_LIMIT_BYTES / 2, stored_bytes
-    assert attempt_from_record(json.loads(json.dumps(record)), request).answer() == attempt.answer()
+    # Then the answer it gives is the very same problem
+    with pytest.raises(GatewayError) as first:
+        attempt.answer()
+    with pytest.raises(GatewayError) as again:
+        replayed.answer()
+    assert again.value.problem() == first.value.problem()
 
 
 def test_a_store_failure_after_the_send_answers_what_was_sent_and_blocks_a_resend(
