@@ -1,4 +1,4 @@
-"""REST API entry point (API Gateway proxy events): POST /messages and GET /openapi.json.
+"""REST API entry point (API Gateway proxy events): POST /messages, GET /messages[/{smsid}], the OpenAPI.
 
 A thin adapter: the body boundary (gateway.body) turns the body into one JSON
 object or a 400/415 problem, Powertools validates it into a SendRequest, the
@@ -25,18 +25,20 @@ from aws_lambda_powertools.event_handler.openapi.exceptions import (
     RequestUnsupportedContentType,
     RequestValidationError,
 )
-from aws_lambda_powertools.event_handler.openapi.params import Body, Header
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.utilities.typing import LambdaContext
+from pydantic import StringConstraints
 
 from gateway import names
 from gateway.body import JSON_MEDIA_TYPE, read_json_object
 from gateway.failures import Failure, GatewayError
 from gateway.idempotency import KEY_PATTERN, MAX_KEY_LENGTH, explicit_key, get_idempotent_sender
+from gateway.lookup import get_queries, look_up
 from gateway.observability import logger, metrics, tracer
 from gateway.request import SendRequest, describe_errors
-from gateway.responses import Problem, SendResponse
+from gateway.responses import LookupResponse, MessageStatus, Problem, SendResponse
 from gateway.send import get_sender, invalid_request, record_failure
 from gateway.settings import SettingsError
 
@@ -100,6 +102,59 @@ def post_messages(
     key = explicit_key(idempotency_key, source=names.IDEMPOTENCY_KEY_HEADER)
     answer = get_idempotent_sender().send(request, key=key, seconds_left=_seconds_left)
     return _json(200, answer.body, replayed=answer.replayed)
+
+
+SMSID_PATTERN = r"^[0-9]{1,20}$"
+_LOOKUP_ERRORS = {
+    404: _problem_response(404, "LiveAll does not know this message id for the account"),
+    403: _problem_response(403, "API Gateway: the x-api-key header is missing or not a key of the API"),
+    422: _problem_response(422, "An id is not a message id"),
+    429: _problem_response(429, "API Gateway: too many requests for the stage or the key's usage plan"),
+    500: _problem_response(500, "The gateway failed unexpectedly (quote request_id)"),
+    502: _problem_response(502, "The provider failed to answer"),
+    503: _problem_response(503, "The provider is unreachable or the gateway is misconfigured"),
+}
+
+
+@app.get(
+    "/messages/<smsid>",
+    summary="Where a message stands",
+    description="Asks LiveAll now, and adds what the gateway knows (the reference).",
+    tags=["messages"],
+    security=[{"apiKey": []}],
+    responses={
+        200: {"description": "Its status", "content": {"application/json": {"model": MessageStatus}}},
+        **_LOOKUP_ERRORS,
+    },
+)
+def get_message(
+    smsid: Annotated[str, Path(pattern=SMSID_PATTERN, description="The id a send answered.")],
+) -> Response[Any]:
+    found = look_up([smsid], get_queries(), get_sender().tracking, seconds_left=_seconds_left)
+    if not found.messages:
+        raise GatewayError(Failure.NOT_FOUND, f"LiveAll does not know the message {smsid} for this account.")
+    return _json(200, found.messages[0], replayed=False)
+
+
+@app.get(
+    "/messages",
+    summary="Where several messages stand",
+    description=f"Up to {names.MAX_LOOKUP_IDS} ids: `?smsid=20818588&smsid=20818589`.",
+    tags=["messages"],
+    security=[{"apiKey": []}],
+    responses={
+        200: {"description": "Their status", "content": {"application/json": {"model": LookupResponse}}},
+        **_LOOKUP_ERRORS,
+    },
+)
+def get_messages(
+    smsid: Annotated[
+        list[Annotated[str, StringConstraints(pattern=SMSID_PATTERN)]],
+        Query(min_length=1, max_length=names.MAX_LOOKUP_IDS, description="A message id; repeat it."),
+    ],
+) -> Response[Any]:
+    found = look_up(smsid, get_queries(), get_sender().tracking, seconds_left=_seconds_left)
+    return _json(200, {"messages": found.messages, "not_found": found.not_found}, replayed=False)
 
 
 def _json(status: int, body: dict[str, Any], *, replayed: bool) -> Response[Any]:

@@ -21,6 +21,10 @@ from local.defaults import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
 SECONDS_PER_DAY = 86_400
 
 
+# Local only: a queue that a rule on the bus fills with every event, for make run to print.
+EVENTS_SINK_QUEUE_NAME = "viber-gateway-events-sink"
+
+
 @dataclass(frozen=True, slots=True)
 class Resources:
     """Where the provisioned queues are, for the functions' environment and the banner."""
@@ -28,6 +32,7 @@ class Resources:
     queue_url: str
     queue_arn: str
     dead_letter_queue_url: str
+    events_sink_url: str
 
 
 FAULTS_PATH = "/_emulator/faults"
@@ -140,7 +145,7 @@ class AwsEmulator:
 def provision(
     client: Callable[[str], Any], *, provider_token: str, visibility_timeout: int | None = None
 ) -> Resources:
-    """Create the token secret, the queue with its dead-letter queue, and the idempotency table.
+    """Create the token secret, the queues, the idempotency and tracking tables, and the event bus.
 
     Every name and setting comes from gateway.names, as in the stack. `client` makes a boto3
     client for a service: the emulator's (local.run), or boto3.client under moto's mock_aws
@@ -182,11 +187,62 @@ def provision(
         TableName=names.IDEMPOTENCY_TABLE_NAME,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": names.IDEMPOTENCY_TTL_ATTRIBUTE},
     )
+    _create_tracking_table(dynamodb)
     return Resources(
         queue_url=queue_url,
         queue_arn=_queue_arn(sqs, queue_url),
         dead_letter_queue_url=dead_letter_queue_url,
+        events_sink_url=_create_bus_with_sink(client("events"), sqs),
     )
+
+
+def _create_tracking_table(dynamodb: Any) -> None:
+    """The tracking table with its sparse index of open work, as the stack makes it."""
+    from gateway import names
+
+    dynamodb.create_table(
+        TableName=names.TRACKING_TABLE_NAME,
+        KeySchema=[{"AttributeName": names.TRACKING_KEY_ATTRIBUTE, "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": names.TRACKING_KEY_ATTRIBUTE, "AttributeType": "S"},
+            {"AttributeName": names.TRACKING_OPEN_SHARD_ATTRIBUTE, "AttributeType": "S"},
+            {"AttributeName": names.TRACKING_DUE_ATTRIBUTE, "AttributeType": "N"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": names.TRACKING_OPEN_INDEX,
+                "KeySchema": [
+                    {"AttributeName": names.TRACKING_OPEN_SHARD_ATTRIBUTE, "KeyType": "HASH"},
+                    {"AttributeName": names.TRACKING_DUE_ATTRIBUTE, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=names.TRACKING_TABLE_NAME,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": names.TRACKING_TTL_ATTRIBUTE},
+    )
+
+
+def _create_bus_with_sink(events: Any, sqs: Any) -> str:
+    """The event bus, and a rule sending every event of ours to a queue (make run prints them)."""
+    from gateway import names
+
+    events.create_event_bus(Name=names.EVENT_BUS_NAME)
+    sink_url = sqs.create_queue(QueueName=EVENTS_SINK_QUEUE_NAME)["QueueUrl"]
+    events.put_rule(
+        Name="viber-gateway-all-events",
+        EventBusName=names.EVENT_BUS_NAME,
+        EventPattern=json.dumps({"source": [names.EVENT_SOURCE]}),
+    )
+    events.put_targets(
+        Rule="viber-gateway-all-events",
+        EventBusName=names.EVENT_BUS_NAME,
+        Targets=[{"Id": "sink", "Arn": _queue_arn(sqs, sink_url)}],
+    )
+    return str(sink_url)
 
 
 def _queue_arn(sqs: Any, queue_url: str) -> str:

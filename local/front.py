@@ -2,9 +2,10 @@
 
 Each request becomes a REST API proxy event for the API function, shaped like
 events/api-post-im.json. Like the deployed REST API it serves exactly
-POST /messages (x-api-key required) and GET /openapi.json (open); anything
-else gets API Gateway's own 403. GET /docs is local only: Swagger UI from the
-installed Powertools package, with no CDN.
+POST /messages, GET /messages and GET /messages/{smsid} (x-api-key required)
+and GET /openapi.json (open); anything else gets API Gateway's own 403.
+GET /docs is local only: Swagger UI from the installed Powertools package,
+with no CDN.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any, Final
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from aws_lambda_powertools.event_handler.openapi import swagger_ui
 
@@ -30,8 +31,36 @@ from local.functions import FunctionHost
 from sandbox.loopback import LoopbackServer
 
 API_KEY_HEADER: Final = "x-api-key"
-KEYED_ROUTES: Final = frozenset({("POST", "/messages")})
-OPEN_ROUTES: Final = frozenset({("GET", "/openapi.json")})
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    """A method and resource of the deployed REST API (infra/components/api.py)."""
+
+    method: str
+    resource: str  # API Gateway's template: "/messages/{smsid}"
+    keyed: bool  # x-api-key required
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        """The path parameters if `method path` is this route, else None."""
+        parts, template = path.split("/"), self.resource.split("/")
+        if method != self.method or len(parts) != len(template):
+            return None
+        parameters = {}
+        for part, expected in zip(parts, template, strict=True):
+            if expected.startswith("{") and expected.endswith("}") and part:
+                parameters[expected[1:-1]] = unquote(part)
+            elif part != expected:
+                return None
+        return parameters
+
+
+ROUTES: Final = (
+    Route("POST", "/messages", keyed=True),
+    Route("GET", "/messages", keyed=True),
+    Route("GET", "/messages/{smsid}", keyed=True),
+    Route("GET", "/openapi.json", keyed=False),
+)
 DOCS_PATH: Final = "/docs"
 STAGE: Final = "local"
 API_ID: Final = "local"
@@ -92,6 +121,8 @@ def proxy_event(
     *,
     method: str,
     target: str,
+    resource: str | None = None,
+    path_parameters: dict[str, str] | None = None,
     headers: list[tuple[str, str]],
     body: bytes,
     source_ip: str,
@@ -115,18 +146,18 @@ def proxy_event(
     now = time.time()
     domain = single_headers.get("Host") or single_headers.get("host") or "localhost"
     return {
-        "resource": url.path,
+        "resource": resource or url.path,
         "path": url.path,
         "httpMethod": method,
         "headers": single_headers or None,
         "multiValueHeaders": multi_headers or None,
         "queryStringParameters": {k: v[-1] for k, v in multi_query.items()} or None,
         "multiValueQueryStringParameters": multi_query or None,
-        "pathParameters": None,
+        "pathParameters": path_parameters or None,
         "stageVariables": None,
         "requestContext": {
             "resourceId": API_ID,
-            "resourcePath": url.path,
+            "resourcePath": resource or url.path,
             "httpMethod": method,
             "extendedRequestId": uuid.uuid4().hex[:16],
             "requestTime": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
@@ -211,19 +242,22 @@ class _FrontHandler(BaseHTTPRequestHandler):
     def _answer(self, request_id: str) -> int:
         body = self._read_body()
         url = urlsplit(self.path)
-        route = (self.command, url.path)
-        if route == ("GET", DOCS_PATH):
+        if (self.command, url.path) == ("GET", DOCS_PATH):
             return self._docs(url.query, request_id)
+        matched = [(route, route.match(self.command, url.path)) for route in ROUTES]
+        route, path_parameters = next(((r, found) for r, found in matched if found is not None), (None, None))
+        if route is None or path_parameters is None:
+            raise Refused(MISSING_AUTHENTICATION_TOKEN)
         api_key = None
-        if route in KEYED_ROUTES:
+        if route.keyed:
             api_key = self.headers.get(API_KEY_HEADER)  # header names are case-insensitive here
             if api_key is None or not hmac.compare_digest(api_key.encode(), self.server.api_key.encode()):
                 raise Refused(FORBIDDEN)
-        elif route not in OPEN_ROUTES:
-            raise Refused(MISSING_AUTHENTICATION_TOKEN)
         event = proxy_event(
             method=self.command,
             target=self.path,
+            resource=route.resource,
+            path_parameters=path_parameters,
             headers=list(self.headers.items()),
             body=body,
             source_ip=self.client_address[0],

@@ -56,14 +56,18 @@ def reset_process_caches() -> None:
     """
     from aws_lambda_powertools.utilities import parameters
     from aws_lambda_powertools.utilities.parameters import base
+    from tracker_handler import get_tracker
 
     from gateway import dead_letters
     from gateway.aws import aws_session
     from gateway.idempotency import get_idempotent_sender
+    from gateway.lookup import get_queries
     from gateway.send import get_sender
     from gateway.settings import get_settings
     from queue_handler import record_threads
 
+    get_queries.cache_clear()
+    get_tracker.cache_clear()
     get_settings.cache_clear()
     aws_session.cache_clear()
     dead_letters.sqs_client.cache_clear()
@@ -87,7 +91,7 @@ class _Function:
 
 
 class FunctionHost:
-    """Loads api_handler and queue_handler and serialises their invocations.
+    """Loads the API, queue and tracker functions and serialises their invocations.
 
     The handlers are not thread-safe (the Powertools resolver and the Logger
     keep per-invocation state), so one lock runs one invocation at a time.
@@ -96,6 +100,8 @@ class FunctionHost:
     """
 
     def __init__(self, output: TextIO) -> None:
+        import tracker_handler
+
         import api_handler
         import queue_handler
         from gateway import names
@@ -116,6 +122,12 @@ class FunctionHost:
             names.QUEUE_FUNCTION_MEMORY_MB,
             names.QUEUE_FUNCTION_TIMEOUT_SECONDS,
         )
+        self._tracker = _Function(
+            f"{names.SERVICE_NAME}-tracker",
+            tracker_handler.handler,
+            names.TRACKER_FUNCTION_MEMORY_MB,
+            names.TRACKER_FUNCTION_TIMEOUT_SECONDS,
+        )
         self._openapi_json: Callable[[], str] = api_handler.openapi_json
 
     def openapi_json(self) -> str:
@@ -128,6 +140,9 @@ class FunctionHost:
 
     def invoke_queue(self, event: dict[str, Any]) -> Any:
         return self._invoke(self._queue, event)
+
+    def invoke_tracker(self, event: dict[str, Any]) -> Any:
+        return self._invoke(self._tracker, event)
 
     def _invoke(self, function: _Function, event: dict[str, Any]) -> Any:
         # Metrics are printed to sys.stdout; while the lock is held only the handler prints.

@@ -44,6 +44,11 @@ API_KEY_ENV = "VIBER_GATEWAY_API_KEY"
 REAL_PROVIDER_URL_ENV = "LIVEALL_BASE_URL"
 REAL_PROVIDER_TOKEN_ENV = "LIVEALL_TOKEN"  # noqa: S105 - the variable's name, not a token
 MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200  # SQS's limit
+# Locally the tracker runs every few seconds and messages move along quickly, so that a user
+# sees a send go through its statuses while watching.
+DEFAULT_TRACKER_PERIOD_SECONDS = 2.0
+DEFAULT_DELIVERY_STEP_SECONDS = 2.0
+MAX_PERIOD_SECONDS = 3600
 EXAMPLE_BODY = REPO / "events" / "message-im.json"
 
 
@@ -62,6 +67,7 @@ class RunningService:
     aws_endpoint_url: str
     queue_url: str
     dead_letter_queue_url: str
+    events_queue_url: str
     provider_url: str
     sandboxed: bool
 
@@ -104,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
             api_key=args.api_key or secrets.token_hex(20),
             real_provider=real_provider,
             visibility_timeout=args.visibility_timeout,
+            tracker_period=args.tracker_period,
+            delivery_step_seconds=args.delivery_step_seconds,
             verbose=args.verbose,
         )
         print(banner(service, aws_port_is_default=aws_port == aws_port_for(API_PORT)), flush=True)
@@ -125,6 +133,8 @@ def _start(
     api_key: str,
     real_provider: RealProvider | None,
     visibility_timeout: int,
+    tracker_period: float,
+    delivery_step_seconds: float,
     verbose: bool,
 ) -> RunningService:
     """Start every part; `running` stops them in reverse order."""
@@ -138,7 +148,11 @@ def _start(
     if real_provider is None:
         provider_token = secrets.token_hex(20)
         sandbox = ProviderSandbox(
-            tokens={provider_token}, approved_senders=None, port=sandbox_port, host=HOST
+            tokens={provider_token},
+            approved_senders=None,
+            port=sandbox_port,
+            host=HOST,
+            delivery_step_seconds=delivery_step_seconds,
         )
         sandbox.start()
         running.callback(sandbox.stop)
@@ -165,6 +179,7 @@ def _start(
     from local.front import FrontServer
     from local.functions import FunctionHost, function_output
     from local.poller import QueuePoller, QueueSettings
+    from local.tracking import EventPrinter, TrackerSchedule
 
     functions = FunctionHost(function_output(verbose))
     front = FrontServer((HOST, api_port), api_key=api_key, functions=functions, log=log)
@@ -183,12 +198,19 @@ def _start(
     )
     poller.start()
     running.callback(poller.stop)
+    schedule = TrackerSchedule(functions, tracker_period, log)
+    schedule.start()
+    running.callback(schedule.stop)
+    printer = EventPrinter(emulator.client("sqs"), resources.events_sink_url, log)
+    printer.start()
+    running.callback(printer.stop)
     return RunningService(
         api_url=front.url,
         api_key=api_key,
         aws_endpoint_url=emulator.endpoint_url,
         queue_url=resources.queue_url,
         dead_letter_queue_url=resources.dead_letter_queue_url,
+        events_queue_url=resources.events_sink_url,
         provider_url=provider_url,
         sandboxed=real_provider is None,
     )
@@ -213,6 +235,10 @@ def function_environment(
         names.ENV_PROVIDER_TOKEN_SECRET: names.TOKEN_SECRET_NAME,
         names.ENV_IDEMPOTENCY_TABLE: names.IDEMPOTENCY_TABLE_NAME,
         names.ENV_DEAD_LETTER_QUEUE_URL: dead_letter_queue_url,
+        names.ENV_TRACKING_TABLE: names.TRACKING_TABLE_NAME,
+        names.ENV_EVENT_BUS_NAME: names.EVENT_BUS_NAME,
+        # Young messages polled at every run of the (local, quick) schedule.
+        names.ENV_TRACKING_POLL_SECONDS: "1",
         names.ENV_SERVICE_NAME: names.SERVICE_NAME,
         names.ENV_METRICS_NAMESPACE: names.DEFAULT_METRICS_NAMESPACE,
         "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon to send to
@@ -276,20 +302,23 @@ def banner(service: RunningService, *, aws_port_is_default: bool) -> str:
             "",
             f"{names.SERVICE_NAME} runs locally (no AWS account, no Docker). Ctrl-C stops it.",
             "",
-            f"  API            {service.api_url}  (POST /messages needs the x-api-key header)",
+            f"  API            {service.api_url}  (every route but /openapi.json needs the x-api-key header)",
             f"  API key        {service.api_key}",
             f"  API docs       {service.api_url}/docs",
             f"  Queue          {service.queue_url}",
             f"  Dead letters   {service.dead_letter_queue_url}",
-            f"  AWS emulator   {service.aws_endpoint_url}  (moto: Secrets Manager, SQS, DynamoDB)",
+            f"  Events         printed below as they happen; also on {service.events_queue_url}",
+            f"  AWS emulator   {service.aws_endpoint_url}  (moto: Secrets Manager, SQS, DynamoDB, events)",
             f"  Provider       {provider}",
             "",
             "Try it from another terminal, in the repository:",
             f"  curl -i {service.api_url}/messages -H 'x-api-key: {service.api_key}' "
             f"-H 'Content-Type: application/json' -d @{example}",
             f"  {python} -m local.send{endpoint_flag} {example}",
+            f"  curl {service.api_url}/messages/SMSID -H 'x-api-key: {service.api_key}'  # where it stands",
             "",
-            "One line per request and per queue record follows (--verbose adds the functions' own logs).",
+            "One line per request, queue record, tracker run and event follows "
+            "(--verbose adds the functions' own logs).",
             "",
         ]
     )
@@ -335,6 +364,13 @@ def _port_number(text: str) -> int:
     return port
 
 
+def _period(text: str) -> float:
+    seconds = float(text)
+    if not 0 <= seconds <= MAX_PERIOD_SECONDS:
+        raise ValueError(text)
+    return seconds
+
+
 def _seconds(text: str) -> int:
     seconds = int(text)
     if not 0 <= seconds <= MAX_VISIBILITY_TIMEOUT_SECONDS:
@@ -374,6 +410,20 @@ def _parser() -> argparse.ArgumentParser:
         default=names.QUEUE_VISIBILITY_TIMEOUT_SECONDS,
         metavar="SECONDS",
         help="how long a failed queue record stays hidden before a retry (default: %(default)s, as deployed)",
+    )
+    parser.add_argument(
+        "--tracker-period",
+        type=_period,
+        default=DEFAULT_TRACKER_PERIOD_SECONDS,
+        metavar="SECONDS",
+        help="how often the tracker runs (default: %(default)s; deployed: every minute)",
+    )
+    parser.add_argument(
+        "--delivery-step-seconds",
+        type=_period,
+        default=DEFAULT_DELIVERY_STEP_SECONDS,
+        metavar="SECONDS",
+        help="the sandbox's delay between a message's statuses (default: %(default)s; 0: at once)",
     )
     parser.add_argument(
         "--verbose", action="store_true", help="show the functions' own JSON logs and metrics on stderr"

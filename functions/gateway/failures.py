@@ -106,6 +106,8 @@ class Failure(Enum):
         may_have_sent=True,
         provider_error=True,
     )
+    # A status lookup for an id the provider does not know for this account.
+    NOT_FOUND = FailureClass("not-found", "No such message", 404, QueueAction.DEAD_LETTER)
     # A defect of the gateway (an exception nothing above describes). Retrying cannot mend it:
     # a queue record is parked with the reason, for a redrive once the defect is fixed.
     INTERNAL_ERROR = FailureClass(

@@ -47,6 +47,7 @@ from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import D
 
 from gateway import names
 from gateway.aws import aws_session
+from gateway.compact import id_runs, ids_from_runs
 from gateway.failures import Failure, GatewayError
 from gateway.observability import count, logger
 from gateway.provider import SendResult, SentMessage
@@ -238,7 +239,7 @@ def attempt_record(attempt: SendAttempt) -> dict[str, Any]:
     chunks: list[list[Any]] = []
     for chunk, outcome in zip(attempt.chunks, attempt.outcomes, strict=True):
         if isinstance(outcome, SendResult):
-            chunks.append([len(chunk), outcome.submission_id, _runs([m.smsid for m in outcome.messages])])
+            chunks.append([len(chunk), outcome.submission_id, id_runs([m.smsid for m in outcome.messages])])
         else:
             chunks.append([len(chunk), _failure(outcome)])
     record: dict[str, Any] = {"v": RECORD_VERSION, "duplicates_removed": attempt.duplicates_removed}
@@ -266,34 +267,11 @@ def attempt_from_record(record: dict[str, Any], request: SendRequest) -> SendAtt
         split.append(chunk)
         if len(kept) == 2:
             submission_id, runs = kept
-            messages = [SentMessage(d, smsid) for d, smsid in zip(chunk, _ids(runs), strict=True)]
+            messages = [SentMessage(d, smsid) for d, smsid in zip(chunk, ids_from_runs(runs), strict=True)]
             outcomes.append(SendResult(submission_id, messages))
         else:
             outcomes.append(_failure_from(kept[0]))
-    return SendAttempt(split, outcomes, int(record["duplicates_removed"]))
-
-
-def _runs(ids: list[int | str]) -> list[Any]:
-    """Integer ids in runs `[first, count]` where they follow each other, others as they are."""
-    runs: list[Any] = []
-    for smsid in ids:
-        last = runs[-1] if runs else None
-        if isinstance(smsid, int) and isinstance(last, list) and last[0] + last[1] == smsid:
-            last[1] += 1
-        else:
-            runs.append([smsid, 1] if isinstance(smsid, int) else smsid)
-    return runs
-
-
-def _ids(runs: list[Any]) -> list[int | str]:
-    ids: list[int | str] = []
-    for run in runs:
-        if isinstance(run, list):
-            first, length = run
-            ids.extend(range(first, first + length))
-        else:
-            ids.append(run)
-    return ids
+    return SendAttempt(split, outcomes, int(record["duplicates_removed"]), request.reference)
 
 
 def _failure(error: GatewayError) -> dict[str, Any]:

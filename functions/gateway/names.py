@@ -95,6 +95,7 @@ FAILURE_TYPES = (
     "in-progress",
     "outcome-unknown",
     "partially-sent",
+    "not-found",
     "internal-error",
 )
 
@@ -150,3 +151,41 @@ API_GATEWAY_RESPONSES: dict[str, tuple[int, str]] = {
     "DEFAULT_5XX": (502, "Bad Gateway"),
     "DEFAULT_4XX": (400, "Bad Request"),
 }
+
+# Delivery tracking (gateway.tracking, gateway.tracker, tracker_handler).
+ENV_TRACKING_TABLE = "TRACKING_TABLE"  # unset: sends are not recorded for tracking
+TRACKING_TABLE_NAME = "viber-gateway-tracking"
+TRACKING_KEY_ATTRIBUTE = "id"
+TRACKING_TTL_ATTRIBUTE = "expires_at"
+# A sparse index of what the tracker still has to do: messages not final yet, and sends not yet
+# taken in. Items leave it when their index attributes are removed.
+TRACKING_OPEN_INDEX = "open"
+TRACKING_OPEN_SHARD_ATTRIBUTE = "open_shard"
+TRACKING_DUE_ATTRIBUTE = "due_at"
+ENV_TRACKING_WINDOW_SECONDS = "TRACKING_WINDOW_SECONDS"
+DEFAULT_TRACKING_WINDOW_SECONDS = 72 * 60 * 60
+ENV_TRACKING_POLL_SECONDS = "TRACKING_POLL_SECONDS"
+DEFAULT_TRACKING_POLL_SECONDS = 60  # the schedule's period (TRACKER_SCHEDULE_MINUTES)
+ENV_STATUS_BATCH_SIZE = "STATUS_BATCH_SIZE"  # ids per GetSMSStatus call
+DEFAULT_STATUS_BATCH_SIZE = 100
+MAX_LOOKUP_IDS = 50  # GET /messages?smsid=...&smsid=...
+TRACKER_HANDLER = "tracker_handler.handler"
+TRACKER_FUNCTION_TIMEOUT_SECONDS = 120
+TRACKER_FUNCTION_MEMORY_MB = 512
+TRACKER_SCHEDULE_MINUTES = 1
+
+# Events (gateway.events): an EventBridge bus of the stack, one per stage.
+ENV_EVENT_BUS_NAME = "EVENT_BUS_NAME"  # unset: no events are published
+EVENT_BUS_NAME = "viber-gateway-events"
+EVENT_SOURCE = "viber-gateway"
+DETAIL_TYPE_MESSAGE_ACCEPTED = "Message Accepted"
+DETAIL_TYPE_STATUS_CHANGED = "Message Status Changed"
+DETAIL_TYPE_TRACKING_ENDED = "Message Tracking Ended"
+
+# Tracker metrics (the dashboard and alarms read them).
+METRIC_MESSAGES_POLLED = "MessagesPolled"
+METRIC_STATUS_CHANGES = "StatusChanges"
+METRIC_TRACKER_PROVIDER_CALLS = "TrackerProviderCalls"
+METRIC_OLDEST_OPEN_MESSAGE_AGE = "OldestOpenMessageAgeSeconds"
+METRIC_TRACKING_RECORD_FAILURES = "TrackingRecordFailures"
+METRIC_EVENTS_NOT_PUBLISHED = "EventsNotPublished"

@@ -82,6 +82,18 @@ def count(name: str, value: float = 1) -> None:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
+def gauge(name: str, value: float, unit: MetricUnit = MetricUnit.Seconds) -> None:
+    """A value measured now (not a count): emitted at once, on its own."""
+    with single_metric(
+        name=name,
+        unit=unit,
+        value=value,
+        namespace=metrics.namespace,
+        default_dimensions={"service": metrics.service},
+    ):
+        pass
+
+
 def count_by(name: str, dimension: str, dimension_value: str) -> None:
     """Emit a metric with a dimension of its own now, leaving the handler's shared metrics alone."""
     with single_metric(

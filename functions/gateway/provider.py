@@ -1,7 +1,9 @@
-"""The LiveAll client: SendIM over urllib3, and the reading of its answers.
+"""The LiveAll client over urllib3: SendIM and the reading of its answers, and the read endpoints.
 
-A POST that may have reached the provider is never retried here: only a
-failure to connect (nothing was sent) is tried once more.
+A SendIM that may have reached the provider is never retried here: only a
+failure to connect (nothing was sent) is tried once more. The read endpoints
+(GetSMSStatus, GetSMSHistory, GetAccountBalance) change nothing, so a read that
+failed in any way is safe to ask again.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import urlencode
 
 import urllib3
 from urllib3.exceptions import (
@@ -28,6 +31,18 @@ POOL = urllib3.PoolManager(num_pools=4, maxsize=16, block=False)
 # Connection errors happen before any byte of the request is sent; all others may not.
 _RETRY = urllib3.Retry(total=1, connect=1, read=0, status=0, other=0, redirect=0, raise_on_status=False)
 _NOT_SENT_ERRORS = (NewConnectionError, ConnectTimeoutError, NameResolutionError, SSLError)
+# A read asked twice is harmless: one more try on a dropped connection or a gateway error.
+_READ_RETRY = urllib3.Retry(
+    total=2,
+    connect=1,
+    read=1,
+    status=1,
+    other=0,
+    redirect=0,
+    status_forcelist=(502, 504),
+    allowed_methods=frozenset({"POST"}),
+    raise_on_status=False,
+)
 # Time kept back from the caller's budget to shape and return the answer.
 ANSWER_MARGIN_SECONDS = 0.5
 MIN_CALL_SECONDS = 0.2
@@ -70,17 +85,18 @@ class ProviderRejected(GatewayError):
 
 
 class ProviderClient:
-    """Calls LiveAll's SendIM; every failure comes out as a GatewayError of the right class."""
+    """Calls LiveAll; every failure comes out as a GatewayError of the right class."""
 
     def __init__(
         self,
-        send_im_url: str,
+        base_url: str,
         *,
         connect_timeout: float,
         read_timeout: float,
         pool: urllib3.PoolManager = POOL,
     ) -> None:
-        self.send_im_url = send_im_url
+        self.base_url = base_url
+        self.send_im_url = base_url + "SendIM"
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
         self.pool = pool
@@ -108,6 +124,35 @@ class ProviderClient:
                 "been sent; the message may have been sent. Check its status before sending again.",
             ) from None
         return _read_send_answer(response.status, response.data, response.headers, payload, token)
+
+    def read(self, endpoint: str, fields: dict[str, str], *, seconds_left: float | None = None) -> bytes:
+        """POST a form to a read endpoint and return the answer's body (its meaning is the caller's)."""
+        try:
+            response = self.pool.request(
+                "POST",
+                self.base_url + endpoint,
+                body=urlencode(fields),
+                headers={"Content-Type": "application/x-www-form-urlencoded", "Accept": "text/plain"},
+                timeout=self._timeout(seconds_left),
+                retries=_READ_RETRY,
+            )
+        except HTTPError as error:
+            reason = error.reason if isinstance(error, MaxRetryError) else error
+            raise GatewayError(
+                Failure.PROVIDER_UNAVAILABLE,
+                f"The provider did not answer {endpoint} ({type(reason).__name__}); ask again shortly.",
+            ) from None
+        if response.status in (429, 503):
+            raise GatewayError(
+                Failure.PROVIDER_UNAVAILABLE,
+                f"The provider is unavailable (HTTP {response.status}); ask again shortly.",
+                retry_after=_retry_after(response.headers),
+            )
+        if response.status != 200:
+            raise GatewayError(
+                Failure.PROVIDER_FAILED, f"The provider answered {endpoint} with HTTP {response.status}."
+            )
+        return bytes(response.data)
 
     def _timeout(self, seconds_left: float | None) -> urllib3.Timeout:
         connect, read = self.connect_timeout, self.read_timeout

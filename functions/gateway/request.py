@@ -37,6 +37,7 @@ MAX_TEXT_LENGTH = 1000
 MAX_DESTINATIONS = 10_000
 MAX_DESTINATION_LENGTH = 32  # digits and separators: '+30 (691) 234-5678' with room to spare
 MAX_NAME_LENGTH = 100  # Viber sender names and button captions: the gateway's own bound
+MAX_REFERENCE_LENGTH = 256
 MAX_URL_LENGTH = 2048
 MAX_ALPHANUMERIC_SENDER_ID = 11
 NUMERIC_SENDER_ID_LENGTH = (4, 16)
@@ -121,14 +122,18 @@ def _price_category(value: Any) -> int:
     return value
 
 
+# Names, captions and references: no controls, and a visible character.
+_NAME_CHECK = AfterValidator(
+    _matching(_NAME, "blank", "must not be blank: it needs a visible character, and no controls")
+)
+_NAME_SCHEMA: dict[str, Any] = {"pattern": NAME_PATTERN}
 Name = Annotated[
+    StrictStr, Field(min_length=1, max_length=MAX_NAME_LENGTH, json_schema_extra=_NAME_SCHEMA), _NAME_CHECK
+]
+Reference = Annotated[
     StrictStr,
-    Field(min_length=1, max_length=MAX_NAME_LENGTH, json_schema_extra={"pattern": NAME_PATTERN}),
-    AfterValidator(
-        _matching(
-            _NAME, "blank", "must not be blank: it needs a visible character, and no control characters"
-        )
-    ),
+    Field(min_length=1, max_length=MAX_REFERENCE_LENGTH, json_schema_extra=_NAME_SCHEMA),
+    _NAME_CHECK,
 ]
 Text = Annotated[
     StrictStr,
@@ -236,6 +241,12 @@ class SendRequest(BaseModel):
     pricecat: PriceCategory | None = Field(
         default=None, description="SMS price category: 0 normal, 1 low cost."
     )
+    reference: Reference | None = Field(
+        default=None,
+        description="Your own reference (an order or ticket id): never sent to the provider, echoed in "
+        "the answer, in every status event and in status lookups of these messages.",
+        examples=["order-1042"],
+    )
 
     _duplicates_removed: int = PrivateAttr(default=0)
 
@@ -288,8 +299,8 @@ class SendRequest(BaseModel):
         return self._duplicates_removed
 
     def provider_payload(self, token: str) -> dict[str, Any]:
-        """The SendIM body: the token first, then the checked values the caller set."""
-        return {"apitoken": token, **self.model_dump(exclude_none=True)}
+        """The SendIM body: the token first, then the checked values the caller set (not `reference`)."""
+        return {"apitoken": token, **self.model_dump(exclude_none=True, exclude={"reference"})}
 
 
 def _require_for_fallback(info: ValidationInfo, what: str) -> None:

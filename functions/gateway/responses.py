@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, Field
 
 
@@ -18,6 +20,37 @@ class SendResponse(BaseModel):
     submission_id: int | str | None = Field(description="The provider's submission id.")
     messages: list[SentMessageModel] = Field(description="One entry per destination, in request order.")
     duplicates_removed: int = Field(description="Destinations dropped as duplicates of an earlier one.")
+    submission_ids: list[int | str | None] | None = Field(
+        default=None, description="One per provider request, when the list was sent as several."
+    )
+    reference: str | None = Field(default=None, description="The reference the request carried.")
+
+
+class MessageStatus(BaseModel):
+    """Where a message stands: LiveAll's status in one vocabulary, whatever channel carried it.
+
+    The same fields are the detail of every event on the bus (with `previous_state`).
+    """
+
+    smsid: int = Field(description="The provider's message id, as the send answered it.", examples=[20818588])
+    destination: str = Field(examples=["306912345678"])
+    reference: str | None = Field(description="The send's reference, where the gateway knows it.")
+    channel: Literal["viber", "sms", "unknown"] = Field(description="What carried it last.")
+    state: Literal[
+        "queued", "sent", "delivered", "seen", "undelivered", "expired", "rejected", "failed", "unknown"
+    ]
+    final: bool = Field(description="True when no further change can come.")
+    provider_code: int | None = Field(description="LiveAll's status code (undocumented ones kept as given).")
+    provider_text: str | None = Field(description="LiveAll's status text.")
+    submitted_at: str | None = Field(description="ISO 8601 UTC.", examples=["2026-11-30T06:00:00Z"])
+    updated_at: str | None = Field(description="ISO 8601 UTC: when LiveAll last changed the status.")
+    sms_count: int | None = Field(description="SMS parts charged (for an SMS), as LiveAll reports it.")
+    charge: float | None = Field(description="What LiveAll charged, in euros.")
+
+
+class LookupResponse(BaseModel):
+    messages: list[MessageStatus] = Field(description="One per id LiveAll knows, in the order asked.")
+    not_found: list[int] = Field(description="Ids LiveAll does not know for this account.")
 
 
 class FieldErrorModel(BaseModel):

@@ -22,6 +22,7 @@ from gateway.provider import ProviderClient, ProviderRejected, SendResult
 from gateway.request import FieldError, SendRequest, describe_errors
 from gateway.settings import get_settings
 from gateway.token import TokenSource
+from gateway.tracking import TrackingStore
 
 # Enough masked numbers in a log line to trace a message, not a phone book.
 LOGGED_DESTINATIONS = 10
@@ -38,6 +39,7 @@ class SendAttempt:
     chunks: list[list[str]]
     outcomes: list[SendResult | GatewayError]
     duplicates_removed: int
+    reference: str | None = None  # the caller's, echoed in the answer
 
     @property
     def sent(self) -> list[SendResult]:
@@ -67,18 +69,25 @@ class SendAttempt:
             }
             if len(sent) > 1:
                 answer["submission_ids"] = [result.submission_id for result in sent]
+            if self.reference is not None:
+                answer["reference"] = self.reference
             return answer
         kinds = {error.failure for _, error in failed}
         if not sent and len(kinds) == 1:
             raise failed[0][1]
         # Some sent, or failures of different kinds (one of which may have sent): say which is which.
-        raise PartiallySent(sent, failed)
+        raise PartiallySent(sent, failed, self.reference)
 
 
 class PartiallySent(GatewayError):
     """Some chunks of a long destination list were sent and others not: exactly which is in the problem."""
 
-    def __init__(self, sent: list[SendResult], failed: list[tuple[list[str], GatewayError]]) -> None:
+    def __init__(
+        self,
+        sent: list[SendResult],
+        failed: list[tuple[list[str], GatewayError]],
+        reference: str | None = None,
+    ) -> None:
         sent_count = sum(len(result.messages) for result in sent)
         unsent_count = sum(len(destinations) for destinations, _ in failed)
         first = failed[0][1]
@@ -96,6 +105,7 @@ class PartiallySent(GatewayError):
                     for destinations, error in failed
                     for destination in destinations
                 ],
+                **({"reference": reference} if reference is not None else {}),
             },
         )
 
@@ -118,11 +128,13 @@ class Sender:
         *,
         chunk_size: int = 1000,
         max_concurrency: int = 4,
+        tracking: TrackingStore | None = None,
     ) -> None:
         self.token_source = token_source
         self.client = client
         self.chunk_size = chunk_size
         self.max_concurrency = max_concurrency
+        self.tracking = tracking
 
     def send(self, request: SendRequest, *, seconds_left: Callable[[], float] | None = None) -> SendAttempt:
         """Send `request`; never raises once a provider request has gone out (the attempt says it all)."""
@@ -142,9 +154,10 @@ class Sender:
                 retried = self._send_chunks(base_payload, [chunks[i] for i in refused], seconds_left)
             for index, outcome in zip(refused, retried, strict=True):
                 outcomes[index] = outcome
-        attempt = SendAttempt(chunks, outcomes, request.duplicates_removed)
+        attempt = SendAttempt(chunks, outcomes, request.duplicates_removed, request.reference)
         if attempt.sent:
             self._record_sent(attempt.sent, request.duplicates_removed)
+            self._track(attempt.sent, request)
         return attempt
 
     def _send_chunks(
@@ -190,6 +203,19 @@ class Sender:
         except Exception as error:
             logger.error("sent, but recording the send failed", extra={"reason": type(error).__name__})
 
+    def _track(self, sent: list[SendResult], request: SendRequest) -> None:
+        # Sent is sent: a tracking table that fails costs the tracking of these messages, loudly,
+        # never the answer to the caller.
+        if self.tracking is None:
+            return
+        try:
+            self.tracking.record_sent(
+                sent, reference=request.reference, sms_fallback=request.im_type == "IM_SMSFB"
+            )
+        except Exception as error:
+            count(names.METRIC_TRACKING_RECORD_FAILURES)
+            logger.error("sent, but not recorded for tracking", extra={"reason": type(error).__name__})
+
 
 def _is_token_error(outcome: SendResult | GatewayError) -> bool:
     return isinstance(outcome, ProviderRejected) and outcome.is_token_error
@@ -200,15 +226,21 @@ def get_sender() -> Sender:
     """The process-wide sender, built from the settings on first use."""
     settings = get_settings()
     configure(settings)
+    tracking = (
+        TrackingStore(settings.tracking_table, settings.tracking_window_seconds)
+        if settings.tracking_table
+        else None
+    )
     return Sender(
         TokenSource(settings.token_secret_id, settings.token_max_age_seconds),
         ProviderClient(
-            settings.send_im_url,
+            str(settings.provider_base_url),
             connect_timeout=settings.connect_timeout_seconds,
             read_timeout=settings.read_timeout_seconds,
         ),
         chunk_size=settings.provider_chunk_size,
         max_concurrency=settings.provider_max_concurrency,
+        tracking=tracking,
     )
 
 

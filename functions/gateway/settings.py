@@ -67,6 +67,26 @@ class Settings(BaseModel):
     metrics_namespace: str = Field(
         default=names.DEFAULT_METRICS_NAMESPACE, validation_alias=names.ENV_METRICS_NAMESPACE
     )
+    # Delivery tracking: without a table, sends are not recorded and the tracker has nothing to do.
+    tracking_table: str | None = Field(default=None, validation_alias=names.ENV_TRACKING_TABLE, min_length=1)
+    tracking_window_seconds: int = Field(
+        default=names.DEFAULT_TRACKING_WINDOW_SECONDS,
+        validation_alias=names.ENV_TRACKING_WINDOW_SECONDS,
+        ge=60,
+        le=30 * 86_400,
+    )
+    # How often a young message is polled; locally a few seconds, deployed the schedule's minute.
+    tracking_poll_seconds: int = Field(
+        default=names.DEFAULT_TRACKING_POLL_SECONDS,
+        validation_alias=names.ENV_TRACKING_POLL_SECONDS,
+        ge=1,
+        le=3600,
+    )
+    status_batch_size: int = Field(
+        default=names.DEFAULT_STATUS_BATCH_SIZE, validation_alias=names.ENV_STATUS_BATCH_SIZE, ge=1, le=1000
+    )
+    # Without a bus, no events are published (the rest works the same).
+    event_bus_name: str | None = Field(default=None, validation_alias=names.ENV_EVENT_BUS_NAME, min_length=1)
 
     @field_validator("provider_base_url")
     @classmethod
@@ -78,7 +98,10 @@ class Settings(BaseModel):
 
     @property
     def send_im_url(self) -> str:
-        return f"{self.provider_base_url}SendIM"
+        return self.provider_url("SendIM")
+
+    def provider_url(self, endpoint: str) -> str:
+        return f"{self.provider_base_url}{endpoint}"
 
 
 class SettingsError(Exception):

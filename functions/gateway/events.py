@@ -1,0 +1,120 @@
+"""Events on the stack's EventBridge bus: a message accepted, its status changed, its tracking ended.
+
+Every event has source `viber-gateway` and a detail shaped like a status
+lookup's answer (`message_status`), plus `previous_state` and, for the end
+of tracking, `reason`. Delivery is at least once: a consumer that must not act
+twice on one change keys on `smsid` with `state` and `updated_at`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from gateway import names
+from gateway.aws import aws_session
+from gateway.observability import count, logger
+from gateway.tracking import TrackedMessage
+
+MAX_ENTRIES_PER_CALL = 10  # PutEvents
+MAX_BYTES_PER_CALL = 256 * 1024  # PutEvents, all entries together
+WINDOW_ENDED = "window-ended"
+
+
+def iso(seconds: int | None) -> str | None:
+    """Unix seconds as ISO 8601 UTC (`2026-11-30T06:00:00Z`)."""
+    if seconds is None:
+        return None
+    return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def message_status(message: TrackedMessage) -> dict[str, Any]:
+    """A message as a status lookup answers it and every event carries it."""
+    return {
+        "smsid": int(message.smsid),
+        "destination": message.destination,
+        "reference": message.reference,
+        "channel": message.channel.value,
+        "state": message.state.value,
+        "final": message.final,
+        "provider_code": message.code,
+        "provider_text": message.text or None,
+        "submitted_at": iso(message.submitted_at),
+        "updated_at": iso(message.updated_at),
+        "sms_count": message.sms_count,
+        "charge": None if message.charge is None else float(message.charge),
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    detail_type: str
+    detail: dict[str, Any]
+
+
+def accepted(message: TrackedMessage) -> Event:
+    return Event(names.DETAIL_TYPE_MESSAGE_ACCEPTED, {**message_status(message), "previous_state": None})
+
+
+def status_changed(message: TrackedMessage, previous: TrackedMessage) -> Event:
+    detail = {**message_status(message), "previous_state": previous.state.value}
+    return Event(names.DETAIL_TYPE_STATUS_CHANGED, detail)
+
+
+def tracking_ended(message: TrackedMessage) -> Event:
+    detail = {**message_status(message), "previous_state": message.state.value, "reason": WINDOW_ENDED}
+    return Event(names.DETAIL_TYPE_TRACKING_ENDED, detail)
+
+
+class EventPublisher:
+    """Puts events on the bus in as few calls as PutEvents allows; reports which ones did not go."""
+
+    def __init__(self, bus_name: str) -> None:
+        self.bus_name = bus_name
+        self.client: Any = aws_session().client("events")
+
+    def publish(self, events: list[Event]) -> list[bool]:
+        """Whether each event was put on the bus (failed entries are tried once more)."""
+        published = [False] * len(events)
+        pending = list(range(len(events)))
+        for _ in range(2):
+            failed: list[int] = []
+            for batch in _batches(pending, lambda index: self._entry(events[index])):
+                answer = self.client.put_events(Entries=[self._entry(events[index]) for index in batch])
+                for index, result in zip(batch, answer.get("Entries", []), strict=False):
+                    if "ErrorCode" in result:
+                        failed.append(index)
+                    else:
+                        published[index] = True
+            pending = failed
+            if not pending:
+                break
+        if pending:
+            count(names.METRIC_EVENTS_NOT_PUBLISHED, len(pending))
+            logger.error("events not published", extra={"count": len(pending)})
+        return published
+
+    def _entry(self, event: Event) -> dict[str, Any]:
+        return {
+            "Source": names.EVENT_SOURCE,
+            "DetailType": event.detail_type,
+            "Detail": json.dumps(event.detail),
+            "EventBusName": self.bus_name,
+        }
+
+
+def _batches(indexes: Iterable[int], entry: Callable[[int], dict[str, Any]]) -> Iterable[list[int]]:
+    batch: list[int] = []
+    size = 0
+    for index in indexes:
+        entry_size = len(json.dumps(entry(index)).encode())
+        if batch and (len(batch) == MAX_ENTRIES_PER_CALL or size + entry_size > MAX_BYTES_PER_CALL):
+            yield batch
+            batch, size = [], 0
+        batch.append(index)
+        size += entry_size
+    if batch:
+        yield batch

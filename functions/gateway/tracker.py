@@ -1,0 +1,190 @@
+"""The tracker: LiveAll's pull turned into push, one run per schedule tick.
+
+A run takes in what was sent since the last run (one message per destination,
+a `Message Accepted` event each), then polls GetSMSStatus in batches for every
+open message that is due, records what changed and publishes `Message Status
+Changed`, and stops tracking a message once it is final, or once its window
+ends (`Message Tracking Ended`). A state change is stored only after its event
+went out, so a failed publish is tried again by the next run (at least once).
+
+Messages are polled every minute while young, then less often (`poll_interval`):
+a Viber message that is delivered but never seen stays open for the whole window.
+One run at a time (a lease in the table), within the time the invocation has.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, replace
+
+from gateway import names
+from gateway.events import Event, EventPublisher, accepted, status_changed, tracking_ended
+from gateway.failures import GatewayError
+from gateway.observability import count, gauge, logger
+from gateway.queries import ProviderQueries
+from gateway.send import record_failure
+from gateway.statuses import StatusRecord
+from gateway.tracking import TrackedMessage, TrackingStore, with_status
+
+# Time kept back from the invocation for the last writes and the metrics.
+RUN_MARGIN_SECONDS = 10.0
+
+
+def poll_interval(age_seconds: float, base_seconds: int) -> int:
+    """Seconds until a message of this age is asked about again: the schedule's period while it is
+    young (most changes come in the first minutes), then 5 and 30 times less often."""
+    if age_seconds < 15 * 60:
+        return base_seconds
+    if age_seconds < 2 * 3600:
+        return 5 * base_seconds
+    return 30 * base_seconds
+
+
+@dataclass
+class TrackerRun:
+    """What one run did, for its log line, its metrics and the benchmark."""
+
+    skipped: bool = False  # another run held the lease
+    taken_in: int = 0
+    polled: int = 0
+    changed: int = 0
+    finished: int = 0
+    windows_ended: int = 0
+    provider_calls: int = 0
+    left_for_next_run: int = 0
+    oldest_open_age_seconds: int = 0
+    events_not_published: int = 0
+
+
+class Tracker:
+    def __init__(
+        self,
+        store: TrackingStore,
+        queries: ProviderQueries,
+        publisher: EventPublisher | None,
+        *,
+        batch_size: int,
+        poll_seconds: int = 60,
+        concurrency: int = 4,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.store = store
+        self.queries = queries
+        self.publisher = publisher
+        self.batch_size = batch_size
+        self.poll_seconds = poll_seconds
+        self.concurrency = concurrency
+        self.clock = clock
+
+    def run(self, *, seconds_left: Callable[[], float] | None = None, lease_seconds: int = 300) -> TrackerRun:
+        run = TrackerRun()
+        owner = uuid.uuid4().hex
+        if not self.store.acquire_lease(owner, lease_seconds):
+            run.skipped = True
+            logger.info("another tracker run is in progress; this one stops")
+            return run
+        try:
+            self._take_in(run)
+            self._poll(run, seconds_left)
+        finally:
+            self.store.release_lease(owner)
+        count(names.METRIC_MESSAGES_POLLED, run.polled)
+        count(names.METRIC_STATUS_CHANGES, run.changed)
+        count(names.METRIC_TRACKER_PROVIDER_CALLS, run.provider_calls)
+        gauge(names.METRIC_OLDEST_OPEN_MESSAGE_AGE, run.oldest_open_age_seconds)
+        logger.info("tracker run", extra=vars(run))
+        return run
+
+    def _take_in(self, run: TrackerRun) -> None:
+        for submission in self.store.pending_submissions():
+            if not all(self._publish([accepted(message) for message in submission.messages], run)):
+                continue  # the next run takes it in (its accepted events may then go out twice)
+            self.store.take_in(submission)
+            run.taken_in += len(submission.messages)
+
+    def _poll(self, run: TrackerRun, seconds_left: Callable[[], float] | None) -> None:
+        now = int(self.clock())
+        due = self.store.open_messages(due_by=now)
+        batches = [due[i : i + self.batch_size] for i in range(0, len(due), self.batch_size)]
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="tracker") as pool:
+            for start in range(0, len(batches), self.concurrency):
+                if seconds_left is not None and seconds_left() < RUN_MARGIN_SECONDS:
+                    left = [message for batch in batches[start:] for message in batch]
+                    run.left_for_next_run += len(left)
+                    oldest = max(now - message.submitted_at for message in left)
+                    run.oldest_open_age_seconds = max(run.oldest_open_age_seconds, oldest)
+                    logger.warning("tracker ran out of time", extra={"left_for_next_run": len(left)})
+                    return
+                wave = batches[start : start + self.concurrency]
+                # Asked in parallel, handled in order.
+                for batch, records in zip(wave, pool.map(self._ask, wave), strict=True):
+                    run.provider_calls += 1
+                    if records is None:
+                        run.left_for_next_run += len(batch)
+                        continue
+                    self._handle(batch, records, run, now)
+
+    def _ask(self, batch: list[TrackedMessage]) -> dict[str, StatusRecord] | None:
+        try:
+            records = self.queries.statuses([message.smsid for message in batch])
+        except GatewayError as error:
+            record_failure(error)  # counted in Failures by type: a refused token alarms as misconfigured
+            return None
+        return {record.smsid: record for record in records}
+
+    def _handle(
+        self, batch: list[TrackedMessage], records: dict[str, StatusRecord], run: TrackerRun, now: int
+    ) -> None:
+        updates: list[tuple[TrackedMessage, int | None, list[Event]]] = []
+        for message in batch:
+            run.polled += 1
+            updated, events = _apply(message, records.get(message.smsid), now)
+            interval = poll_interval(now - updated.submitted_at, self.poll_seconds)
+            due_at = None if not updated.open else now + interval
+            if updated.open:
+                run.oldest_open_age_seconds = max(run.oldest_open_age_seconds, now - updated.submitted_at)
+            if (
+                updated != replace(message, polls=updated.polls)
+                or due_at is None
+                or interval > self.poll_seconds
+            ):
+                updates.append((updated, due_at, events))
+            # else: unchanged and young: it stays due, and is asked about again next run
+        published = self._publish([event for _, _, events in updates for event in events], run)
+        position = 0
+        for updated, due_at, events in updates:
+            sent = published[position : position + len(events)]
+            position += len(events)
+            if not all(sent):
+                continue  # stored later, after its events went out
+            self.store.save(updated, due_at=due_at)
+            run.changed += sum(event.detail_type == names.DETAIL_TYPE_STATUS_CHANGED for event in events)
+            run.finished += updated.final
+            run.windows_ended += updated.tracking_ended
+
+    def _publish(self, events: list[Event], run: TrackerRun) -> list[bool]:
+        if self.publisher is None or not events:
+            return [True] * len(events)
+        published = self.publisher.publish(events)
+        run.events_not_published += published.count(False)
+        return published
+
+
+def _apply(
+    message: TrackedMessage, record: StatusRecord | None, now: int
+) -> tuple[TrackedMessage, list[Event]]:
+    """The message after this poll, and the events that say what changed."""
+    updated = replace(message, polls=message.polls + 1)
+    events: list[Event] = []
+    if record is not None:
+        updated = with_status(updated, record)
+        # An event when where it stands changes; a new code or charge alone is only stored.
+        if (updated.state, updated.channel, updated.final) != (message.state, message.channel, message.final):
+            events.append(status_changed(updated, message))
+    if not updated.final and now >= updated.tracking_until:
+        updated = replace(updated, tracking_ended=True)
+        events.append(tracking_ended(updated))
+    return updated, events
