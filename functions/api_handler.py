@@ -50,7 +50,7 @@ API_VERSION = "1.0.0"
 # Entries Powertools reports when the body is not a JSON object at all.
 _NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "model_type", "missing"}
 # Where Powertools says a parameter came from; the field path starts after it.
-_PARAMETER_SOURCES = frozenset({"body", "header"})
+_PARAMETER_SOURCES = frozenset({"body", "header", "query", "path"})
 
 app = APIGatewayRestResolver(enable_validation=True)
 

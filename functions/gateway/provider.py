@@ -42,6 +42,7 @@ _READ_RETRY = urllib3.Retry(
     status_forcelist=(502, 504),
     allowed_methods=frozenset({"POST"}),
     raise_on_status=False,
+    respect_retry_after_header=False,  # a 429 or 503 goes back to the caller with its Retry-After
 )
 # Time kept back from the caller's budget to shape and return the answer.
 ANSWER_MARGIN_SECONDS = 0.5

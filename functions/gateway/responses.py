@@ -48,6 +48,22 @@ class MessageStatus(BaseModel):
     charge: float | None = Field(description="What LiveAll charged, in euros.")
 
 
+class MessageEventDetail(MessageStatus):
+    """The detail of every event on the bus (source `viber-gateway`): `Message Accepted`, `Message
+    Status Changed`, `Message Tracking Ended`. Its JSON Schema is events/schemas/message-event-detail.json.
+    """
+
+    previous_state: (
+        Literal[
+            "queued", "sent", "delivered", "seen", "undelivered", "expired", "rejected", "failed", "unknown"
+        ]
+        | None
+    ) = Field(description="Where it stood before this event (null for Message Accepted).")
+    reason: Literal["window-ended"] | None = Field(
+        default=None, description="Message Tracking Ended: why tracking stopped before the message was final."
+    )
+
+
 class LookupResponse(BaseModel):
     messages: list[MessageStatus] = Field(description="One per id LiveAll knows, in the order asked.")
     not_found: list[int] = Field(description="Ids LiveAll does not know for this account.")
