@@ -150,6 +150,11 @@ class BenchEnvironment:
             AttributeDefinitions=[{"AttributeName": names.IDEMPOTENCY_KEY_ATTRIBUTE, "AttributeType": "S"}],
             BillingMode="PAY_PER_REQUEST",
         )
+        # Delivery tracking, as make run provisions it (the bench's bus has no rule: events go nowhere).
+        from local.emulator import create_tracking_table
+
+        create_tracking_table(session.client("dynamodb", endpoint_url=self.endpoint_url))
+        session.client("events", endpoint_url=self.endpoint_url).create_event_bus(Name=names.EVENT_BUS_NAME)
 
     @property
     def token_secret_name(self) -> str:

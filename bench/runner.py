@@ -40,6 +40,8 @@ class Sizes:
     batch_runs: int
     bulk_destinations: int
     bulk_validation_runs: int
+    tracker_messages: int
+    tracker_send_runs: int
 
 
 FULL = Sizes(
@@ -51,6 +53,8 @@ FULL = Sizes(
     batch_runs=5,
     bulk_destinations=10_000,
     bulk_validation_runs=5,
+    tracker_messages=10_000,
+    tracker_send_runs=5,
 )
 # Tiny, for CI: every benchmark runs and reports, in seconds. The batch keeps its 10 records
 # (the size SQS hands the function) but runs once.
@@ -63,6 +67,8 @@ SMOKE = Sizes(
     batch_runs=1,
     bulk_destinations=200,
     bulk_validation_runs=2,
+    tracker_messages=200,
+    tracker_send_runs=1,
 )
 
 
@@ -117,11 +123,24 @@ def _bulk(environment: BenchEnvironment, options: Options) -> BenchmarkResult:
     )
 
 
+def _tracker(environment: BenchEnvironment, options: Options) -> BenchmarkResult:
+    from bench.tracker import run_tracker
+
+    sizes = options.sizes
+    return run_tracker(
+        environment,
+        destinations=sizes.tracker_messages,
+        send_runs=sizes.tracker_send_runs,
+        provider_latency=PROVIDER_LATENCY_SECONDS,
+    )
+
+
 BENCHMARKS: dict[str, Callable[[BenchEnvironment, Options], BenchmarkResult]] = {
     "cold-start": _cold_start,
     "warm-overhead": _warm_overhead,
     "sqs-batch": _sqs_batch,
     "bulk": _bulk,
+    "tracker": _tracker,
 }
 
 

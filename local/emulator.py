@@ -187,7 +187,7 @@ def provision(
         TableName=names.IDEMPOTENCY_TABLE_NAME,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": names.IDEMPOTENCY_TTL_ATTRIBUTE},
     )
-    _create_tracking_table(dynamodb)
+    create_tracking_table(dynamodb)
     return Resources(
         queue_url=queue_url,
         queue_arn=_queue_arn(sqs, queue_url),
@@ -196,7 +196,7 @@ def provision(
     )
 
 
-def _create_tracking_table(dynamodb: Any) -> None:
+def create_tracking_table(dynamodb: Any) -> None:
     """The tracking table with its sparse index of open work, as the stack makes it."""
     from gateway import names
 

@@ -56,7 +56,6 @@ def reset_process_caches() -> None:
     """
     from aws_lambda_powertools.utilities import parameters
     from aws_lambda_powertools.utilities.parameters import base
-    from tracker_handler import get_tracker
 
     from gateway import dead_letters
     from gateway.aws import aws_session
@@ -65,6 +64,7 @@ def reset_process_caches() -> None:
     from gateway.send import get_sender
     from gateway.settings import get_settings
     from queue_handler import record_threads
+    from tracker_handler import get_tracker
 
     get_queries.cache_clear()
     get_tracker.cache_clear()
@@ -100,10 +100,9 @@ class FunctionHost:
     """
 
     def __init__(self, output: TextIO) -> None:
-        import tracker_handler
-
         import api_handler
         import queue_handler
+        import tracker_handler
         from gateway import names
         from gateway.observability import logger
 

@@ -27,7 +27,7 @@ from gateway.observability import count, gauge, logger
 from gateway.queries import ProviderQueries
 from gateway.send import record_failure
 from gateway.statuses import StatusRecord
-from gateway.tracking import TrackedMessage, TrackingStore, with_status
+from gateway.tracking import Submission, TrackedMessage, TrackingStore, with_status
 
 # Time kept back from the invocation for the last writes and the metrics.
 RUN_MARGIN_SECONDS = 10.0
@@ -57,6 +57,10 @@ class TrackerRun:
     left_for_next_run: int = 0
     oldest_open_age_seconds: int = 0
     events_not_published: int = 0
+    # Where the run's time went: taking in, finding what is due (the index), polling.
+    take_in_seconds: float = 0.0
+    index_seconds: float = 0.0
+    poll_seconds: float = 0.0
 
 
 class Tracker:
@@ -87,7 +91,9 @@ class Tracker:
             logger.info("another tracker run is in progress; this one stops")
             return run
         try:
+            started = time.perf_counter()
             self._take_in(run)
+            run.take_in_seconds = round(time.perf_counter() - started, 3)
             self._poll(run, seconds_left)
         finally:
             self.store.release_lease(owner)
@@ -99,17 +105,39 @@ class Tracker:
         return run
 
     def _take_in(self, run: TrackerRun) -> None:
-        for submission in self.store.pending_submissions():
-            if not all(self._publish([accepted(message) for message in submission.messages], run)):
-                continue  # the next run takes it in (its accepted events may then go out twice)
+        with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="tracker") as pool:
+            for taken in pool.map(self._take_in_one, self.store.pending_submissions()):
+                run.taken_in += taken.taken_in
+                run.events_not_published += taken.events_not_published
+
+    def _take_in_one(self, submission: Submission) -> TrackerRun:
+        taken = TrackerRun()
+        published = self._publish([accepted(message) for message in submission.messages], taken)
+        if all(published):  # else the next run takes it in (its accepted events may go out twice)
             self.store.take_in(submission)
-            run.taken_in += len(submission.messages)
+            taken.taken_in = len(submission.messages)
+        return taken
 
     def _poll(self, run: TrackerRun, seconds_left: Callable[[], float] | None) -> None:
         now = int(self.clock())
+        started = time.perf_counter()
         due = self.store.open_messages(due_by=now)
+        run.index_seconds = round(time.perf_counter() - started, 3)
+        try:
+            self._poll_due(run, due, now, seconds_left)
+        finally:
+            run.poll_seconds = round(time.perf_counter() - started - run.index_seconds, 3)
+
+    def _poll_due(
+        self,
+        run: TrackerRun,
+        due: list[TrackedMessage],
+        now: int,
+        seconds_left: Callable[[], float] | None,
+    ) -> None:
         batches = [due[i : i + self.batch_size] for i in range(0, len(due), self.batch_size)]
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="tracker") as pool:
+            # A wave of batches at a time, each batch asked, published and stored by one worker.
             for start in range(0, len(batches), self.concurrency):
                 if seconds_left is not None and seconds_left() < RUN_MARGIN_SECONDS:
                     left = [message for batch in batches[start:] for message in batch]
@@ -119,33 +147,25 @@ class Tracker:
                     logger.warning("tracker ran out of time", extra={"left_for_next_run": len(left)})
                     return
                 wave = batches[start : start + self.concurrency]
-                # Asked in parallel, handled in order.
-                for batch, records in zip(wave, pool.map(self._ask, wave), strict=True):
-                    run.provider_calls += 1
-                    if records is None:
-                        run.left_for_next_run += len(batch)
-                        continue
-                    self._handle(batch, records, run, now)
+                for done in pool.map(lambda batch: self._poll_batch(batch, now), wave):
+                    _add(run, done)
 
-    def _ask(self, batch: list[TrackedMessage]) -> dict[str, StatusRecord] | None:
+    def _poll_batch(self, batch: list[TrackedMessage], now: int) -> TrackerRun:
+        done = TrackerRun(provider_calls=1)
         try:
-            records = self.queries.statuses([message.smsid for message in batch])
+            records = {r.smsid: r for r in self.queries.statuses([message.smsid for message in batch])}
         except GatewayError as error:
             record_failure(error)  # counted in Failures by type: a refused token alarms as misconfigured
-            return None
-        return {record.smsid: record for record in records}
-
-    def _handle(
-        self, batch: list[TrackedMessage], records: dict[str, StatusRecord], run: TrackerRun, now: int
-    ) -> None:
+            done.left_for_next_run = len(batch)
+            return done
         updates: list[tuple[TrackedMessage, int | None, list[Event]]] = []
         for message in batch:
-            run.polled += 1
+            done.polled += 1
             updated, events = _apply(message, records.get(message.smsid), now)
             interval = poll_interval(now - updated.submitted_at, self.poll_seconds)
-            due_at = None if not updated.open else now + interval
+            due_at = now + interval if updated.open else None
             if updated.open:
-                run.oldest_open_age_seconds = max(run.oldest_open_age_seconds, now - updated.submitted_at)
+                done.oldest_open_age_seconds = max(done.oldest_open_age_seconds, now - updated.submitted_at)
             if (
                 updated != replace(message, polls=updated.polls)
                 or due_at is None
@@ -153,17 +173,20 @@ class Tracker:
             ):
                 updates.append((updated, due_at, events))
             # else: unchanged and young: it stays due, and is asked about again next run
-        published = self._publish([event for _, _, events in updates for event in events], run)
+        published = self._publish([event for _, _, events in updates for event in events], done)
+        stored: list[tuple[TrackedMessage, int | None]] = []
         position = 0
         for updated, due_at, events in updates:
-            sent = published[position : position + len(events)]
+            went_out = published[position : position + len(events)]
             position += len(events)
-            if not all(sent):
+            if not all(went_out):
                 continue  # stored later, after its events went out
-            self.store.save(updated, due_at=due_at)
-            run.changed += sum(event.detail_type == names.DETAIL_TYPE_STATUS_CHANGED for event in events)
-            run.finished += updated.final
-            run.windows_ended += updated.tracking_ended
+            stored.append((updated, due_at))
+            done.changed += sum(event.detail_type == names.DETAIL_TYPE_STATUS_CHANGED for event in events)
+            done.finished += updated.final
+            done.windows_ended += updated.tracking_ended
+        self.store.save_many(stored)
+        return done
 
     def _publish(self, events: list[Event], run: TrackerRun) -> list[bool]:
         if self.publisher is None or not events:
@@ -171,6 +194,14 @@ class Tracker:
         published = self.publisher.publish(events)
         run.events_not_published += published.count(False)
         return published
+
+
+def _add(run: TrackerRun, done: TrackerRun) -> None:
+    for name in ("taken_in", "polled", "changed", "finished", "windows_ended", "provider_calls"):
+        setattr(run, name, getattr(run, name) + getattr(done, name))
+    run.left_for_next_run += done.left_for_next_run
+    run.events_not_published += done.events_not_published
+    run.oldest_open_age_seconds = max(run.oldest_open_age_seconds, done.oldest_open_age_seconds)
 
 
 def _apply(

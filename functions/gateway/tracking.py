@@ -162,9 +162,9 @@ class TrackingStore:
         found = [_message(item) for shard in range(MESSAGE_SHARDS) for item in self._open(str(shard), due_by)]
         return sorted(found, key=lambda message: (message.submitted_at, message.smsid))
 
-    def save(self, message: TrackedMessage, *, due_at: int | None) -> None:
-        """Store the message as it is now; `due_at` keeps it in the index (None takes it out)."""
-        self.client.put_item(TableName=self.table_name, Item=_marshal(_message_item(message, due_at=due_at)))
+    def save_many(self, messages: list[tuple[TrackedMessage, int | None]]) -> None:
+        """Store each message as it is now; its `due_at` keeps it in the index (None takes it out)."""
+        self._write([_message_item(message, due_at=due_at) for message, due_at in messages])
 
     def get_many(self, smsids: list[str]) -> dict[str, TrackedMessage]:
         """The messages the table holds among `smsids` (taken in by the tracker, or still waiting to be)."""

@@ -296,6 +296,7 @@ def test_an_event_that_did_not_go_out_is_published_by_the_next_run(
     tracking: Tracking, lambda_context
 ) -> None:
     from botocore.exceptions import ClientError
+
     from tracker_handler import get_tracker
 
     _, _, body = post(valid_im(), lambda_context)
