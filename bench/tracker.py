@@ -92,7 +92,7 @@ def run_tracker(
 def _tracker_runs(environment: BenchEnvironment, destinations: int) -> list[dict[str, Any]]:
     from api_handler import handler
     from local.functions import lambda_context, reset_process_caches
-    from tracker_handler import get_tracker
+    from scheduled_handler import get_tracker
 
     reset_process_caches()
     environment.reset_sandbox(latency=0.0)

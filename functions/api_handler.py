@@ -32,19 +32,28 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from pydantic import StringConstraints
 
 from gateway import names
+from gateway.account import balance_answer
 from gateway.body import JSON_MEDIA_TYPE, read_json_object
 from gateway.failures import Failure, GatewayError
 from gateway.idempotency import KEY_PATTERN, MAX_KEY_LENGTH, explicit_key, get_idempotent_sender
 from gateway.lookup import get_queries, look_up
 from gateway.observability import logger, metrics, tracer
+from gateway.preview import preview
 from gateway.request import SendRequest, describe_errors
-from gateway.responses import LookupResponse, MessageStatus, Problem, SendResponse
+from gateway.responses import (
+    BalanceResponse,
+    LookupResponse,
+    MessageStatus,
+    PreviewResponse,
+    Problem,
+    SendResponse,
+)
 from gateway.send import get_sender, invalid_request, record_failure
 from gateway.settings import SettingsError
 
 PROBLEM_JSON = "application/problem+json"
 # Routes that take a body: it passes the body boundary before Powertools reads it.
-BODY_ROUTES = frozenset({("POST", "/messages")})
+BODY_ROUTES = frozenset({("POST", "/messages"), ("POST", "/messages/preview")})
 API_TITLE = "viber-gateway"
 API_VERSION = "1.0.0"
 # Entries Powertools reports when the body is not a JSON object at all.
@@ -102,6 +111,62 @@ def post_messages(
     key = explicit_key(idempotency_key, source=names.IDEMPOTENCY_KEY_HEADER)
     answer = get_idempotent_sender().send(request, key=key, seconds_left=_seconds_left)
     return _json(200, answer.body, replayed=answer.replayed)
+
+
+@app.post(
+    "/messages/preview",
+    summary="Check a message and what it would cost, without sending it",
+    description="Every rule of POST /messages; the destinations as they would be sent, per country, the "
+    "fallback SMS's encoding and segments, and the worst-case SMS cost where the balance says the price.",
+    tags=["messages"],
+    security=[{"apiKey": []}],
+    responses={
+        200: {
+            "description": "What would be sent",
+            "content": {"application/json": {"model": PreviewResponse}},
+        },
+        400: _problem_response(400, "The body is not one JSON object (or not UTF-8, or not valid base64)"),
+        403: _problem_response(403, "API Gateway: the x-api-key header is missing or not a key of the API"),
+        413: _problem_response(413, "API Gateway: the request is larger than 10 MB"),
+        415: _problem_response(415, "The body is not sent as application/json in UTF-8"),
+        422: _problem_response(422, "A value is invalid"),
+        429: _problem_response(429, "API Gateway: too many requests for the stage or the key's usage plan"),
+        500: _problem_response(500, "The gateway failed unexpectedly (quote request_id)"),
+    },
+)
+def post_preview(
+    request: Annotated[SendRequest, Body(description="The message, as for POST /messages")],
+) -> Response[Any]:
+    return _json(200, preview(request, get_queries(), seconds_left=_seconds_left), replayed=False)
+
+
+@app.get(
+    "/account/balance",
+    summary="The LiveAll account's balance, and what an SMS costs in a country",
+    tags=["account"],
+    security=[{"apiKey": []}],
+    responses={
+        200: {"description": "The balance", "content": {"application/json": {"model": BalanceResponse}}},
+        403: _problem_response(403, "API Gateway: the x-api-key header is missing or not a key of the API"),
+        422: _problem_response(422, "The country is not one"),
+        429: _problem_response(429, "API Gateway: too many requests for the stage or the key's usage plan"),
+        500: _problem_response(500, "The gateway failed unexpectedly (quote request_id)"),
+        502: _problem_response(502, "The provider failed to answer"),
+        503: _problem_response(503, "The provider is unreachable or the gateway is misconfigured"),
+    },
+)
+def get_balance(
+    country: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=4,
+            pattern=r"^(?:[A-Za-z]{2}|\+?[0-9]{1,3})$",
+            description="ISO 3166 code (GR) or calling code (30): adds SMS remaining and their price there.",
+        ),
+    ] = None,
+) -> Response[Any]:
+    return _json(200, balance_answer(get_queries(), country), replayed=False)
 
 
 SMSID_PATTERN = r"^[0-9]{1,20}$"

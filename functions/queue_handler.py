@@ -76,7 +76,13 @@ def send_record_now(record: SQSRecord, lambda_context: LambdaContext | None = No
         seconds_left = (
             (lambda: lambda_context.get_remaining_time_in_millis() / 1000) if lambda_context else None
         )
-        answer = get_idempotent_sender().send(queued.request, key=key, seconds_left=seconds_left)
+        answer = get_idempotent_sender().send(
+            queued.request,
+            key=key,
+            seconds_left=seconds_left,
+            origin="queue",
+            message_id=_source_message_id(record),
+        )
         if answer.replayed:
             logger.info("already sent under this idempotency key; not sent again")
         return answer.body
@@ -124,12 +130,11 @@ def _park_what_was_not_sent(record: SQSRecord, key: str, error: GatewayError) ->
     by_type: dict[str, list[str]] = {}
     for item in error.extra.get("not_sent", []):
         by_type.setdefault(item["type"], []).append(item["destination"])
-    for index, (problem_type, destinations) in enumerate(by_type.items(), start=1):
+    for problem_type, destinations in by_type.items():
         failure = Failure.from_problem_type(problem_type)
-        # Deterministic, so a redelivered original parks the same remainder under the same key.
-        remainder_key = f"{key.removeprefix('key:')}#not-sent-{index}"
         part = GatewayError(failure, f"Not sent as part of message {record.message_id}: {error.detail}")
-        _park(record, json.dumps({**body, "destinations": destinations}), remainder_key, part)
+        part_key = dead_letters.remainder_key(key, failure)
+        _park(record, json.dumps({**body, "destinations": destinations}), part_key, part)
 
 
 def _park(record: SQSRecord, body: str, attribute_key: str | None, error: GatewayError) -> None:

@@ -57,6 +57,8 @@ class Route:
 
 ROUTES: Final = (
     Route("POST", "/messages", keyed=True),
+    Route("POST", "/messages/preview", keyed=True),
+    Route("GET", "/account/balance", keyed=True),
     Route("GET", "/messages", keyed=True),
     Route("GET", "/messages/{smsid}", keyed=True),
     Route("GET", "/openapi.json", keyed=False),

@@ -64,7 +64,7 @@ def reset_process_caches() -> None:
     from gateway.send import get_sender
     from gateway.settings import get_settings
     from queue_handler import record_threads
-    from tracker_handler import get_tracker
+    from scheduled_handler import get_tracker
 
     get_queries.cache_clear()
     get_tracker.cache_clear()
@@ -102,7 +102,7 @@ class FunctionHost:
     def __init__(self, output: TextIO) -> None:
         import api_handler
         import queue_handler
-        import tracker_handler
+        import scheduled_handler
         from gateway import names
         from gateway.observability import logger
 
@@ -123,9 +123,9 @@ class FunctionHost:
         )
         self._tracker = _Function(
             f"{names.SERVICE_NAME}-tracker",
-            tracker_handler.handler,
-            names.TRACKER_FUNCTION_MEMORY_MB,
-            names.TRACKER_FUNCTION_TIMEOUT_SECONDS,
+            scheduled_handler.handler,
+            names.SCHEDULED_FUNCTION_MEMORY_MB,
+            names.SCHEDULED_FUNCTION_TIMEOUT_SECONDS,
         )
         self._openapi_json: Callable[[], str] = api_handler.openapi_json
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from gateway import names
 from gateway.aws import aws_session
-from gateway.failures import GatewayError
+from gateway.failures import Failure, GatewayError
 
 # SQS allows 10 message attributes and 256 KB; the reason fits in a few short ones.
 MAX_ATTRIBUTE_TEXT = 1024
@@ -16,6 +16,15 @@ SOURCE_MESSAGE_ID_ATTRIBUTE = "SourceMessageId"
 
 
 _client_lock = threading.Lock()
+
+
+def remainder_key(store_key: str, failure: Failure) -> str:
+    """The IdempotencyKey of the part of a partial send that failed this way, parked as a message of its own.
+
+    Deterministic, so a redelivered original parks the same remainder under the same key, and the
+    reconciler finds the outcome-unknown part of a partial send by it.
+    """
+    return f"{store_key.removeprefix('key:')}#not-sent-{failure.info.slug}"
 
 
 @cache

@@ -50,9 +50,10 @@ from gateway.aws import aws_session
 from gateway.compact import id_runs, ids_from_runs
 from gateway.failures import Failure, GatewayError
 from gateway.observability import count, logger
+from gateway.preview import fallback_sms
 from gateway.provider import SendResult, SentMessage
 from gateway.request import FieldError, SendRequest
-from gateway.send import SendAttempt, Sender, get_sender
+from gateway.send import SendAttempt, SendContext, Sender, get_sender
 from gateway.settings import get_settings
 
 MAX_KEY_LENGTH = 255
@@ -114,14 +115,21 @@ class IdempotentSender:
         self._send_once: Callable[..., dict[str, Any]] | None = None
 
     def send(
-        self, request: SendRequest, *, key: str, seconds_left: Callable[[], float] | None = None
+        self,
+        request: SendRequest,
+        *,
+        key: str,
+        seconds_left: Callable[[], float] | None = None,
+        origin: str = "api",
+        message_id: str | None = None,
     ) -> Answer:
         """Send unless `key` was already used; raises GatewayError as the taxonomy says."""
         job = {"key": key, "payload": request.model_dump(mode="json", exclude_none=True)}
         attempts: list[SendAttempt] = []  # what the send did, even if the store then fails
+        context = SendContext(key=key, origin=origin, message_id=message_id)
         try:
             stored = self._idempotent()(
-                job=job, request=request, seconds_left=seconds_left, attempts=attempts
+                job=job, request=request, seconds_left=seconds_left, attempts=attempts, context=context
             )
         except IdempotencyValidationError:
             raise GatewayError(
@@ -171,8 +179,9 @@ class IdempotentSender:
         request: SendRequest,
         seconds_left: Callable[[], float] | None,
         attempts: list[SendAttempt],
+        context: SendContext,
     ) -> dict[str, Any]:
-        attempt = self.sender.send(request, seconds_left=seconds_left)
+        attempt = self.sender.send(request, seconds_left=seconds_left, context=context)
         attempts.append(attempt)
         if not attempt.may_have_sent:
             attempt.answer()  # raises the failure: the record is dropped and a retry may send
@@ -271,7 +280,8 @@ def attempt_from_record(record: dict[str, Any], request: SendRequest) -> SendAtt
             outcomes.append(SendResult(submission_id, messages))
         else:
             outcomes.append(_failure_from(kept[0]))
-    return SendAttempt(split, outcomes, int(record["duplicates_removed"]), request.reference)
+    duplicates = int(record["duplicates_removed"])
+    return SendAttempt(split, outcomes, duplicates, request.reference, fallback_sms(request))
 
 
 def _failure(error: GatewayError) -> dict[str, Any]:

@@ -169,10 +169,22 @@ DEFAULT_TRACKING_POLL_SECONDS = 60  # the schedule's period (TRACKER_SCHEDULE_MI
 ENV_STATUS_BATCH_SIZE = "STATUS_BATCH_SIZE"  # ids per GetSMSStatus call
 DEFAULT_STATUS_BATCH_SIZE = 100
 MAX_LOOKUP_IDS = 50  # GET /messages?smsid=...&smsid=...
-TRACKER_HANDLER = "tracker_handler.handler"
-TRACKER_FUNCTION_TIMEOUT_SECONDS = 120
-TRACKER_FUNCTION_MEMORY_MB = 512
+# One scheduled function does the periodic work, a task per schedule: the event is {"task": ...}.
+SCHEDULED_HANDLER = "scheduled_handler.handler"
+SCHEDULED_FUNCTION_TIMEOUT_SECONDS = 120
+SCHEDULED_FUNCTION_MEMORY_MB = 512
+TASK_TRACK = "track"
+TASK_RECONCILE = "reconcile"
+TASK_CHECK_BALANCE = "check-balance"
 TRACKER_SCHEDULE_MINUTES = 1
+RECONCILE_SCHEDULE_MINUTES = 5
+BALANCE_SCHEDULE_MINUTES = 15
+# What each task's schedule runs at: {task: minutes}.
+SCHEDULES = {
+    TASK_TRACK: TRACKER_SCHEDULE_MINUTES,
+    TASK_RECONCILE: RECONCILE_SCHEDULE_MINUTES,
+    TASK_CHECK_BALANCE: BALANCE_SCHEDULE_MINUTES,
+}
 
 # Events (gateway.events): an EventBridge bus of the stack, one per stage.
 ENV_EVENT_BUS_NAME = "EVENT_BUS_NAME"  # unset: no events are published
@@ -181,6 +193,8 @@ EVENT_SOURCE = "viber-gateway"
 DETAIL_TYPE_MESSAGE_ACCEPTED = "Message Accepted"
 DETAIL_TYPE_STATUS_CHANGED = "Message Status Changed"
 DETAIL_TYPE_TRACKING_ENDED = "Message Tracking Ended"
+DETAIL_TYPE_BALANCE_LOW = "Balance Low"
+DETAIL_TYPE_OUTCOME_RESOLVED = "Send Outcome Resolved"
 
 # Tracker metrics (the dashboard and alarms read them).
 METRIC_MESSAGES_POLLED = "MessagesPolled"
@@ -189,3 +203,15 @@ METRIC_TRACKER_PROVIDER_CALLS = "TrackerProviderCalls"
 METRIC_OLDEST_OPEN_MESSAGE_AGE = "OldestOpenMessageAgeSeconds"
 METRIC_TRACKING_RECORD_FAILURES = "TrackingRecordFailures"
 METRIC_EVENTS_NOT_PUBLISHED = "EventsNotPublished"
+
+# The account's balance (gateway.account): a metric, an alarm and an event below a threshold.
+METRIC_BALANCE = "AccountBalanceEuros"
+ENV_LOW_BALANCE_EUROS = "LOW_BALANCE_EUROS"  # unset: no Balance Low event
+
+# Reconciliation of uncertain sends (gateway.reconcile).
+METRIC_UNKNOWN_RESOLVED = "OutcomesResolved"  # dimension: outcome (sent / not-sent)
+METRIC_UNRESOLVED_AMBIGUOUS = "AmbiguousOutcomes"  # open ambiguous cases after a run: alarmed
+ENV_RECONCILE_GRACE_SECONDS = "RECONCILE_GRACE_SECONDS"
+DEFAULT_RECONCILE_GRACE_SECONDS = 10 * 60
+ENV_RECONCILE_SKEW_SECONDS = "RECONCILE_SKEW_SECONDS"
+DEFAULT_RECONCILE_SKEW_SECONDS = 120

@@ -82,7 +82,12 @@ def count(name: str, value: float = 1) -> None:
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
 
 
-def gauge(name: str, value: float, unit: MetricUnit = MetricUnit.Seconds) -> None:
+# Units for gauges: seconds, or a plain number (euros are not a CloudWatch unit).
+SECONDS = MetricUnit.Seconds
+NO_UNIT = MetricUnit.NoUnit
+
+
+def gauge(name: str, value: float, unit: MetricUnit = SECONDS) -> None:
     """A value measured now (not a count): emitted at once, on its own."""
     with single_metric(
         name=name,

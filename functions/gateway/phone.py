@@ -75,6 +75,26 @@ def _country_code_length(digits: str) -> int:
     return 0
 
 
+def country_code(number: str) -> str:
+    """The calling code of a digits-only international number: '30' for '306912345678' ('' if none)."""
+    return number[: _country_code_length(number)]
+
+
+def region(calling_code: str) -> str | None:
+    """The ISO 3166 region of a calling code ('30' -> 'GR'; a shared one gives its main region), or None."""
+    found = phonenumbers.region_code_for_country_code(int(calling_code)) if calling_code.isdigit() else None
+    return None if found in (None, "ZZ", "001") else str(found)
+
+
+def calling_code_of(country: str) -> str | None:
+    """A calling code from what a caller names a country by: 'GR', 'gr', '30' or '+30'; None if neither."""
+    text = country.strip().removeprefix("+")
+    if text.isascii() and text.isdigit():
+        return text if len(text) <= 3 and region(text) is not None else None
+    code = phonenumbers.country_code_for_region(text.upper()) if text.isascii() and len(text) == 2 else 0
+    return str(code) if code else None
+
+
 def mask(number: str) -> str:
     """Mask a digits-only number for logs, keeping the country code and the last three digits."""
     country_code_length = _country_code_length(number)

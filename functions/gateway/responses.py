@@ -14,6 +14,53 @@ class SentMessageModel(BaseModel):
     )
 
 
+class FallbackSms(BaseModel):
+    """What the fallback SMS costs for each destination that gets it."""
+
+    encoding: Literal["GSM-7", "UCS-2"] = Field(
+        description="GSM-7 when every character is in it (with its extension table), else UCS-2."
+    )
+    characters: int = Field(description="Its length as the SMS counts it (septets or UTF-16 units).")
+    segments: int = Field(description="SMS messages charged for it.")
+    characters_per_segment: int = Field(description="160 or 153 (GSM-7), 70 or 67 (UCS-2).")
+    non_gsm_characters: list[str] = Field(description="The first characters that made it UCS-2.")
+
+
+class CountryCost(BaseModel):
+    calling_code: str = Field(examples=["30"])
+    region: str | None = Field(description="ISO 3166 code.", examples=["GR"])
+    destinations: int
+    price_per_sms: float | None = Field(
+        default=None, description="Euros, from the account's balance there (low cost for pricecat 1)."
+    )
+    worst_case_cost: float | None = Field(default=None, description="Euros if every destination falls back.")
+
+
+class PreviewResponse(BaseModel):
+    """Every rule applied, nothing sent."""
+
+    destinations: list[str] = Field(description="Normalised, duplicates removed, as they would be sent.")
+    duplicates_removed: int
+    countries: list[CountryCost]
+    viber: dict[str, int] = Field(description="characters and max_characters of the Viber text.")
+    sms: FallbackSms | None = Field(description="IM_SMSFB only.")
+    worst_case_cost: float | None = Field(
+        description="Euros if every destination falls back to SMS; null where a price is unknown."
+    )
+    currency: Literal["EUR"]
+    reference: str | None = None
+
+
+class BalanceResponse(BaseModel):
+    balance: float = Field(description="Euros.", examples=[169.64])
+    currency: Literal["EUR"]
+    country: dict[str, str | None] | None = Field(description="calling_code and region, when asked.")
+    sms_remaining: int | None = Field(description="Normal SMS the balance pays for there (with a country).")
+    low_cost_sms_remaining: int | None
+    price_per_sms: float | None = Field(description="Balance / remaining, euros (with a country).")
+    low_cost_price_per_sms: float | None
+
+
 class SendResponse(BaseModel):
     """The provider accepted the message for every destination."""
 
@@ -24,6 +71,7 @@ class SendResponse(BaseModel):
         default=None, description="One per provider request, when the list was sent as several."
     )
     reference: str | None = Field(default=None, description="The reference the request carried.")
+    sms: FallbackSms | None = Field(default=None, description="IM_SMSFB: the fallback SMS, per destination.")
 
 
 class MessageStatus(BaseModel):

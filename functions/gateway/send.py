@@ -5,6 +5,8 @@ The API handler, the queue handler and the local runner all call `Sender.send`.
 
 from __future__ import annotations
 
+import time
+import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,11 +20,12 @@ from gateway.body import read_json_object
 from gateway.failures import MAX_LISTED_ERRORS, Failure, GatewayError
 from gateway.observability import configure, count, count_by, logger
 from gateway.phone import mask
+from gateway.preview import fallback_sms
 from gateway.provider import ProviderClient, ProviderRejected, SendResult
 from gateway.request import FieldError, SendRequest, describe_errors
 from gateway.settings import get_settings
 from gateway.token import TokenSource
-from gateway.tracking import TrackingStore
+from gateway.tracking import TrackingStore, UnknownSend
 
 # Enough masked numbers in a log line to trace a message, not a phone book.
 LOGGED_DESTINATIONS = 10
@@ -40,6 +43,7 @@ class SendAttempt:
     outcomes: list[SendResult | GatewayError]
     duplicates_removed: int
     reference: str | None = None  # the caller's, echoed in the answer
+    sms: dict[str, Any] | None = None  # the fallback SMS's segments (gateway.preview.fallback_sms)
 
     @property
     def sent(self) -> list[SendResult]:
@@ -71,12 +75,23 @@ class SendAttempt:
                 answer["submission_ids"] = [result.submission_id for result in sent]
             if self.reference is not None:
                 answer["reference"] = self.reference
+            if self.sms is not None:
+                answer["sms"] = self.sms
             return answer
         kinds = {error.failure for _, error in failed}
         if not sent and len(kinds) == 1:
             raise failed[0][1]
         # Some sent, or failures of different kinds (one of which may have sent): say which is which.
         raise PartiallySent(sent, failed, self.reference)
+
+
+@dataclass(frozen=True, slots=True)
+class SendContext:
+    """Where a send comes from, for what must find it again (the reconciliation of an unknown outcome)."""
+
+    key: str | None = None  # its idempotency store key, if any
+    origin: str = "api"  # "api" or "queue"
+    message_id: str | None = None  # the queue: the id its dead letter carries as SourceMessageId
 
 
 class PartiallySent(GatewayError):
@@ -136,8 +151,15 @@ class Sender:
         self.max_concurrency = max_concurrency
         self.tracking = tracking
 
-    def send(self, request: SendRequest, *, seconds_left: Callable[[], float] | None = None) -> SendAttempt:
+    def send(
+        self,
+        request: SendRequest,
+        *,
+        seconds_left: Callable[[], float] | None = None,
+        context: SendContext | None = None,
+    ) -> SendAttempt:
         """Send `request`; never raises once a provider request has gone out (the attempt says it all)."""
+        started = time.time()
         destinations = request.destinations
         chunks = [destinations[i : i + self.chunk_size] for i in range(0, len(destinations), self.chunk_size)]
         base_payload = request.provider_payload(self.token_source.get())
@@ -154,10 +176,14 @@ class Sender:
                 retried = self._send_chunks(base_payload, [chunks[i] for i in refused], seconds_left)
             for index, outcome in zip(refused, retried, strict=True):
                 outcomes[index] = outcome
-        attempt = SendAttempt(chunks, outcomes, request.duplicates_removed, request.reference)
+        attempt = SendAttempt(
+            chunks, outcomes, request.duplicates_removed, request.reference, fallback_sms(request)
+        )
         if attempt.sent:
             self._record_sent(attempt.sent, request.duplicates_removed)
             self._track(attempt.sent, request)
+        if any(error.failure is Failure.OUTCOME_UNKNOWN for _, error in attempt.failed):
+            self._record_unknown(attempt, request, context or SendContext(), started)
         return attempt
 
     def _send_chunks(
@@ -215,6 +241,45 @@ class Sender:
         except Exception as error:
             count(names.METRIC_TRACKING_RECORD_FAILURES)
             logger.error("sent, but not recorded for tracking", extra={"reason": type(error).__name__})
+
+    def _record_unknown(
+        self, attempt: SendAttempt, request: SendRequest, context: SendContext, started: float
+    ) -> None:
+        # What the reconciler needs to find out later whether LiveAll took it (gateway.reconcile).
+        if self.tracking is None:
+            return
+        unknown = [
+            (index, chunk)
+            for index, (chunk, outcome) in enumerate(zip(attempt.chunks, attempt.outcomes, strict=True))
+            if isinstance(outcome, GatewayError) and outcome.failure is Failure.OUTCOME_UNKNOWN
+        ]
+        # A partial send's unknown part is parked (queue) as a message of its own, under a key of its own.
+        partial = bool(attempt.sent) or len({error.failure for _, error in attempt.failed}) > 1
+        finished = time.time()
+        try:
+            self.tracking.record_unknown(
+                UnknownSend(
+                    id=uuid.uuid4().hex,
+                    key=context.key,
+                    origin=context.origin,
+                    message_id=context.message_id,
+                    partial=partial,
+                    payload=request.model_dump(mode="json", exclude_none=True),
+                    chunk_index=index,
+                    destinations=chunk,
+                    sender=request.im_sender_name,
+                    sms_fallback=request.im_type == "IM_SMSFB",
+                    reference=request.reference,
+                    started_at=started,
+                    finished_at=finished,
+                )
+                for index, chunk in unknown
+            )
+        except Exception as error:
+            count(names.METRIC_TRACKING_RECORD_FAILURES)
+            logger.error(
+                "outcome unknown, and not recorded for reconciliation", extra={"reason": type(error).__name__}
+            )
 
 
 def _is_token_error(outcome: SendResult | GatewayError) -> bool:

@@ -12,11 +12,13 @@ its TTL passes (a week after the window, so lookups still find its reference).
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import json
 import time
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+import zlib
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field, replace
 from decimal import Decimal
 from typing import Any
 
@@ -29,6 +31,8 @@ from gateway.provider import SendResult
 from gateway.statuses import Channel, State, StatusRecord, status_meaning
 
 SUBMISSION_SHARD = "submissions"
+UNKNOWN_SHARD = "unknown"  # sends whose outcome is unknown, until the reconciler settles them
+UNKNOWN_KEPT_SECONDS = 30 * 86_400
 MESSAGE_SHARDS = 4  # open messages spread over these, so no one index partition takes every write
 KEPT_AFTER_WINDOW_SECONDS = 7 * 86_400
 BATCH_WRITE_LIMIT = 25  # DynamoDB BatchWriteItem
@@ -101,6 +105,29 @@ def untracked(record: StatusRecord) -> TrackedMessage:
 
 
 @dataclass(frozen=True, slots=True)
+class UnknownSend:
+    """One provider request whose outcome is unknown, with what the reconciler needs to settle it."""
+
+    id: str
+    key: str | None  # the idempotency store key of its send, if any
+    origin: str  # "api" or "queue"
+    message_id: str | None  # the queue: the SourceMessageId its dead letter carries
+    partial: bool  # its send was partial: its dead letter is the remainder, under remainder_key()
+    payload: dict[str, Any]  # the request as checked: the idempotency job's payload
+    chunk_index: int  # which provider request of the send
+    destinations: list[str]
+    sender: str  # im_sender_name: the history's senderid
+    sms_fallback: bool
+    reference: str | None
+    started_at: float  # unix seconds: the send began ...
+    finished_at: float  # ... and gave up on an answer
+    status: str = "open"  # open, ambiguous; sent, not-sent, dismissed once settled
+    candidates: list[dict[str, Any]] = field(default_factory=list)  # when ambiguous
+    checked_at: float | None = None
+    resolved_smsids: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
 class Submission:
     """One provider request's messages, waiting to be taken in by the tracker."""
 
@@ -147,6 +174,19 @@ class TrackingStore:
 
     # ----- the tracker ------------------------------------------------------------------------
 
+    def record_unknown(self, unknowns: Iterable[UnknownSend]) -> None:
+        self._write([_unknown_item(unknown, open_=True, now=int(self.clock())) for unknown in unknowns])
+
+    def open_unknowns(self) -> list[UnknownSend]:
+        """The sends not settled yet (open or ambiguous), oldest first."""
+        found = [_unknown(item) for item in self._open(UNKNOWN_SHARD, None)]
+        return sorted(found, key=lambda unknown: (unknown.started_at, unknown.chunk_index))
+
+    def save_unknown(self, unknown: UnknownSend) -> None:
+        """Store it as it stands; settled ones leave the index."""
+        open_ = unknown.status in ("open", "ambiguous")
+        self._write([_unknown_item(unknown, open_=open_, now=int(self.clock()))])
+
     def pending_submissions(self) -> list[Submission]:
         return [_submission(item, self.window_seconds) for item in self._open(SUBMISSION_SHARD, None)]
 
@@ -188,6 +228,19 @@ class TrackingStore:
             for submission in self.pending_submissions():
                 found.update({m.smsid: m for m in submission.messages if m.smsid in missing})
         return found
+
+    def get_state(self, state_id: str) -> dict[str, Any]:
+        """A small record of the scheduled tasks' own (the balance check's last verdict)."""
+        answer = self.client.get_item(
+            TableName=self.table_name,
+            Key={names.TRACKING_KEY_ATTRIBUTE: {"S": state_id}},
+            ConsistentRead=True,
+        )
+        return _unmarshal(answer.get("Item", {}))
+
+    def put_state(self, state_id: str, state: dict[str, Any]) -> None:
+        item = {names.TRACKING_KEY_ATTRIBUTE: state_id, **state}
+        self.client.put_item(TableName=self.table_name, Item=_marshal(item))
 
     def acquire_lease(self, owner: str, seconds: int) -> bool:
         """Whether this run may track: one at a time, even if a run outlasts the schedule's period."""
@@ -331,6 +384,56 @@ def _submission(item: dict[str, Any], window_seconds: int) -> Submission:
         for smsid, destination in zip(ids, destinations, strict=True)
     ]
     return Submission(str(item[names.TRACKING_KEY_ATTRIBUTE]), messages)
+
+
+def _unknown_item(unknown: UnknownSend, *, open_: bool, now: int) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        names.TRACKING_KEY_ATTRIBUTE: f"unknown#{unknown.id}",
+        "unknown_id": unknown.id,
+        "key": unknown.key,
+        "origin": unknown.origin,
+        "message_id": unknown.message_id,
+        "partial": unknown.partial,
+        "payload_z": base64.b64encode(zlib.compress(json.dumps(unknown.payload).encode(), 9)).decode("ascii"),
+        "chunk_index": unknown.chunk_index,
+        "destinations": ",".join(unknown.destinations),
+        "sender": unknown.sender,
+        "sms_fallback": unknown.sms_fallback,
+        "reference": unknown.reference,
+        "started_at": Decimal(str(round(unknown.started_at, 3))),
+        "finished_at": Decimal(str(round(unknown.finished_at, 3))),
+        "status": unknown.status,
+        "candidates": json.dumps(unknown.candidates) if unknown.candidates else None,
+        "checked_at": None if unknown.checked_at is None else Decimal(str(round(unknown.checked_at, 3))),
+        "resolved_smsids": ",".join(unknown.resolved_smsids) or None,
+        names.TRACKING_TTL_ATTRIBUTE: int(unknown.started_at) + UNKNOWN_KEPT_SECONDS,
+    }
+    if open_:
+        item[names.TRACKING_OPEN_SHARD_ATTRIBUTE] = UNKNOWN_SHARD
+        item[names.TRACKING_DUE_ATTRIBUTE] = now
+    return item
+
+
+def _unknown(item: dict[str, Any]) -> UnknownSend:
+    return UnknownSend(
+        id=str(item["unknown_id"]),
+        key=item.get("key"),
+        origin=str(item["origin"]),
+        message_id=item.get("message_id"),
+        partial=bool(item.get("partial")),
+        payload=json.loads(zlib.decompress(base64.b64decode(item["payload_z"]))),
+        chunk_index=int(item["chunk_index"]),
+        destinations=str(item["destinations"]).split(","),
+        sender=str(item["sender"]),
+        sms_fallback=bool(item.get("sms_fallback")),
+        reference=item.get("reference"),
+        started_at=float(item["started_at"]),
+        finished_at=float(item["finished_at"]),
+        status=str(item.get("status", "open")),
+        candidates=json.loads(item["candidates"]) if item.get("candidates") else [],
+        checked_at=None if item.get("checked_at") is None else float(item["checked_at"]),
+        resolved_smsids=str(item["resolved_smsids"]).split(",") if item.get("resolved_smsids") else [],
+    )
 
 
 def _optional_int(value: Any) -> int | None:

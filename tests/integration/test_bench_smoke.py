@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-BENCHMARKS = {"cold-start", "warm-overhead", "sqs-batch", "bulk"}
+BENCHMARKS = {"cold-start", "warm-overhead", "sqs-batch", "bulk", "tracker"}
 # Generous: the smoke run takes seconds, but CI machines are shared.
 TIMEOUT_SECONDS = 180
 

@@ -101,7 +101,7 @@ def test_the_queue_parks_what_a_partial_send_did_not_send(one_at_a_time, lambda_
     attributes = {k: v["StringValue"] for k, v in parked["MessageAttributes"].items()}
     assert json.loads(parked["Body"])["destinations"] == NUMBERS[:2]
     assert attributes["ErrorType"] == "provider-failed"
-    assert attributes["IdempotencyKey"] == "sqs-message:m-bulk#not-sent-1"
+    assert attributes["IdempotencyKey"] == "sqs-message:m-bulk#not-sent-provider-failed"
 
     # And replaying it twice sends the rest once; the original's redelivery sends nothing
     replay = _record(parked["Body"], "m-replay", attributes)

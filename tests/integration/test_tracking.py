@@ -57,7 +57,7 @@ class Tracking:
 
     def run(self) -> dict[str, Any]:
         """One run of the tracker function, on the schedule's event, at the test's time."""
-        from tracker_handler import get_tracker, handler
+        from scheduled_handler import get_tracker, handler
 
         tracker = get_tracker()
         assert tracker is not None
@@ -297,7 +297,7 @@ def test_an_event_that_did_not_go_out_is_published_by_the_next_run(
 ) -> None:
     from botocore.exceptions import ClientError
 
-    from tracker_handler import get_tracker
+    from scheduled_handler import get_tracker
 
     _, _, body = post(valid_im(), lambda_context)
     [message] = body["messages"]
@@ -328,7 +328,7 @@ def test_an_event_that_did_not_go_out_is_published_by_the_next_run(
 
 
 def test_one_run_at_a_time(tracking: Tracking, lambda_context) -> None:
-    from tracker_handler import get_tracker
+    from scheduled_handler import get_tracker
 
     tracker = get_tracker()
     assert tracker is not None

@@ -1,0 +1,87 @@
+"""POST /messages/preview: every rule of a send, and what it would cost, without sending.
+
+A fallback SMS costs one message per segment (gateway.segments): one Greek
+small letter makes a text UCS-2, 70 characters a segment instead of 160. The
+worst case is every destination falling back, at the price per SMS the
+account's balance implies in each country (GetAccountBalance with the
+country's prefix; low cost for `pricecat` 1).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from decimal import Decimal
+from typing import Any
+
+from gateway.balance import low_cost_price_per_sms, price_per_sms
+from gateway.failures import GatewayError
+from gateway.phone import country_code, region
+from gateway.queries import ProviderQueries
+from gateway.request import MAX_TEXT_LENGTH, SendRequest
+from gateway.segments import count_segments
+
+# Countries priced per preview: each is one GetAccountBalance call.
+MAX_PRICED_COUNTRIES = 10
+
+
+def fallback_sms(request: SendRequest) -> dict[str, Any] | None:
+    """The fallback SMS's encoding, length and segments (per destination that falls back); None for IM."""
+    if request.im_type != "IM_SMSFB" or request.sms_text is None:
+        return None
+    segments = count_segments(request.sms_text)
+    return {
+        "encoding": segments.encoding,
+        "characters": segments.characters,
+        "segments": segments.segments,
+        "characters_per_segment": segments.per_segment,
+        "non_gsm_characters": list(segments.non_gsm_characters),
+    }
+
+
+def preview(
+    request: SendRequest, queries: ProviderQueries | None, *, seconds_left: Callable[[], float] | None = None
+) -> dict[str, Any]:
+    sms = fallback_sms(request)
+    by_country: dict[str, int] = {}
+    for destination in request.destinations:
+        code = country_code(destination)
+        by_country[code] = by_country.get(code, 0) + 1
+    countries = []
+    worst_case: Decimal | None = Decimal(0) if sms is not None else None
+    for index, (code, count) in enumerate(sorted(by_country.items(), key=lambda item: (-item[1], item[0]))):
+        entry: dict[str, Any] = {"calling_code": code, "region": region(code), "destinations": count}
+        if sms is not None:
+            price = (
+                _price(queries, code, request.pricecat == 1, seconds_left)
+                if index < MAX_PRICED_COUNTRIES
+                else None
+            )
+            cost = None if price is None else price * count * sms["segments"]
+            entry["price_per_sms"] = None if price is None else float(price)
+            entry["worst_case_cost"] = None if cost is None else float(cost)
+            worst_case = None if worst_case is None or cost is None else worst_case + cost
+        countries.append(entry)
+    answer: dict[str, Any] = {
+        "destinations": request.destinations,
+        "duplicates_removed": request.duplicates_removed,
+        "countries": countries,
+        "viber": {"characters": len(request.im_text), "max_characters": MAX_TEXT_LENGTH},
+        "sms": sms,
+        "worst_case_cost": None if worst_case is None else float(worst_case),
+        "currency": "EUR",
+    }
+    if request.reference is not None:
+        answer["reference"] = request.reference
+    return answer
+
+
+def _price(
+    queries: ProviderQueries | None, code: str, low_cost: bool, seconds_left: Callable[[], float] | None
+) -> Decimal | None:
+    if queries is None:
+        return None
+    try:
+        balance = queries.balance(code, seconds_left=seconds_left() if seconds_left else None)
+    except GatewayError:
+        return None  # the preview stands without prices: the rules are what it is for
+    return low_cost_price_per_sms(balance) if low_cost else price_per_sms(balance)
