@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-local.txt 
 LOCAL_STAMP := $(VENV)/.installed-local-$(shell cat requirements.txt requirements-local.txt | cksum | cut -d' ' -f1)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: venv test lint invoke run redrive clean build synth deploy
+.PHONY: venv test lint invoke run redrive reconcile clean build synth deploy
 
 # Create or refresh the virtualenv whenever a requirements file changes. The dev set
 # includes the local one, so `make run` after `make test` installs nothing.
@@ -47,6 +47,12 @@ invoke: venv
 REDRIVE_ARGS ?=
 redrive: $(LOCAL_STAMP)
 	$(BIN)/python -m tools.redrive $(REDRIVE_ARGS)
+
+# Settle sends whose outcome is unknown now (README: No outcome stays unknown). Against AWS:
+# make reconcile RECONCILE_ARGS="--function <ScheduledFunctionName output>"
+RECONCILE_ARGS ?=
+reconcile: $(LOCAL_STAMP)
+	$(BIN)/python -m tools.reconcile $(RECONCILE_ARGS)
 
 # The whole service on 127.0.0.1, no AWS account, no Docker (README: Running it locally).
 # Flags go in RUN_ARGS, e.g. make run RUN_ARGS="--verbose"; PORT=3100 make run moves the ports.

@@ -1,9 +1,12 @@
-"""Tracker entry point: invoked on a schedule (every minute), one tracker run each time (gateway.tracker).
+"""Scheduled entry point: each schedule invokes it with its task, `{"task": "track"}` and so on.
 
-A thin adapter: the schedule's event carries nothing the run needs. A run that
-fails raises, so Lambda counts the error (the alarm) and the asynchronous
-invocation's failure goes to the tracker's dead-letter queue; the next tick
-simply runs again (runs are safe to repeat).
+A thin adapter over three use cases: `track` (gateway.tracker, every minute),
+`reconcile` (gateway.reconcile, every five; also on demand, with `"dismiss"`:
+ids of ambiguous cases an operator settled), `check-balance` (gateway.account).
+An event without a task (a rule's plain scheduled event) is a tracker run. A
+failed run raises, so Lambda counts the error (an alarm) and the asynchronous
+invocation's failure goes to the function's dead-letter queue; the next tick
+runs again (every task is safe to repeat).
 """
 
 from __future__ import annotations
@@ -18,12 +21,24 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from gateway import names
+from gateway.account import BalanceCheck
+from gateway.dead_letters import DeadLetters
 from gateway.events import EventPublisher
+from gateway.failures import Failure, GatewayError
+from gateway.idempotency import get_idempotent_sender
 from gateway.lookup import get_queries
 from gateway.observability import logger, metrics, tracer
+from gateway.reconcile import Reconciler
 from gateway.send import get_sender
 from gateway.settings import get_settings
 from gateway.tracker import Tracker
+
+
+@cache
+def get_publisher() -> EventPublisher | None:
+    settings = get_settings()
+    return EventPublisher(settings.event_bus_name) if settings.event_bus_name else None
 
 
 @cache
@@ -33,13 +48,42 @@ def get_tracker() -> Tracker | None:
     store = get_sender().tracking
     if store is None:
         return None
-    publisher = EventPublisher(settings.event_bus_name) if settings.event_bus_name else None
     return Tracker(
         store,
         get_queries(),
-        publisher,
+        get_publisher(),
         batch_size=settings.status_batch_size,
         poll_seconds=settings.tracking_poll_seconds,
+    )
+
+
+@cache
+def get_reconciler() -> Reconciler | None:
+    settings = get_settings()
+    store = get_sender().tracking
+    if store is None:
+        return None
+    dead_letters = (
+        DeadLetters(settings.dead_letter_queue_url, settings.queue_url)
+        if settings.dead_letter_queue_url
+        else None
+    )
+    return Reconciler(
+        store,
+        get_queries(),
+        settle_record=get_idempotent_sender().settle,
+        dead_letters=dead_letters,
+        publisher=get_publisher(),
+        grace_seconds=settings.reconcile_grace_seconds,
+        skew_seconds=settings.reconcile_skew_seconds,
+    )
+
+
+@cache
+def get_balance_check() -> BalanceCheck:
+    settings = get_settings()
+    return BalanceCheck(
+        get_queries(), get_publisher(), get_sender().tracking, threshold=settings.low_balance_euros
     )
 
 
@@ -47,16 +91,28 @@ def get_tracker() -> Tracker | None:
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    tracker = get_tracker()
-    if tracker is None:
-        logger.warning("no tracking table is set: nothing to track")
-        return {"tracking": False}
-    # The lease outlives the invocation's own timeout, so a run cut short frees it by itself.
-    run = tracker.run(
-        seconds_left=lambda: context.get_remaining_time_in_millis() / 1000,
-        lease_seconds=context.get_remaining_time_in_millis() // 1000 + 5,
-    )
-    return dict(vars(run))
+    task = event.get("task", names.TASK_TRACK) if isinstance(event, dict) else names.TASK_TRACK
+    if task == names.TASK_TRACK:
+        tracker = get_tracker()
+        if tracker is None:
+            logger.warning("no tracking table is set: nothing to track")
+            return {"tracking": False}
+        # The lease outlives the invocation's own timeout, so a run cut short frees it by itself.
+        run = tracker.run(
+            seconds_left=lambda: context.get_remaining_time_in_millis() / 1000,
+            lease_seconds=context.get_remaining_time_in_millis() // 1000 + 5,
+        )
+        return dict(vars(run))
+    if task == names.TASK_RECONCILE:
+        reconciler = get_reconciler()
+        if reconciler is None:
+            logger.warning("no tracking table is set: nothing to reconcile")
+            return {"tracking": False}
+        dismiss = event.get("dismiss") or []
+        return reconciler.run(dismiss=[str(item) for item in dismiss]).as_dict()
+    if task == names.TASK_CHECK_BALANCE:
+        return get_balance_check().run()
+    raise GatewayError(Failure.INVALID_REQUEST, f"No such task: {str(task)[:40]}")
 
 
 gc.freeze()

@@ -64,6 +64,9 @@ ROUTES: Final = (
     Route("GET", "/openapi.json", keyed=False),
 )
 DOCS_PATH: Final = "/docs"
+# Local only: `make reconcile` runs the scheduled function's reconcile task here, as it would
+# invoke the deployed function (tools/reconcile.py).
+RECONCILE_PATH: Final = "/_local/reconcile"
 STAGE: Final = "local"
 API_ID: Final = "local"
 MAX_BODY_BYTES: Final = 10 * 1024 * 1024  # API Gateway's payload limit
@@ -246,6 +249,8 @@ class _FrontHandler(BaseHTTPRequestHandler):
         url = urlsplit(self.path)
         if (self.command, url.path) == ("GET", DOCS_PATH):
             return self._docs(url.query, request_id)
+        if (self.command, url.path) == ("POST", RECONCILE_PATH):
+            return self._reconcile(body, request_id)
         matched = [(route, route.match(self.command, url.path)) for route in ROUTES]
         route, path_parameters = next(((r, found) for r, found in matched if found is not None), (None, None))
         if route is None or path_parameters is None:
@@ -290,6 +295,16 @@ class _FrontHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             raise Refused(REQUEST_TOO_LONG)
         return self.rfile.read(length) if length else b""
+
+    def _reconcile(self, body: bytes, request_id: str) -> int:
+        try:
+            asked = json.loads(body or b"{}")
+            dismiss = [str(item) for item in asked.get("dismiss", [])] if isinstance(asked, dict) else []
+        except ValueError:
+            raise Refused(BAD_REQUEST) from None
+        report = self.server.functions.invoke_scheduled({"task": "reconcile", "dismiss": dismiss})
+        self._send(200, [("Content-Type", JSON_TYPE)], json.dumps(report).encode(), request_id)
+        return 200
 
     def _docs(self, query: str, request_id: str) -> int:
         # The page asks for ?format=json, as Powertools' own Swagger route serves it.

@@ -64,10 +64,11 @@ def reset_process_caches() -> None:
     from gateway.send import get_sender
     from gateway.settings import get_settings
     from queue_handler import record_threads
-    from scheduled_handler import get_tracker
+    from scheduled_handler import get_balance_check, get_publisher, get_reconciler, get_tracker
 
     get_queries.cache_clear()
-    get_tracker.cache_clear()
+    for made_once in (get_tracker, get_reconciler, get_balance_check, get_publisher):
+        made_once.cache_clear()
     get_settings.cache_clear()
     aws_session.cache_clear()
     dead_letters.sqs_client.cache_clear()
@@ -121,8 +122,8 @@ class FunctionHost:
             names.QUEUE_FUNCTION_MEMORY_MB,
             names.QUEUE_FUNCTION_TIMEOUT_SECONDS,
         )
-        self._tracker = _Function(
-            f"{names.SERVICE_NAME}-tracker",
+        self._scheduled = _Function(
+            f"{names.SERVICE_NAME}-scheduled",
             scheduled_handler.handler,
             names.SCHEDULED_FUNCTION_MEMORY_MB,
             names.SCHEDULED_FUNCTION_TIMEOUT_SECONDS,
@@ -140,8 +141,8 @@ class FunctionHost:
     def invoke_queue(self, event: dict[str, Any]) -> Any:
         return self._invoke(self._queue, event)
 
-    def invoke_tracker(self, event: dict[str, Any]) -> Any:
-        return self._invoke(self._tracker, event)
+    def invoke_scheduled(self, event: dict[str, Any]) -> Any:
+        return self._invoke(self._scheduled, event)
 
     def _invoke(self, function: _Function, event: dict[str, Any]) -> Any:
         # Metrics are printed to sys.stdout; while the lock is held only the handler prints.

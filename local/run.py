@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 from gateway import names
 from local.defaults import (
@@ -39,6 +40,9 @@ from local.defaults import (
     sandbox_port_for,
 )
 
+if TYPE_CHECKING:
+    from local.emulator import Resources
+
 PORT_ENV = "PORT"
 API_KEY_ENV = "VIBER_GATEWAY_API_KEY"
 REAL_PROVIDER_URL_ENV = "LIVEALL_BASE_URL"
@@ -48,6 +52,11 @@ MAX_VISIBILITY_TIMEOUT_SECONDS = 43_200  # SQS's limit
 # sees a send go through its statuses while watching.
 DEFAULT_TRACKER_PERIOD_SECONDS = 2.0
 DEFAULT_DELIVERY_STEP_SECONDS = 2.0
+LOCAL_RECONCILE_PERIOD_SECONDS = 5.0
+LOCAL_BALANCE_PERIOD_SECONDS = 30.0
+# Locally the history is never late: a send with no trace is "not sent" after a short grace.
+LOCAL_RECONCILE_GRACE_SECONDS = 10
+LOCAL_LOW_BALANCE_EUROS = 10
 MAX_PERIOD_SECONDS = 3600
 EXAMPLE_BODY = REPO / "events" / "message-im.json"
 
@@ -166,20 +175,14 @@ def _start(
     for name in [name for name in os.environ if name.startswith("AWS_")]:
         del os.environ[name]
     os.environ.update(
-        function_environment(
-            os.environ,
-            emulator.endpoint_url,
-            provider_url,
-            resources.dead_letter_queue_url,
-            verbose=verbose,
-        )
+        function_environment(os.environ, emulator.endpoint_url, provider_url, resources, verbose=verbose)
     )
 
     # Only now: Powertools reads the environment when the handlers are imported.
     from local.front import FrontServer
     from local.functions import FunctionHost, function_output
     from local.poller import QueuePoller, QueueSettings
-    from local.tracking import EventPrinter, TrackerSchedule
+    from local.tracking import EventPrinter, Schedule
 
     functions = FunctionHost(function_output(verbose))
     front = FrontServer((HOST, api_port), api_key=api_key, functions=functions, log=log)
@@ -198,9 +201,15 @@ def _start(
     )
     poller.start()
     running.callback(poller.stop)
-    schedule = TrackerSchedule(functions, tracker_period, log)
-    schedule.start()
-    running.callback(schedule.stop)
+    # The deployed schedules run every 1, 5 and 15 minutes; locally, every few seconds.
+    for task, period in (
+        (names.TASK_TRACK, tracker_period),
+        (names.TASK_RECONCILE, LOCAL_RECONCILE_PERIOD_SECONDS),
+        (names.TASK_CHECK_BALANCE, LOCAL_BALANCE_PERIOD_SECONDS),
+    ):
+        schedule = Schedule(functions, task, period, log)
+        schedule.start()
+        running.callback(schedule.stop)
     printer = EventPrinter(emulator.client("sqs"), resources.events_sink_url, log)
     printer.start()
     running.callback(printer.stop)
@@ -220,7 +229,7 @@ def function_environment(
     current: Mapping[str, str],
     aws_endpoint_url: str,
     provider_url: str,
-    dead_letter_queue_url: str,
+    resources: Resources,
     *,
     verbose: bool,
 ) -> dict[str, str]:
@@ -234,7 +243,12 @@ def function_environment(
         names.ENV_PROVIDER_BASE_URL: provider_url,
         names.ENV_PROVIDER_TOKEN_SECRET: names.TOKEN_SECRET_NAME,
         names.ENV_IDEMPOTENCY_TABLE: names.IDEMPOTENCY_TABLE_NAME,
-        names.ENV_DEAD_LETTER_QUEUE_URL: dead_letter_queue_url,
+        names.ENV_DEAD_LETTER_QUEUE_URL: resources.dead_letter_queue_url,
+        names.ENV_QUEUE_URL: resources.queue_url,
+        names.ENV_RECONCILE_GRACE_SECONDS: current.get(
+            names.ENV_RECONCILE_GRACE_SECONDS, str(LOCAL_RECONCILE_GRACE_SECONDS)
+        ),
+        names.ENV_LOW_BALANCE_EUROS: current.get(names.ENV_LOW_BALANCE_EUROS, str(LOCAL_LOW_BALANCE_EUROS)),
         names.ENV_TRACKING_TABLE: names.TRACKING_TABLE_NAME,
         names.ENV_EVENT_BUS_NAME: names.EVENT_BUS_NAME,
         # Young messages polled at every run of the (local, quick) schedule.

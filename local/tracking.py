@@ -1,32 +1,29 @@
-"""Delivery tracking on one machine: the schedule that runs the tracker, and the printer of its events."""
+"""The scheduled work on one machine: the schedules that run the scheduled function, and the event printer."""
 
 from __future__ import annotations
 
 import json
 import logging
 import threading
-from pathlib import Path
 from typing import Any, Final
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from local.defaults import REPO
 from local.functions import FunctionHost
 
-SCHEDULE_EVENT: Final = REPO / "events" / "tracker-schedule.json"
 WAIT_SECONDS: Final = 1
 
 
-class TrackerSchedule:
-    """EventBridge's part: invokes the tracker function every `period` seconds until stopped."""
+class Schedule:
+    """EventBridge's part: the scheduled function with one task every `period` seconds, until stopped."""
 
-    def __init__(self, functions: FunctionHost, period: float, log: logging.Logger) -> None:
+    def __init__(self, functions: FunctionHost, task: str, period: float, log: logging.Logger) -> None:
         self._functions = functions
+        self._task = task
         self._period = period
         self._log = log
-        self._event = json.loads(Path(SCHEDULE_EVENT).read_text(encoding="utf-8"))
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="tracker-schedule", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"schedule-{task}", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
@@ -38,13 +35,28 @@ class TrackerSchedule:
     def _run(self) -> None:
         while not self._stopping.wait(self._period):
             try:
-                run = self._functions.invoke_tracker(self._event)
+                done = self._functions.invoke_scheduled({"task": self._task})
             except Exception:
-                self._log.exception("the tracker function failed")
+                self._log.exception("the scheduled function failed (%s)", self._task)
                 continue
-            done = {k: v for k, v in run.items() if v and k != "oldest_open_age_seconds"}
-            if done and not run.get("skipped"):
-                self._log.info("tracker %s", ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in done.items()))
+            line = summary(self._task, done)
+            if line:
+                self._log.info("%s", line)
+
+
+def summary(task: str, done: dict[str, Any]) -> str | None:
+    """One line for a run that did something; None for one that did nothing."""
+    if task == "check-balance":
+        low = done.get("balance_low_event")
+        return f"balance {done['balance']:.2f} EUR: low, Balance Low published" if low else None
+    quiet = {"skipped", "oldest_open_age_seconds", "take_in_seconds", "index_seconds", "poll_seconds"}
+    quiet |= {"checked", "waiting"}
+    worth = {k: v for k, v in done.items() if v and k not in quiet}
+    if set(worth) <= {"provider_calls"} or done.get("skipped"):
+        return None
+    name = "tracker" if task == "track" else "reconciler"
+    parts = (f"{k.replace('_', ' ')} {len(v) if isinstance(v, list) else v}" for k, v in worth.items())
+    return f"{name} " + ", ".join(parts)
 
 
 class EventPrinter:
@@ -82,6 +94,14 @@ class EventPrinter:
 def event_line(event: dict[str, Any]) -> str:
     """`event Message Status Changed 20818588 delivered (sms, final) ref order-1042`."""
     detail = event.get("detail", {})
+    kind = event.get("detail-type")
+    if kind == "Send Outcome Resolved":
+        smsids = " ".join(str(m["smsid"]) for m in detail.get("messages", [])) or "-"
+        ref = f" ref {detail['reference']}" if detail.get("reference") else ""
+        key = detail.get("idempotency_key") or "(no key)"
+        return f"event {kind} {detail.get('outcome')} key {key} smsids {smsids}{ref}"
+    if kind == "Balance Low":
+        return f"event {kind} {detail.get('balance')} EUR, below {detail.get('threshold')}"
     flags = ", ".join(filter(None, [detail.get("channel"), "final" if detail.get("final") else None]))
     parts = [f"event {event.get('detail-type')} {detail.get('smsid')} {detail.get('state')} ({flags})"]
     if detail.get("reason"):

@@ -28,7 +28,7 @@ import time
 import warnings
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import cache
 from typing import Any
@@ -40,6 +40,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 )
 from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyAlreadyInProgressError,
+    IdempotencyItemNotFoundError,
     IdempotencyPersistenceLayerError,
     IdempotencyValidationError,
 )
@@ -55,11 +56,13 @@ from gateway.provider import SendResult, SentMessage
 from gateway.request import FieldError, SendRequest
 from gateway.send import SendAttempt, SendContext, Sender, get_sender
 from gateway.settings import get_settings
+from gateway.tracking import UnknownSend
 
 MAX_KEY_LENGTH = 255
 KEY_PATTERN = r"^[\x20-\x7e]+$"  # printable ASCII, as HTTP header values are
 _KEY = re.compile(r"[\x20-\x7e]+")  # matched whole: `$` would let "abc\n" through
 _REPLAY_MARK = "__replayed"
+STATUS_COMPLETED = "COMPLETED"  # Powertools' DataRecord status of a saved answer
 # How long a caller should wait before asking again while the first send runs.
 IN_PROGRESS_RETRY_AFTER_SECONDS = 1
 # No function runs longer than this: an older in-progress record belongs to a send that died or
@@ -152,6 +155,40 @@ class IdempotentSender:
         except GatewayError as failure:
             failure.replayed = replayed
             raise
+
+    def settle(self, send: UnknownSend, outcome: SendResult | GatewayError) -> None:
+        """Make the record of an uncertain send the true answer, as the reconciler found it.
+
+        The part it settles is now sent (a retry replays the ids) or failed; if then nothing
+        of the send may have gone out, the record is removed, so a retry sends.
+        """
+        if send.key is None:
+            return
+        self._idempotent()
+        assert self._persistence is not None
+        job = {"key": send.key, "payload": send.payload}
+        try:
+            record = self._persistence.get_record(data=job)
+        except (IdempotencyItemNotFoundError, IdempotencyValidationError):
+            record = None
+        if record is None:
+            logger.warning("no idempotency record to settle", extra={"idempotency_key": send.key})
+            return
+        if record.status != STATUS_COMPLETED:
+            logger.warning(
+                "idempotency record still in progress: not settled", extra={"idempotency_key": send.key}
+            )
+            return
+        request = SendRequest.model_validate(send.payload)
+        attempt = attempt_from_record(record.response_json_as_dict() or {}, request)
+        outcomes = list(attempt.outcomes)
+        outcomes[send.chunk_index] = outcome
+        settled = replace(attempt, outcomes=outcomes)
+        if settled.may_have_sent:
+            self._persistence.save_success(data=job, result=attempt_record(settled))
+        else:
+            reason = outcome if isinstance(outcome, Exception) else RuntimeError("settled as not sent")
+            self._persistence.delete_record(data=job, exception=reason)
 
     def prepare(self) -> None:
         """Build the persistence layer (and its boto3 client) now, in this thread."""

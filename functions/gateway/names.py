@@ -72,6 +72,8 @@ ENV_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
 # permanent and uncertain failures in the dead-letter queue at once, with the
 # reason (DESIGN.md), instead of after QUEUE_MAX_RECEIVE_COUNT receives.
 ENV_DEAD_LETTER_QUEUE_URL = "DEAD_LETTER_QUEUE_URL"
+# Set on the scheduled function: where the reconciler sends back a dead letter that proved not sent.
+ENV_QUEUE_URL = "QUEUE_URL"
 
 # Idempotency table key, as Powertools' DynamoDBPersistenceLayer expects by default.
 IDEMPOTENCY_KEY_ATTRIBUTE = "id"
@@ -214,4 +216,4 @@ METRIC_UNRESOLVED_AMBIGUOUS = "AmbiguousOutcomes"  # open ambiguous cases after 
 ENV_RECONCILE_GRACE_SECONDS = "RECONCILE_GRACE_SECONDS"
 DEFAULT_RECONCILE_GRACE_SECONDS = 10 * 60
 ENV_RECONCILE_SKEW_SECONDS = "RECONCILE_SKEW_SECONDS"
-DEFAULT_RECONCILE_SKEW_SECONDS = 120
+DEFAULT_RECONCILE_SKEW_SECONDS = 30

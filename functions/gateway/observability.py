@@ -85,6 +85,7 @@ def count(name: str, value: float = 1) -> None:
 # Units for gauges: seconds, or a plain number (euros are not a CloudWatch unit).
 SECONDS = MetricUnit.Seconds
 NO_UNIT = MetricUnit.NoUnit
+COUNT = MetricUnit.Count
 
 
 def gauge(name: str, value: float, unit: MetricUnit = SECONDS) -> None:

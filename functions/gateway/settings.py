@@ -85,6 +85,20 @@ class Settings(BaseModel):
     status_batch_size: int = Field(
         default=names.DEFAULT_STATUS_BATCH_SIZE, validation_alias=names.ENV_STATUS_BATCH_SIZE, ge=1, le=1000
     )
+    queue_url: str | None = Field(default=None, validation_alias=names.ENV_QUEUE_URL)
+    reconcile_grace_seconds: int = Field(
+        default=names.DEFAULT_RECONCILE_GRACE_SECONDS,
+        validation_alias=names.ENV_RECONCILE_GRACE_SECONDS,
+        ge=0,
+        le=86_400,
+    )
+    reconcile_skew_seconds: int = Field(
+        default=names.DEFAULT_RECONCILE_SKEW_SECONDS,
+        validation_alias=names.ENV_RECONCILE_SKEW_SECONDS,
+        ge=0,
+        le=3600,
+    )
+    low_balance_euros: float | None = Field(default=None, validation_alias=names.ENV_LOW_BALANCE_EUROS, ge=0)
     # Without a bus, no events are published (the rest works the same).
     event_bus_name: str | None = Field(default=None, validation_alias=names.ENV_EVENT_BUS_NAME, min_length=1)
 
