@@ -64,6 +64,7 @@ def token_secret(aws: Resources) -> str:
 def queues(aws: Resources, gateway_env: ProviderSandbox, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
     """The queue and its dead-letter queue, with the functions told where dead letters go."""
     monkeypatch.setenv(names.ENV_DEAD_LETTER_QUEUE_URL, aws.dead_letter_queue_url)
+    monkeypatch.setenv(names.ENV_QUEUE_URL, aws.queue_url)
     reset_process_caches()
     return {"queue": aws.queue_url, "dead_letter": aws.dead_letter_queue_url}
 

@@ -8,75 +8,21 @@ sandbox over loopback HTTP, whose statuses the tests force.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any
 
-import boto3
 import jsonschema
 import pytest
 
 from gateway import names
-from local.emulator import Resources
-from sandbox import Fault, ProviderSandbox
+from sandbox import Fault
 from tests.conftest import EVENTS, TEST_TOKEN, load_event, make_lambda_context, reset_process_caches
+from tests.integration.conftest import Tracking
 from tests.integration.test_api_send import PROBLEM, post, valid_im
 
 SCHEMA = json.loads((EVENTS / "schemas" / "message-event-detail.json").read_text())
 # The sandbox's rules by last digit (sandbox/README.md): a Viber user who reads, a phone without Viber.
 VIBER_READER, NO_VIBER = "306912345678", "306912345671"
 SMSFB = {"im_type": "IM_SMSFB", "senderid": "MyShop", "sms_text": "Your order has shipped."}
-
-
-class Clock:
-    """The tracker's clock, moved by the test (the sandbox's statuses are forced, not timed)."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
-@dataclass
-class Tracking:
-    provider: ProviderSandbox
-    aws: Resources
-    clock: Clock
-
-    def events(self) -> list[dict[str, Any]]:
-        """Every event the bus routed to the sink queue since the last call."""
-        sqs = boto3.client("sqs")
-        taken = []
-        while batch := sqs.receive_message(QueueUrl=self.aws.events_sink_url, MaxNumberOfMessages=10).get(
-            "Messages", []
-        ):
-            for message in batch:
-                taken.append(json.loads(message["Body"]))
-                sqs.delete_message(QueueUrl=self.aws.events_sink_url, ReceiptHandle=message["ReceiptHandle"])
-        return taken
-
-    def run(self) -> dict[str, Any]:
-        """One run of the tracker function, on the schedule's event, at the test's time."""
-        from scheduled_handler import get_tracker, handler
-
-        tracker = get_tracker()
-        assert tracker is not None
-        tracker.clock = tracker.store.clock = self.clock
-        return dict(
-            handler(load_event("tracker-schedule.json"), make_lambda_context("viber-gateway-tracker"))
-        )
-
-
-@pytest.fixture
-def tracking(gateway_env: ProviderSandbox, aws: Resources, monkeypatch: pytest.MonkeyPatch) -> Tracking:
-    """Sends recorded for tracking, events on the bus, statuses moved only when a test forces them."""
-    import time
-
-    monkeypatch.setenv(names.ENV_TRACKING_TABLE, names.TRACKING_TABLE_NAME)
-    monkeypatch.setenv(names.ENV_EVENT_BUS_NAME, names.EVENT_BUS_NAME)
-    gateway_env.configure({"delivery_step_seconds": 3600})
-    reset_process_caches()
-    return Tracking(gateway_env, aws, Clock(time.time()))
 
 
 def summary(events: list[dict[str, Any]]) -> list[tuple[str, int, str, str, bool]]:
