@@ -72,6 +72,7 @@ def get_reconciler() -> Reconciler | None:
         store,
         get_queries(),
         settle_record=get_idempotent_sender().settle,
+        save_answer=get_idempotent_sender().save_answer,
         dead_letters=dead_letters,
         publisher=get_publisher(),
         grace_seconds=settings.reconcile_grace_seconds,

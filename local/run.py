@@ -120,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
             real_provider=real_provider,
             visibility_timeout=args.visibility_timeout,
             tracker_period=args.tracker_period,
+            reconcile_period=args.reconcile_period,
             delivery_step_seconds=args.delivery_step_seconds,
             verbose=args.verbose,
         )
@@ -143,6 +144,7 @@ def _start(
     real_provider: RealProvider | None,
     visibility_timeout: int,
     tracker_period: float,
+    reconcile_period: float,
     delivery_step_seconds: float,
     verbose: bool,
 ) -> RunningService:
@@ -204,9 +206,11 @@ def _start(
     # The deployed schedules run every 1, 5 and 15 minutes; locally, every few seconds.
     for task, period in (
         (names.TASK_TRACK, tracker_period),
-        (names.TASK_RECONCILE, LOCAL_RECONCILE_PERIOD_SECONDS),
+        (names.TASK_RECONCILE, reconcile_period),
         (names.TASK_CHECK_BALANCE, LOCAL_BALANCE_PERIOD_SECONDS),
     ):
+        if not period:
+            continue  # off: only make reconcile runs it
         schedule = Schedule(functions, task, period, log)
         schedule.start()
         running.callback(schedule.stop)
@@ -431,6 +435,14 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_TRACKER_PERIOD_SECONDS,
         metavar="SECONDS",
         help="how often the tracker runs (default: %(default)s; deployed: every minute)",
+    )
+    parser.add_argument(
+        "--reconcile-period",
+        type=_period,
+        default=LOCAL_RECONCILE_PERIOD_SECONDS,
+        metavar="SECONDS",
+        help="how often the reconciler runs (default: %(default)s; deployed: every 5 minutes; 0: only "
+        "when make reconcile asks)",
     )
     parser.add_argument(
         "--delivery-step-seconds",

@@ -63,7 +63,8 @@ def render(report: dict[str, Any]) -> str:
     lines = [
         f"checked {report.get('checked', 0)}: sent {report.get('sent', 0)}, "
         f"not sent {report.get('not_sent', 0)}, waiting for the grace period {report.get('waiting', 0)}, "
-        f"ambiguous {len(ambiguous)}, dismissed {report.get('dismissed', 0)} "
+        f"ambiguous {len(ambiguous)}, dismissed {report.get('dismissed', 0)}; "
+        f"answers saved after a store failure {report.get('answers_saved', 0)} "
         f"({report.get('provider_calls', 0)} provider calls)"
     ]
     for case in ambiguous:

@@ -143,7 +143,7 @@ class IdempotentSender:
             raise self._in_progress(job) from None
         except IdempotencyPersistenceLayerError as error:
             if attempts:
-                return Answer(self._store_failed_after_send(key, attempts[0], error), replayed=False)
+                return Answer(self._store_failed_after_send(job, attempts[0], error), replayed=False)
             logger.error("idempotency store unavailable", extra={"reason": type(error.__cause__).__name__})
             raise GatewayError(
                 Failure.MISCONFIGURED, "The idempotency store cannot be reached; nothing was sent."
@@ -254,16 +254,28 @@ class IdempotentSender:
         return float(record.expiry_timestamp - self.window_seconds)
 
     def _store_failed_after_send(
-        self, key: str, attempt: SendAttempt, error: IdempotencyPersistenceLayerError
+        self, job: dict[str, Any], attempt: SendAttempt, error: IdempotencyPersistenceLayerError
     ) -> dict[str, Any]:
-        """Answer what was sent; the in-progress record written before the send keeps blocking a resend."""
+        """Answer what was sent; the in-progress record written before the send keeps blocking a resend.
+
+        The answer is also kept in the tracking table, from where the reconciler saves it into the
+        store once it works again: then a retry replays it.
+        """
+        key = str(job["key"])
         if attempt.may_have_sent:
             count(names.METRIC_IDEMPOTENCY_STORE_FAILURES)
             logger.error(
                 "sent, but the idempotency store did not keep the answer: a retry under this key will "
-                "not send again, but it cannot replay this answer",
+                "not send again, and replays it once the reconciler saved it",
                 extra={"idempotency_key": key, "reason": type(error.__cause__).__name__},
             )
+            if self.sender.tracking is not None:
+                try:
+                    self.sender.tracking.record_unsaved_answer(key, job["payload"], attempt_record(attempt))
+                except Exception as failure:
+                    logger.error(
+                        "the answer could not be kept either", extra={"reason": type(failure).__name__}
+                    )
         else:
             logger.error(
                 "nothing was sent, and the idempotency record could not be removed: retries under this "
@@ -271,6 +283,12 @@ class IdempotentSender:
                 extra={"idempotency_key": key, "reason": type(error.__cause__).__name__},
             )
         return attempt.answer()
+
+    def save_answer(self, key: str, payload: dict[str, Any], record: dict[str, Any]) -> None:
+        """Save an answer the store could not take when it was given (the reconciler calls it)."""
+        self._idempotent()
+        assert self._persistence is not None
+        self._persistence.save_success(data={"key": key, "payload": payload}, result=record)
 
 
 def _mark_replayed(response: Any, idempotent_data: DataRecord) -> Any:

@@ -154,6 +154,7 @@ class ReconcileReport:
     ambiguous: list[dict[str, Any]] = field(default_factory=list)
     provider_calls: int = 0
     dismissed: int = 0
+    answers_saved: int = 0  # answers the idempotency store took only now
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -164,6 +165,7 @@ class ReconcileReport:
             "ambiguous": self.ambiguous,
             "provider_calls": self.provider_calls,
             "dismissed": self.dismissed,
+            "answers_saved": self.answers_saved,
         }
 
 
@@ -174,6 +176,7 @@ class Reconciler:
         queries: ProviderQueries,
         *,
         settle_record: Callable[[UnknownSend, SendResult | GatewayError], None] | None,
+        save_answer: Callable[[str, dict[str, Any], dict[str, Any]], None] | None = None,
         dead_letters: Any | None,
         publisher: EventPublisher | None,
         grace_seconds: float,
@@ -183,6 +186,7 @@ class Reconciler:
         self.store = store
         self.queries = queries
         self.settle_record = settle_record  # gateway.idempotency: the record becomes the true answer
+        self.save_answer = save_answer  # gateway.idempotency: an answer the store could not take then
         self.dead_letters = dead_letters  # gateway.dead_letters.DeadLetters: delete or send back
         self.publisher = publisher
         self.grace_seconds = grace_seconds
@@ -191,6 +195,7 @@ class Reconciler:
 
     def run(self, *, dismiss: list[str] | None = None) -> ReconcileReport:
         report = ReconcileReport()
+        self._save_answers(report)
         sends = self.store.open_unknowns()
         for send in [s for s in sends if s.id in set(dismiss or ())]:
             self.store.save_unknown(replace(send, status="dismissed", checked_at=self.clock()))
@@ -238,6 +243,21 @@ class Reconciler:
         gauge(names.METRIC_UNRESOLVED_AMBIGUOUS, len(report.ambiguous), unit=COUNT)
         logger.info("reconciliation run", extra=report.as_dict())
         return report
+
+    def _save_answers(self, report: ReconcileReport) -> None:
+        """Answers the idempotency store could not take just after their send: into the store now."""
+        if self.save_answer is None:
+            return
+        for key, payload, record in self.store.unsaved_answers():
+            try:
+                self.save_answer(key, payload, record)
+            except Exception as error:
+                logger.warning(
+                    "the idempotency store still refuses an answer", extra={"reason": type(error).__name__}
+                )
+                continue
+            self.store.forget_unsaved_answer(key)
+            report.answers_saved += 1
 
     # ----- asking LiveAll -----------------------------------------------------------------------
 

@@ -32,6 +32,7 @@ from gateway.statuses import Channel, State, StatusRecord, status_meaning
 
 SUBMISSION_SHARD = "submissions"
 UNKNOWN_SHARD = "unknown"  # sends whose outcome is unknown, until the reconciler settles them
+UNSAVED_SHARD = "unsaved"  # answers the idempotency store could not take, until the reconciler saves them
 UNKNOWN_KEPT_SECONDS = 30 * 86_400
 MESSAGE_SHARDS = 4  # open messages spread over these, so no one index partition takes every write
 KEPT_AFTER_WINDOW_SECONDS = 7 * 86_400
@@ -186,6 +187,31 @@ class TrackingStore:
         """Store it as it stands; settled ones leave the index."""
         open_ = unknown.status in ("open", "ambiguous")
         self._write([_unknown_item(unknown, open_=open_, now=int(self.clock()))])
+
+    def record_unsaved_answer(self, key: str, payload: dict[str, Any], record: dict[str, Any]) -> None:
+        now = int(self.clock())
+        item = {
+            names.TRACKING_KEY_ATTRIBUTE: f"unsaved#{key}",
+            "key": key,
+            "payload_z": _compressed(payload),
+            "record_z": _compressed(record),
+            names.TRACKING_TTL_ATTRIBUTE: now + UNKNOWN_KEPT_SECONDS,
+            names.TRACKING_OPEN_SHARD_ATTRIBUTE: UNSAVED_SHARD,
+            names.TRACKING_DUE_ATTRIBUTE: now,
+        }
+        self.client.put_item(TableName=self.table_name, Item=_marshal(item))
+
+    def unsaved_answers(self) -> list[tuple[str, dict[str, Any], dict[str, Any]]]:
+        """(key, payload, record) of each answer waiting to be saved into the idempotency store."""
+        return [
+            (str(item["key"]), _decompressed(item["payload_z"]), _decompressed(item["record_z"]))
+            for item in self._open(UNSAVED_SHARD, None)
+        ]
+
+    def forget_unsaved_answer(self, key: str) -> None:
+        self.client.delete_item(
+            TableName=self.table_name, Key={names.TRACKING_KEY_ATTRIBUTE: {"S": f"unsaved#{key}"}}
+        )
 
     def pending_submissions(self) -> list[Submission]:
         return [_submission(item, self.window_seconds) for item in self._open(SUBMISSION_SHARD, None)]
@@ -394,7 +420,7 @@ def _unknown_item(unknown: UnknownSend, *, open_: bool, now: int) -> dict[str, A
         "origin": unknown.origin,
         "message_id": unknown.message_id,
         "partial": unknown.partial,
-        "payload_z": base64.b64encode(zlib.compress(json.dumps(unknown.payload).encode(), 9)).decode("ascii"),
+        "payload_z": _compressed(unknown.payload),
         "chunk_index": unknown.chunk_index,
         "destinations": ",".join(unknown.destinations),
         "sender": unknown.sender,
@@ -421,7 +447,7 @@ def _unknown(item: dict[str, Any]) -> UnknownSend:
         origin=str(item["origin"]),
         message_id=item.get("message_id"),
         partial=bool(item.get("partial")),
-        payload=json.loads(zlib.decompress(base64.b64decode(item["payload_z"]))),
+        payload=_decompressed(item["payload_z"]),
         chunk_index=int(item["chunk_index"]),
         destinations=str(item["destinations"]).split(","),
         sender=str(item["sender"]),
@@ -434,6 +460,14 @@ def _unknown(item: dict[str, Any]) -> UnknownSend:
         checked_at=None if item.get("checked_at") is None else float(item["checked_at"]),
         resolved_smsids=str(item["resolved_smsids"]).split(",") if item.get("resolved_smsids") else [],
     )
+
+
+def _compressed(document: dict[str, Any]) -> str:
+    return base64.b64encode(zlib.compress(json.dumps(document).encode(), 9)).decode("ascii")
+
+
+def _decompressed(text: str) -> dict[str, Any]:
+    return dict(json.loads(zlib.decompress(base64.b64decode(text))))
 
 
 def _optional_int(value: Any) -> int | None:

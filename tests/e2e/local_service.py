@@ -53,7 +53,10 @@ def _wait_until_answering(process: subprocess.Popen[bytes], http: urllib3.PoolMa
 
 @contextmanager
 def running_local_service(
-    log_path: Path, *, extra_environment: dict[str, str] | None = None
+    log_path: Path,
+    *,
+    extra_environment: dict[str, str] | None = None,
+    extra_arguments: list[str] | None = None,
 ) -> Iterator[LocalService]:
     """Start `python -m local.run` on free ports as a user would, and stop it and check nothing is left."""
     api_port, aws_port, sandbox_port = free_port(), free_port(), free_port()
@@ -69,6 +72,7 @@ def running_local_service(
         f"--sandbox-port={sandbox_port}",
         f"--api-key={api_key}",
         f"--visibility-timeout={VISIBILITY_TIMEOUT_SECONDS}",
+        *(extra_arguments or []),
     ]
     http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=2.0, read=30.0))
     with log_path.open("wb") as log:

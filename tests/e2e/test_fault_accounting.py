@@ -1,9 +1,15 @@
 """Fault injection: 250 queued messages while the provider or the store fails 20 % of calls, mode by mode.
 
-At the end every message is accounted for: sent once (the sandbox's ledger),
-or in the dead-letter queue with a reason. None is sent twice, none is lost.
-Then `make redrive` runs against the running service: it finishes, moves each
-dead letter once, and still nothing is sent twice.
+Each message goes on the queue under an idempotency key of its own. After the
+five modes every message is accounted for: sent once, or in the dead-letter
+queue with a reason. Then two answers of sends LiveAll took are made ambiguous
+(another system sends to the same number), `make reconcile` settles the rest,
+and at the end every message was sent exactly once with its id known to the
+caller (a replay under its key), or never sent, then sent once after the
+reconciler sent it back; nothing stays unknown but the two planted cases,
+which are reported with their candidates, not guessed. Finally `make redrive`
+runs against the running service: it finishes, moves each dead letter once,
+and still nothing is sent twice.
 """
 
 from __future__ import annotations
@@ -26,6 +32,8 @@ MESSAGES_PER_MODE = 50
 FAILURE_RATE = 0.2
 # The provider's slow answers outlast the functions' read timeout.
 READ_TIMEOUT_SECONDS = 0.5
+# Quick reconciliation here: LiveAll's history is never late in the sandbox.
+GRACE_SECONDS = 3
 STORE_SAVES_ANSWER = "DynamoDB_20120810.UpdateItem"  # how the idempotency store keeps an answer
 # (mode, provider fault, or None with the store failing after the send instead)
 MODES: list[tuple[str, dict[str, Any] | None]] = [
@@ -35,16 +43,24 @@ MODES: list[tuple[str, dict[str, Any] | None]] = [
     ("garbage body after processing", {"kind": "garbage", "after_processing": True}),
     ("store fails after the send", None),
 ]
+PLANTED_AMBIGUOUS = 2
 DRAIN_SECONDS = 120
-REDRIVE_TIMEOUT_SECONDS = 120
+COMMAND_TIMEOUT_SECONDS = 120
 
 
 @pytest.fixture(scope="module")
 def flaky(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalService]:
-    """A local service of its own, with a short provider read timeout."""
+    """A local service of its own: a short read timeout, and reconciliation only when asked."""
     log_path = tmp_path_factory.mktemp("local-run-faults") / "output.log"
-    environment = {"PROVIDER_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT_SECONDS)}
-    with running_local_service(log_path, extra_environment=environment) as service:
+    environment = {
+        "PROVIDER_READ_TIMEOUT_SECONDS": str(READ_TIMEOUT_SECONDS),
+        "RECONCILE_GRACE_SECONDS": str(GRACE_SECONDS),
+        # Wide enough that the planted send (below) falls in the window of the send it shadows.
+        "RECONCILE_SKEW_SECONDS": "600",
+    }
+    with running_local_service(
+        log_path, extra_environment=environment, extra_arguments=["--reconcile-period=0"]
+    ) as service:
         yield service
 
 
@@ -55,6 +71,10 @@ def _body(number: int) -> dict[str, Any]:
         "im_text": f"accounting message {number}",
         "destinations": [f"30691{number:07d}"],
     }
+
+
+def _key(number: int) -> str:
+    return f"accounting-{number}"
 
 
 def _wait_until_settled(service: LocalService, what: str) -> None:
@@ -100,8 +120,12 @@ def _reason(message: dict[str, Any]) -> str:
     return f"retries exhausted ({message['Attributes']['ApproximateReceiveCount']} receives)"
 
 
-def _make_redrive(service: LocalService) -> subprocess.CompletedProcess[str]:
-    """`make redrive` as README says to run it against the running service."""
+def _text_of(message: dict[str, Any]) -> str:
+    return str(json.loads(message["Body"])["im_text"])
+
+
+def _make(service: LocalService, target: str, *arguments: str) -> subprocess.CompletedProcess[str]:
+    """`make redrive` / `make reconcile` as README says to run them against the running service."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     environment.update(
         {
@@ -111,68 +135,140 @@ def _make_redrive(service: LocalService) -> subprocess.CompletedProcess[str]:
             "AWS_SECRET_ACCESS_KEY": "local",
         }
     )
+    variable = {"redrive": "REDRIVE_ARGS", "reconcile": "RECONCILE_ARGS"}[target]
     return subprocess.run(
-        ["make", "--no-print-directory", "redrive"],
+        ["make", "--no-print-directory", target, f"{variable}={' '.join(arguments)}"],
         cwd=REPO,
         env=environment,
         capture_output=True,
         text=True,
-        timeout=REDRIVE_TIMEOUT_SECONDS,
+        timeout=COMMAND_TIMEOUT_SECONDS,
         check=False,
     )
 
 
+def _send_as_another_system(service: LocalService, body: dict[str, Any]) -> None:
+    """Another system of the same LiveAll account (its token from the secret) sending to a number."""
+    import boto3
+
+    from gateway import names
+
+    secrets = boto3.client(
+        "secretsmanager",
+        endpoint_url=service.aws_url,
+        region_name="eu-central-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
+    token = json.loads(secrets.get_secret_value(SecretId=names.TOKEN_SECRET_NAME)["SecretString"])["apitoken"]
+    answer = service.http.request(
+        "POST",
+        f"{service.sandbox_url}SendIM",
+        body=json.dumps({"apitoken": token, **body}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.json()["success"] is True
+
+
+def _sent_by_text(service: LocalService) -> Counter[str]:
+    return Counter(entry["payload"]["im_text"] for entry in service.ledger())
+
+
 @pytest.mark.slow
-def test_every_message_is_sent_once_or_dead_lettered_and_the_redrive_ends(
-    flaky: LocalService, capsys
-) -> None:
-    sent_by_text: Counter[str] = Counter()
+def test_every_message_is_sent_once_known_to_its_caller_or_reported(flaky: LocalService, capsys) -> None:
     rows = []
     number = 0
     parked_before: set[str] = set()
     for index, (mode, fault) in enumerate(MODES):
         # Given the provider (or the store, after the send) failing 20 % of calls in this mode
-        flaky.sandbox("POST", "reset")
+        requests_before, sent_before = len(flaky.sandbox("GET", "requests")), _sent_by_text(flaky)
         if fault is not None:
             flaky.sandbox("POST", "fault-rate", {"rate": FAILURE_RATE, "fault": fault, "seed": index})
         else:
             flaky.emulator("POST", {"operation": STORE_SAVES_ANSWER, "rate": FAILURE_RATE, "seed": index})
         injected_before = flaky.emulator("GET")["injected"].get(STORE_SAVES_ANSWER, 0)
 
-        # When 50 messages are queued and the queue drains
+        # When 50 messages are queued, each under its own key, and the queue drains
         for _ in range(MESSAGES_PER_MODE):
             number += 1
-            flaky.sqs.send_message(QueueUrl=flaky.queue_url, MessageBody=json.dumps(_body(number)))
+            flaky.sqs.send_message(
+                QueueUrl=flaky.queue_url,
+                MessageBody=json.dumps(_body(number)),
+                MessageAttributes={"IdempotencyKey": {"DataType": "String", "StringValue": _key(number)}},
+            )
         _wait_until_settled(flaky, mode)
+        flaky.sandbox("POST", "fault-rate", {"rate": 0})
         flaky.emulator("POST", {"operation": STORE_SAVES_ANSWER, "rate": 0})
         store_failures = flaky.emulator("GET")["injected"].get(STORE_SAVES_ANSWER, 0) - injected_before
 
-        # Then account for each message of this mode (the dead letters stay for the redrive)
-        requests = flaky.sandbox("GET", "requests")
-        mode_sent = Counter(entry["payload"]["im_text"] for entry in flaky.ledger())
-        sent_by_text.update(mode_sent)
+        # Then account for this mode (the dead letters stay, for the reconciler and the redrive)
+        calls = len(flaky.sandbox("GET", "requests")) - requests_before
+        sent = sum((_sent_by_text(flaky) - sent_before).values())
         parked_now = _dead_letters(flaky)
         mode_parked = [m for message_id, m in parked_now.items() if message_id not in parked_before]
         parked_before |= set(parked_now)
-        rows.append(
-            (mode, len(requests), sum(mode_sent.values()), store_failures, Counter(map(_reason, mode_parked)))
-        )
+        rows.append((mode, calls, sent, store_failures, Counter(map(_reason, mode_parked))))
 
+    sent_by_text = _sent_by_text(flaky)
     parked = _dead_letters(flaky)
-    parked_by_text = {json.loads(m["Body"])["im_text"]: _reason(m) for m in parked.values()}
+    parked_by_text = {_text_of(m): _reason(m) for m in parked.values()}
     assert len(parked_by_text) == len(parked), "a message was dead-lettered twice"
     all_texts = [_body(n)["im_text"] for n in range(1, number + 1)]
     sent_twice = [t for t in all_texts if sent_by_text[t] > 1]
     missing = [t for t in all_texts if sent_by_text[t] == 0 and t not in parked_by_text]
-    both = [t for t in all_texts if sent_by_text[t] == 1 and t in parked_by_text]
+    lost_answers = [t for t in all_texts if sent_by_text[t] == 1 and t in parked_by_text]
+    never_taken = [t for t in all_texts if sent_by_text[t] == 0 and t in parked_by_text]
+    assert number == 250
+    assert (sent_twice, missing) == ([], [])
+    # A message both sent and parked is one whose answer was lost: parked as outcome-unknown, never re-sent.
+    assert all(parked_by_text[t] == "outcome-unknown" for t in lost_answers)
+    assert "rejected-by-provider" not in parked_by_text.values()
+    assert rows[1][4].get("outcome-unknown", 0) == 0  # HTTP 429 was retried to success
+    assert rows[4][3] > 0  # the store failed after sends...
+    assert (rows[4][2], sum(rows[4][4].values())) == (MESSAGES_PER_MODE, 0)  # ...and lost nothing
 
-    # When `make redrive` runs against the running service (which parks outcome-unknown replays again)
-    flaky.sandbox("POST", "reset")
-    started = time.monotonic()
-    redrive = _make_redrive(flaky)
-    redrive_seconds = time.monotonic() - started
+    # Given two of the lost answers made ambiguous: another system sent to the same numbers meanwhile
+    planted = lost_answers[:PLANTED_AMBIGUOUS]
+    for text in planted:
+        number_of = int(text.rsplit(" ", 1)[1])
+        _send_as_another_system(flaky, {**_body(number_of), "im_text": f"other system {number_of}"})
+
+    # When the reconciler runs (make reconcile), the queue settles, and it runs once more
+    time.sleep(GRACE_SECONDS + 1)
+    reconcile = _make(flaky, "reconcile", f"--local-url {flaky.api_url}")
+    _wait_until_settled(flaky, "after the reconciliation")
+    again = _make(flaky, "reconcile", f"--local-url {flaky.api_url}")
+    found = re.search(
+        r"sent (\d+), not sent (\d+), waiting for the grace period (\d+), ambiguous (\d+)", reconcile.stdout
+    )
+
+    # Then each message was sent exactly once...
+    final = _sent_by_text(flaky)
+    assert [t for t in all_texts if final[t] != 1] == []
+    # ...and the caller knows its id: a replay under its key answers 200 with it, but for the planted two
+    ledger_ids = {entry["payload"]["im_text"]: entry["smsids"][0] for entry in flaky.ledger()}
+    replays: Counter[int] = Counter()
+    unknown_left = []
+    for n in range(1, number + 1):
+        answer = flaky.post_message(_body(n), {"Idempotency-Key": _key(n)})
+        replays[answer.status] += 1
+        text = _body(n)["im_text"]
+        if answer.status == 200:
+            assert answer.json()["messages"][0]["smsid"] == ledger_ids[text], text
+        else:
+            unknown_left.append(text)
+            assert answer.json()["type"].endswith(":outcome-unknown")
+    assert sorted(unknown_left) == sorted(planted)
+    # ...the planted ones reported with their candidates, never guessed, and left in the dead-letter queue
+    assert reconcile.returncode == 0, reconcile.stdout + reconcile.stderr
+    assert found is not None
+    assert int(found.group(4)) == PLANTED_AMBIGUOUS
+    assert again.stdout.count("candidate smsid") == 2 * PLANTED_AMBIGUOUS
+    assert sorted(_text_of(m) for m in _dead_letters(flaky).values()) == sorted(planted)
+
+    # When make redrive runs against the running service (which parks the planted ones again)
+    redrive = _make(flaky, "redrive")
     _wait_until_settled(flaky, "after the redrive")
-    resent = Counter(entry["payload"]["im_text"] for entry in flaky.ledger())
     moved = re.search(r"moved\s+(\d+)\s+in all", redrive.stdout)
 
     with capsys.disabled():
@@ -182,31 +278,24 @@ def test_every_message_is_sent_once_or_dead_lettered_and_the_redrive_ends(
             listed = ", ".join(f"{reason}: {count}" for reason, count in sorted(reasons.items())) or "-"
             print(f"{mode:<32} {calls:>6} {sent:>5} {store_failures:>6}  {listed}")
         print(
-            f"{'total':<32} {'':>6} {sum(sent_by_text.values()):>5} {'':>6}  {len(parked_by_text)}; "
-            f"sent twice: {len(sent_twice)}; missing: {len(missing)}; "
-            f"sent and parked as outcome-unknown (for an operator to check): {len(both)}"
+            f"before reconciling: sent {sum(sent_by_text.values())}, dead-lettered {len(parked)} "
+            f"(answer lost {len(lost_answers)}, never taken {len(never_taken)}); "
+            f"sent twice {len(sent_twice)}, missing {len(missing)}"
+        )
+        summary = next((line for line in reconcile.stdout.splitlines() if line.startswith("checked")), "?")
+        print(f"make reconcile: {summary}")
+        print(
+            f"after: sent exactly once {sum(1 for t in all_texts if final[t] == 1)} of {number}; "
+            f"replays under their keys {dict(replays)}; "
+            f"unknown left {len(unknown_left)} (the planted, reported)"
         )
         print(
-            f"make redrive: exit {redrive.returncode} in {redrive_seconds:.1f} s, moved "
-            f"{moved.group(1) if moved else '?'} of {len(parked)} dead letters; sent by the replays: "
-            f"{sum(resent.values())}\n"
+            f"make redrive: exit {redrive.returncode}, moved {moved.group(1) if moved else '?'}; "
+            f"sent twice after it: {sum(1 for t in all_texts if _sent_by_text(flaky)[t] > 1)}\n"
         )
 
-    assert number == 250
-    assert sent_twice == []
-    assert missing == []
-    # A message both sent and parked is one whose answer was lost: parked as outcome-unknown, never re-sent.
-    assert all(parked_by_text[t] == "outcome-unknown" for t in both)
-    # Retriable failures (429) were retried to success; uncertain ones were parked, never retried.
-    assert "rejected-by-provider" not in parked_by_text.values()
-    assert rows[1][4].get("outcome-unknown", 0) == 0
-    # A store failing after the send lost nothing and parked nothing: the sends were answered as sent.
-    assert rows[4][3] > 0
-    assert rows[4][2] == MESSAGES_PER_MODE
-    assert sum(rows[4][4].values()) == 0
-    # The redrive finished, moved each dead letter once, and its replays sent nothing already sent
+    # Then it finished, moved each dead letter once, and nothing was sent twice
     assert redrive.returncode == 0, redrive.stdout + redrive.stderr
     assert moved is not None
-    assert int(moved.group(1)) == len(parked)
-    assert all(sent_by_text[text] == 0 for text in resent)
-    assert max(resent.values(), default=0) <= 1
+    assert int(moved.group(1)) == PLANTED_AMBIGUOUS
+    assert [t for t in all_texts if _sent_by_text(flaky)[t] != 1] == []

@@ -221,3 +221,65 @@ def test_an_ambiguous_match_is_reported_not_guessed_and_can_be_dismissed(
     # And an operator who settled it by hand dismisses it
     assert reconcile(dismiss=[case["unknown_id"]])["dismissed"] == 1
     assert reconcile()["checked"] == 0
+
+
+def test_an_answer_the_store_refused_is_saved_by_the_reconciler_and_then_replayed(
+    tracking: Tracking, lambda_context
+) -> None:
+    from botocore.exceptions import ClientError
+
+    from gateway.idempotency import get_idempotent_sender
+
+    # Given a store that takes the in-progress record but refuses the answer after the send
+    sender = get_idempotent_sender()
+    sender.prepare()
+    assert sender._persistence is not None
+
+    def refuse(**kwargs: Any) -> None:
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "down"}}, "UpdateItem")
+
+    events = sender._persistence.client.meta.events
+    events.register("before-call.dynamodb.UpdateItem", refuse)
+    first = post_with_key(valid_im(), "store-refused", lambda_context)
+    [entry] = tracking.provider.ledger
+    assert first[0] == 200
+    # (while the store refuses, a retry cannot replay it: the in-progress record blocks a resend)
+    assert post_with_key(valid_im(), "store-refused", make_lambda_context())[0] == 409
+
+    # When the store works again and the reconciler runs (twice: the second finds nothing left)
+    events.unregister("before-call.dynamodb.UpdateItem", refuse)
+    report = reconcile()
+    again = reconcile()
+
+    # Then the answer was saved once, and a retry under the key replays it, with no second send
+    assert (report["answers_saved"], again["answers_saved"]) == (1, 0)
+    status, headers, body = post_with_key(valid_im(), "store-refused", make_lambda_context())
+    assert (status, headers[REPLAYED]) == (200, "true")
+    assert body["messages"] == [{"destination": "306912345678", "smsid": entry.smsids[0]}]
+    assert len(tracking.provider.requests) == 1
+
+
+def test_an_answer_stays_waiting_while_the_store_still_refuses_it(tracking: Tracking, lambda_context) -> None:
+    from botocore.exceptions import ClientError
+
+    from gateway.idempotency import get_idempotent_sender
+
+    # Given an answer the store refused after its send
+    sender = get_idempotent_sender()
+    sender.prepare()
+    assert sender._persistence is not None
+
+    def refuse(**kwargs: Any) -> None:
+        raise ClientError({"Error": {"Code": "InternalServerError", "Message": "down"}}, "UpdateItem")
+
+    events = sender._persistence.client.meta.events
+    events.register("before-call.dynamodb.UpdateItem", refuse)
+    assert post_with_key(valid_im(), "still-refused", lambda_context)[0] == 200
+
+    # When the reconciler runs while the store still refuses it
+    report = reconcile()
+
+    # Then nothing is lost: the answer waits for the next run, which saves it
+    assert report["answers_saved"] == 0
+    events.unregister("before-call.dynamodb.UpdateItem", refuse)
+    assert reconcile()["answers_saved"] == 1
