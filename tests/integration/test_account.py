@@ -9,7 +9,7 @@ import pytest
 
 from gateway import names
 from sandbox import Fault
-from tests.conftest import load_event, make_lambda_context, reset_process_caches
+from tests.conftest import EVENTS, load_event, make_lambda_context, reset_process_caches
 from tests.integration.conftest import Tracking
 from tests.integration.test_api_send import PROBLEM, post, valid_im
 
@@ -121,6 +121,8 @@ def test_the_scheduled_check_publishes_balance_low_once_when_it_drops(
     assert check()["balance_low_event"] is False
     [event] = balance_low_events()
     assert (event["balance"], event["threshold"], event["currency"]) == (12.5, 20.0, "EUR")
+    # (the documented example has the same members)
+    assert set(event) == set(json.loads((EVENTS / "event-balance-low.json").read_text())["detail"])
 
     # And after a top-up, a new drop is news again
     tracking.provider.balance = 100

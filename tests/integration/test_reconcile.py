@@ -15,7 +15,7 @@ import boto3
 
 from gateway import names
 from sandbox import Fault
-from tests.conftest import make_lambda_context, reset_process_caches
+from tests.conftest import EVENTS, make_lambda_context, reset_process_caches
 from tests.integration.conftest import Tracking
 from tests.integration.test_api_send import PROBLEM, valid_im
 from tests.integration.test_idempotency import REPLAYED, post_with_key
@@ -68,6 +68,8 @@ def test_a_lost_answer_becomes_the_true_answer_of_its_key(tracking: Tracking, la
         "order-7",
     )
     assert resolved["messages"] == body["messages"]
+    documented = json.loads((EVENTS / "event-send-outcome-resolved.json").read_text())
+    assert set(resolved) == set(documented["detail"])
     tracking.run()
     accepted = [e for e in tracking.events() if e["detail-type"] == names.DETAIL_TYPE_MESSAGE_ACCEPTED]
     assert [e["detail"]["smsid"] for e in accepted] == [entry.smsids[0]]

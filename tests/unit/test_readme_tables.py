@@ -40,3 +40,12 @@ def test_the_failure_table_lists_every_type() -> None:
     assert set(listed) == set(names.FAILURE_TYPES)
     for row, failure in zip(rows, Failure, strict=True):
         assert row[2].startswith(str(failure.info.http_status)), row
+
+
+def test_the_settings_table_lists_every_variable_the_functions_read() -> None:
+    from gateway.settings import Settings
+
+    rows = _rows("| variable | default | meaning |")
+    listed = {name for row in rows for name in re.findall(r"`([A-Z_]+)`", row[0])}
+    read = {str(field.validation_alias) for field in Settings.model_fields.values()}
+    assert read - listed == set()

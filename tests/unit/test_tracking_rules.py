@@ -109,3 +109,12 @@ def test_the_published_event_schema_is_the_models_own() -> None:
 def test_make_run_prints_one_line_per_event() -> None:
     event = json.loads((EVENTS / "event-message-status-changed.json").read_text())
     assert event_line(event) == "event Message Status Changed 20818588 delivered (sms, final) ref order-1042"
+
+
+def test_make_run_prints_the_reconcilers_and_the_balance_checks_events() -> None:
+    resolved = json.loads((EVENTS / "event-send-outcome-resolved.json").read_text())
+    low = json.loads((EVENTS / "event-balance-low.json").read_text())
+    assert event_line(resolved) == (
+        "event Send Outcome Resolved sent key order-1042 smsids 20818590 ref order-1042"
+    )
+    assert event_line(low) == "event Balance Low 8.42 EUR, below 10"
