@@ -110,7 +110,10 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             logger.warning("no tracking table is set: nothing to reconcile")
             return {"tracking": False}
         dismiss = event.get("dismiss") or []
-        return reconciler.run(dismiss=[str(item) for item in dismiss]).as_dict()
+        return reconciler.run(
+            dismiss=[str(item) for item in dismiss],
+            lease_seconds=context.get_remaining_time_in_millis() // 1000 + 5,
+        ).as_dict()
     if task == names.TASK_CHECK_BALANCE:
         return get_balance_check().run()
     raise GatewayError(Failure.INVALID_REQUEST, f"No such task: {str(task)[:40]}")

@@ -35,6 +35,11 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, urllib3.exceptions.HTTPError, RuntimeError) as error:
         print(f"reconcile: {error}", file=sys.stderr)
         return 1
+    if report.get("skipped"):
+        print(
+            "reconcile: another run (the schedule's) is in progress; try again in a minute", file=sys.stderr
+        )
+        return 1
     print(render(report))
     return 0
 

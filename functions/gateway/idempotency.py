@@ -202,6 +202,9 @@ class IdempotentSender:
                 expiry_attr=names.IDEMPOTENCY_TTL_ATTRIBUTE,
                 boto3_session=aws_session(),
             )
+            # Configured now, not at the first send: the reconciler (another function, which never
+            # sends) settles records, and must find them under the keys the senders wrote.
+            self._persistence.configure(self.config, key_prefix=names.IDEMPOTENCY_KEY_PREFIX)
             self._send_once = idempotent_function(
                 data_keyword_argument="job",
                 persistence_store=self._persistence,

@@ -30,6 +30,7 @@ send is a `Send Outcome Resolved` event.
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -43,7 +44,7 @@ from gateway.observability import COUNT, count_by, gauge, logger
 from gateway.provider import SendResult, SentMessage
 from gateway.queries import ProviderQueries
 from gateway.send import record_failure
-from gateway.tracking import TrackingStore, UnknownSend
+from gateway.tracking import RECONCILE_LEASE_ID, TrackingStore, UnknownSend
 
 SENT, NOT_SENT, WAIT, AMBIGUOUS = "sent", "not-sent", "wait", "ambiguous"
 # Destinations up to this many are looked up one by one; more, by sender only, matched here.
@@ -147,6 +148,7 @@ def judge(
 
 @dataclass
 class ReconcileReport:
+    skipped: bool = False  # another run held the lease
     checked: int = 0
     sent: int = 0
     not_sent: int = 0
@@ -158,6 +160,7 @@ class ReconcileReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "skipped": self.skipped,
             "checked": self.checked,
             "sent": self.sent,
             "not_sent": self.not_sent,
@@ -193,7 +196,18 @@ class Reconciler:
         self.skew_seconds = skew_seconds
         self.clock = clock
 
-    def run(self, *, dismiss: list[str] | None = None) -> ReconcileReport:
+    def run(self, *, dismiss: list[str] | None = None, lease_seconds: int = 300) -> ReconcileReport:
+        """One run; while another holds the lease (a scheduled run and `make reconcile` at once), none."""
+        owner = uuid.uuid4().hex
+        if not self.store.acquire_lease(owner, lease_seconds, RECONCILE_LEASE_ID):
+            logger.info("another reconciliation run is in progress; this one stops")
+            return ReconcileReport(skipped=True)
+        try:
+            return self._run(dismiss)
+        finally:
+            self.store.release_lease(owner, RECONCILE_LEASE_ID)
+
+    def _run(self, dismiss: list[str] | None) -> ReconcileReport:
         report = ReconcileReport()
         self._save_answers(report)
         sends = self.store.open_unknowns()

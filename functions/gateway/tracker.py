@@ -92,23 +92,36 @@ class Tracker:
             return run
         try:
             started = time.perf_counter()
-            self._take_in(run)
+            self._take_in(run, seconds_left)
             run.take_in_seconds = round(time.perf_counter() - started, 3)
-            self._poll(run, seconds_left)
+            polled = self._poll(run, seconds_left)
         finally:
             self.store.release_lease(owner)
         count(names.METRIC_MESSAGES_POLLED, run.polled)
         count(names.METRIC_STATUS_CHANGES, run.changed)
         count(names.METRIC_TRACKER_PROVIDER_CALLS, run.provider_calls)
-        gauge(names.METRIC_OLDEST_OPEN_MESSAGE_AGE, run.oldest_open_age_seconds)
+        if polled:  # a run that only took in knows nothing of the open messages' age
+            gauge(names.METRIC_OLDEST_OPEN_MESSAGE_AGE, run.oldest_open_age_seconds)
         logger.info("tracker run", extra=vars(run))
         return run
 
-    def _take_in(self, run: TrackerRun) -> None:
+    def _take_in(self, run: TrackerRun, seconds_left: Callable[[], float] | None) -> None:
+        """New sends in, a wave of submissions at a time, while the invocation has time for it.
+
+        A backlog (a burst of bulk sends) is taken in over several runs rather than
+        cut off by the function's timeout; polling waits for it.
+        """
+        pending = self.store.pending_submissions()
         with ThreadPoolExecutor(max_workers=self.concurrency, thread_name_prefix="tracker") as pool:
-            for taken in pool.map(self._take_in_one, self.store.pending_submissions()):
-                run.taken_in += taken.taken_in
-                run.events_not_published += taken.events_not_published
+            for start in range(0, len(pending), self.concurrency):
+                if seconds_left is not None and seconds_left() < RUN_MARGIN_SECONDS:
+                    left = sum(len(s.messages) for s in pending[start:])
+                    run.left_for_next_run += left
+                    logger.warning("tracker ran out of time taking in", extra={"left_for_next_run": left})
+                    return
+                for taken in pool.map(self._take_in_one, pending[start : start + self.concurrency]):
+                    run.taken_in += taken.taken_in
+                    run.events_not_published += taken.events_not_published
 
     def _take_in_one(self, submission: Submission) -> TrackerRun:
         taken = TrackerRun()
@@ -118,7 +131,9 @@ class Tracker:
             taken.taken_in = len(submission.messages)
         return taken
 
-    def _poll(self, run: TrackerRun, seconds_left: Callable[[], float] | None) -> None:
+    def _poll(self, run: TrackerRun, seconds_left: Callable[[], float] | None) -> bool:
+        if seconds_left is not None and seconds_left() < RUN_MARGIN_SECONDS:
+            return False  # taking in used the time: the next run polls
         now = int(self.clock())
         started = time.perf_counter()
         due = self.store.open_messages(due_by=now)
@@ -127,6 +142,7 @@ class Tracker:
             self._poll_due(run, due, now, seconds_left)
         finally:
             run.poll_seconds = round(time.perf_counter() - started - run.index_seconds, 3)
+        return True
 
     def _poll_due(
         self,

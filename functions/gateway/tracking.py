@@ -40,6 +40,7 @@ BATCH_WRITE_LIMIT = 25  # DynamoDB BatchWriteItem
 BATCH_GET_LIMIT = 100  # DynamoDB BatchGetItem
 UNPROCESSED_RETRIES = 5
 LEASE_ID = "lease#tracker"
+RECONCILE_LEASE_ID = "lease#reconcile"
 _serialize = TypeSerializer().serialize
 _deserialize = TypeDeserializer().deserialize
 
@@ -268,15 +269,15 @@ class TrackingStore:
         item = {names.TRACKING_KEY_ATTRIBUTE: state_id, **state}
         self.client.put_item(TableName=self.table_name, Item=_marshal(item))
 
-    def acquire_lease(self, owner: str, seconds: int) -> bool:
-        """Whether this run may track: one at a time, even if a run outlasts the schedule's period."""
+    def acquire_lease(self, owner: str, seconds: int, lease_id: str = LEASE_ID) -> bool:
+        """Whether this run may go on: one at a time, even if a run outlasts the schedule's period."""
         now = int(self.clock())
         try:
             self.client.put_item(
                 TableName=self.table_name,
                 Item=_marshal(
                     {
-                        names.TRACKING_KEY_ATTRIBUTE: LEASE_ID,
+                        names.TRACKING_KEY_ATTRIBUTE: lease_id,
                         "owner": owner,
                         "lease_until": now + seconds,
                         names.TRACKING_TTL_ATTRIBUTE: now + seconds + 3600,
@@ -290,12 +291,12 @@ class TrackingStore:
             return False
         return True
 
-    def release_lease(self, owner: str) -> None:
+    def release_lease(self, owner: str, lease_id: str = LEASE_ID) -> None:
         # If it expired and another run took it, that run's lease stays.
         with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
             self.client.delete_item(
                 TableName=self.table_name,
-                Key={names.TRACKING_KEY_ATTRIBUTE: {"S": LEASE_ID}},
+                Key={names.TRACKING_KEY_ATTRIBUTE: {"S": lease_id}},
                 ConditionExpression="#owner = :owner",
                 ExpressionAttributeNames={"#owner": "owner"},
                 ExpressionAttributeValues={":owner": {"S": owner}},

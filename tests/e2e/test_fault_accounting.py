@@ -244,7 +244,10 @@ def test_every_message_is_sent_once_known_to_its_caller_or_reported(flaky: Local
 
     # Then each message was sent exactly once...
     final = _sent_by_text(flaky)
-    assert [t for t in all_texts if final[t] != 1] == []
+    assert [t for t in all_texts if final[t] != 1] == [], (
+        f"{[(t, final[t]) for t in all_texts if final[t] != 1]}\nmake reconcile: {reconcile.stdout}"
+        f"{reconcile.stderr}\nagain: {again.stdout}{again.stderr}"
+    )
     # ...and the caller knows its id: a replay under its key answers 200 with it, but for the planted two
     ledger_ids = {entry["payload"]["im_text"]: entry["smsids"][0] for entry in flaky.ledger()}
     replays: Counter[int] = Counter()

@@ -9,6 +9,7 @@ the queue see afterwards.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -26,12 +27,23 @@ FAILED_FIRST = Fault(kind="http_status", status=500)  # LiveAll did nothing; the
 GRACE = names.DEFAULT_RECONCILE_GRACE_SECONDS
 
 
-def reconcile(after_seconds: float = 0.0, dismiss: list[str] | None = None) -> dict[str, Any]:
-    """One run of the reconcile task, `after_seconds` past now (for the grace period)."""
+def reconcile(
+    after_seconds: float = 0.0,
+    dismiss: list[str] | None = None,
+    in_the_container: Callable[[], None] | None = None,
+) -> dict[str, Any]:
+    """One run of the reconcile task, `after_seconds` past now (for the grace period).
+
+    In a fresh container, as in AWS: the scheduled function never sent anything itself, so
+    nothing the send path set up in this process may be what makes the reconciler work.
+    """
     import time
 
     from scheduled_handler import get_reconciler, handler
 
+    reset_process_caches()
+    if in_the_container is not None:
+        in_the_container()  # e.g. make its clients fail
     reconciler = get_reconciler()
     assert reconciler is not None
     now = time.time() + after_seconds
@@ -274,14 +286,38 @@ def test_an_answer_stays_waiting_while_the_store_still_refuses_it(tracking: Trac
     def refuse(**kwargs: Any) -> None:
         raise ClientError({"Error": {"Code": "InternalServerError", "Message": "down"}}, "UpdateItem")
 
-    events = sender._persistence.client.meta.events
-    events.register("before-call.dynamodb.UpdateItem", refuse)
+    sender._persistence.client.meta.events.register("before-call.dynamodb.UpdateItem", refuse)
     assert post_with_key(valid_im(), "still-refused", lambda_context)[0] == 200
 
     # When the reconciler runs while the store still refuses it
-    report = reconcile()
+    def store_still_refuses() -> None:
+        reconciler_sender = get_idempotent_sender()
+        reconciler_sender.prepare()
+        assert reconciler_sender._persistence is not None
+        reconciler_sender._persistence.client.meta.events.register("before-call.dynamodb.UpdateItem", refuse)
+
+    report = reconcile(in_the_container=store_still_refuses)
 
     # Then nothing is lost: the answer waits for the next run, which saves it
     assert report["answers_saved"] == 0
-    events.unregister("before-call.dynamodb.UpdateItem", refuse)
     assert reconcile()["answers_saved"] == 1
+
+
+def test_one_reconciliation_run_at_a_time(tracking: Tracking, lambda_context) -> None:
+    from gateway.tracking import RECONCILE_LEASE_ID
+    from scheduled_handler import get_reconciler
+
+    # Given an unknown outcome, and a run (the schedule's) that holds the lease
+    tracking.provider.add_fault(LOST_ANSWER)
+    post_with_key(valid_im(), "leased", lambda_context)
+    reconciler = get_reconciler()
+    assert reconciler is not None
+    assert reconciler.store.acquire_lease("the-schedules-run", 300, RECONCILE_LEASE_ID)
+
+    # When another run starts (make reconcile), it does nothing
+    assert reconcile()["skipped"] is True
+    # And once the lease is free, a run settles it; the tracker's own lease is another
+    reconciler.store.release_lease("the-schedules-run", RECONCILE_LEASE_ID)
+    assert reconciler.store.acquire_lease("a-tracker-run", 300)
+    report = reconcile()
+    assert (report["skipped"], report["sent"]) == (False, 1)

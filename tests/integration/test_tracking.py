@@ -284,6 +284,32 @@ def test_one_run_at_a_time(tracking: Tracking, lambda_context) -> None:
     assert tracking.run()["skipped"] is False
 
 
+def test_a_backlog_is_taken_in_over_several_runs_within_each_invocations_time(
+    tracking: Tracking, lambda_context
+) -> None:
+    from gateway.tracker import RUN_MARGIN_SECONDS
+    from scheduled_handler import get_tracker
+
+    # Given eight sends waiting to be taken in (more than one wave of the tracker's four workers)
+    for index in range(8):
+        assert post(valid_im(im_text=f"burst {index}"), lambda_context)[0] == 200
+    tracker = get_tracker()
+    assert tracker is not None
+    tracker.clock = tracker.store.clock = tracking.clock
+
+    # When a run's invocation has time for one wave only (the clock of its context says so)
+    budget = iter([RUN_MARGIN_SECONDS + 1] + [RUN_MARGIN_SECONDS - 1] * 10)
+    first = tracker.run(seconds_left=lambda: next(budget))
+
+    # Then it took in one wave, left the rest for the next run, and did not poll
+    assert (first.taken_in, first.left_for_next_run, first.polled) == (4, 4, 0)
+    accepted = [e for e in tracking.events() if e["detail-type"] == names.DETAIL_TYPE_MESSAGE_ACCEPTED]
+    assert len(accepted) == 4
+    # And the next run, with time, takes in the rest and polls all eight
+    second = tracker.run(seconds_left=lambda: 100.0)
+    assert (second.taken_in, second.left_for_next_run, second.polled) == (4, 0, 8)
+
+
 def test_a_provider_that_refuses_the_token_fails_the_poll_not_the_run(
     tracking: Tracking, lambda_context, capsys
 ) -> None:
