@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import random
@@ -21,8 +22,11 @@ from local.defaults import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
 SECONDS_PER_DAY = 86_400
 
 
-# Local only: a queue that a rule on the bus fills with every event, for make run to print.
+# Tests only: a queue that a rule on the bus fills with every event, for the tests to read.
 EVENTS_SINK_QUEUE_NAME = "viber-gateway-events-sink"
+PUT_EVENTS = "AWSEvents.PutEvents"
+
+EventListener = Callable[[list[dict[str, Any]]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +36,57 @@ class Resources:
     queue_url: str
     queue_arn: str
     dead_letter_queue_url: str
-    events_sink_url: str
+    events_sink_url: str | None  # with_sink only
+
+
+class EventTap:
+    """WSGI middleware before moto: hands each event the bus accepted to listeners (make run prints them).
+
+    make run used to route every event by a rule into a queue and print from there; moto's SQS
+    spends time in proportion to a queue's backlog on every send and receive, so a burst of
+    events (a large send taken in by the tracker) made the whole emulator crawl. Seeing
+    PutEvents on its way in costs nothing per event.
+    """
+
+    def __init__(self, app: Any) -> None:
+        self._app = app
+        self._listeners: list[EventListener] = []
+
+    def listen(self, listener: EventListener) -> None:
+        self._listeners.append(listener)
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("HTTP_X_AMZ_TARGET") != PUT_EVENTS or not self._listeners:
+            return self._app(environ, start_response)  # type: ignore[no-any-return]
+        body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
+        environ["wsgi.input"] = io.BytesIO(body)
+        status: list[str] = []
+
+        def record_status(value: str, *args: Any) -> Any:
+            status.append(value)
+            return start_response(value, *args)
+
+        answer = self._app(environ, record_status)
+        if status and status[0].startswith("200"):
+            self._hand_over(body)
+        return answer  # type: ignore[no-any-return]
+
+    def _hand_over(self, body: bytes) -> None:
+        try:
+            entries = json.loads(body).get("Entries", [])
+            events = [
+                {
+                    "source": entry.get("Source"),
+                    "detail-type": entry.get("DetailType"),
+                    "detail": json.loads(entry.get("Detail") or "{}"),
+                    "event-bus-name": entry.get("EventBusName"),
+                }
+                for entry in entries
+            ]
+        except (ValueError, AttributeError):
+            return  # moto answered it; what it was is not ours to print
+        for listener in self._listeners:
+            listener(events)
 
 
 FAULTS_PATH = "/_emulator/faults"
@@ -101,10 +155,14 @@ def _answer(
 
 
 class _FaultableMotoServer(ThreadedMotoServer):
-    """moto's threaded server with the fault injector in front of its application."""
+    """moto's threaded server with the event tap and the fault injector in front of its application."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.event_tap = EventTap(FaultInjector(DomainDispatcherApplication(create_backend_app)))
 
     def _server_entry(self) -> None:
-        app = FaultInjector(DomainDispatcherApplication(create_backend_app))
+        app = self.event_tap
         self._server = make_server(
             self._ip_address, self._port, app, True, request_handler=MotoRequestHandler
         )
@@ -132,6 +190,10 @@ class AwsEmulator:
     def stop(self) -> None:
         self._server.stop()
 
+    def on_events(self, listener: EventListener) -> None:
+        """Call `listener` with the events of each PutEvents the emulated bus accepted."""
+        self._server.event_tap.listen(listener)
+
     def client(self, service: str) -> Any:
         return boto3.client(
             service,
@@ -143,7 +205,11 @@ class AwsEmulator:
 
 
 def provision(
-    client: Callable[[str], Any], *, provider_token: str, visibility_timeout: int | None = None
+    client: Callable[[str], Any],
+    *,
+    provider_token: str,
+    visibility_timeout: int | None = None,
+    with_sink: bool = True,
 ) -> Resources:
     """Create the token secret, the queues, the idempotency and tracking tables, and the event bus.
 
@@ -192,7 +258,7 @@ def provision(
         queue_url=queue_url,
         queue_arn=_queue_arn(sqs, queue_url),
         dead_letter_queue_url=dead_letter_queue_url,
-        events_sink_url=_create_bus_with_sink(client("events"), sqs),
+        events_sink_url=_create_bus(client("events"), sqs if with_sink else None),
     )
 
 
@@ -226,11 +292,13 @@ def create_tracking_table(dynamodb: Any) -> None:
     )
 
 
-def _create_bus_with_sink(events: Any, sqs: Any) -> str:
-    """The event bus, and a rule sending every event of ours to a queue (make run prints them)."""
+def _create_bus(events: Any, sqs: Any | None) -> str | None:
+    """The event bus, and with `sqs` a rule sending every event of ours to a queue (for tests)."""
     from gateway import names
 
     events.create_event_bus(Name=names.EVENT_BUS_NAME)
+    if sqs is None:
+        return None
     sink_url = sqs.create_queue(QueueName=EVENTS_SINK_QUEUE_NAME)["QueueUrl"]
     events.put_rule(
         Name="viber-gateway-all-events",

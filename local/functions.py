@@ -1,15 +1,21 @@
-"""The two Lambda functions, loaded in this process and invoked one at a time, like one Lambda container."""
+"""The Lambda functions, loaded as containers: the API and queue functions in this process, one
+invocation at a time; the scheduled function in a process of its own (ScheduledFunctionProcess)."""
 
 from __future__ import annotations
 
 import contextlib
+import json
 import os
+import signal
+import subprocess
 import sys
 import threading
 import time
+import traceback
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, TextIO
 
 from local.defaults import ACCOUNT_ID, REGION
@@ -100,7 +106,7 @@ class FunctionHost:
     Create it once the functions' environment is set: Powertools reads it at import.
     """
 
-    def __init__(self, output: TextIO) -> None:
+    def __init__(self, output: TextIO, scheduled: ScheduledFunctionProcess | None = None) -> None:
         import api_handler
         import queue_handler
         import scheduled_handler
@@ -129,6 +135,7 @@ class FunctionHost:
             names.SCHEDULED_FUNCTION_TIMEOUT_SECONDS,
         )
         self._openapi_json: Callable[[], str] = api_handler.openapi_json
+        self._scheduled_process = scheduled
 
     def openapi_json(self) -> str:
         """The API's OpenAPI document, as the API function serves it."""
@@ -142,6 +149,8 @@ class FunctionHost:
         return self._invoke(self._queue, event)
 
     def invoke_scheduled(self, event: dict[str, Any]) -> Any:
+        if self._scheduled_process is not None:
+            return self._scheduled_process.invoke(event)
         return self._invoke(self._scheduled, event)
 
     def _invoke(self, function: _Function, event: dict[str, Any]) -> Any:
@@ -155,3 +164,104 @@ def function_output(verbose: bool) -> TextIO:
     if verbose:
         return sys.stderr
     return open(os.devnull, "w", encoding="utf-8")  # open as long as the process runs
+
+
+class ScheduledFunctionFailed(RuntimeError):
+    """The scheduled function raised; the message carries its traceback."""
+
+
+class ScheduledFunctionProcess:
+    """The scheduled function in a process of its own, as AWS runs it in containers of its own.
+
+    A tracker run taking in a backlog lasts up to the function's timeout; in the
+    API's process it would hold the one invocation lock (and the interpreter lock)
+    that long, and requests would wait. Here it runs beside them, one invocation at a
+    time: JSON lines in on the child's stdin, answers out on its stdout; what the
+    function itself prints goes where the other functions' output goes. The child
+    reads the environment as it is when `start` is called.
+    """
+
+    def __init__(self, verbose: bool) -> None:
+        self._verbose = verbose
+        self._process: subprocess.Popen[str] | None = None
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        command = [sys.executable, "-m", "local.functions", *(["--verbose"] if self._verbose else [])]
+        self._process = subprocess.Popen(  # noqa: S603 - this interpreter, a module of ours
+            command,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            encoding="utf-8",
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        kind, detail = self._receive()
+        if kind != "ready":
+            self.stop()
+            raise ScheduledFunctionFailed(f"the scheduled function did not start:\n{detail}")
+
+    def invoke(self, event: dict[str, Any]) -> Any:
+        with self._lock:
+            if self._process is None or self._process.stdin is None:
+                raise ScheduledFunctionFailed("the scheduled function's process is not running")
+            try:
+                self._process.stdin.write(json.dumps(event) + "\n")
+                self._process.stdin.flush()
+            except OSError as error:
+                raise ScheduledFunctionFailed("the scheduled function's process has stopped") from error
+            kind, value = self._receive()
+        if kind != "ok":
+            raise ScheduledFunctionFailed(str(value))
+        return value
+
+    def _receive(self) -> tuple[str, Any]:
+        assert self._process is not None
+        assert self._process.stdout is not None
+        line = self._process.stdout.readline()
+        if not line:
+            raise ScheduledFunctionFailed("the scheduled function's process has stopped")
+        kind, value = json.loads(line)
+        return str(kind), value
+
+    def stop(self) -> None:
+        """Stop it at once, as Lambda stops a container: a run in progress ends where it is."""
+        process = self._process
+        if process is None or process.poll() is not None:
+            return
+        process.kill()  # it ignores SIGTERM, which a process group's stop sends it too
+        process.wait()
+
+
+def _serve_scheduled(verbose: bool) -> int:
+    """The child: load the functions, then invoke the scheduled one for each event line on stdin."""
+    # Ctrl-C and SIGTERM reach the whole process group: the runner handles them and stops us when
+    # it is ready to (a run it is waiting for then fails quietly). Were the runner killed, our stdin
+    # closes and we end after the run in hand.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, signal.SIG_IGN)
+    answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
+    # Nothing the functions print may mix with the answers: fd 1 is their output from now on.
+    output = function_output(verbose)
+    os.dup2(output.fileno(), sys.stdout.fileno())
+
+    def answer(kind: str, value: Any) -> None:
+        answers.write(json.dumps([kind, value]) + "\n")
+        answers.flush()
+
+    try:
+        host = FunctionHost(output)
+    except BaseException:
+        answer("failed", traceback.format_exc())
+        return 1
+    answer("ready", None)
+    for line in sys.stdin:
+        try:
+            answer("ok", host.invoke_scheduled(json.loads(line)))
+        except Exception:
+            answer("error", traceback.format_exc())
+    return 0  # the runner closed our stdin: it has gone
+
+
+if __name__ == "__main__":
+    sys.exit(_serve_scheduled("--verbose" in sys.argv[1:]))

@@ -76,7 +76,7 @@ class RunningService:
     aws_endpoint_url: str
     queue_url: str
     dead_letter_queue_url: str
-    events_queue_url: str
+    event_bus_name: str
     provider_url: str
     sandboxed: bool
 
@@ -171,7 +171,7 @@ def _start(
     else:
         provider_token, provider_url = real_provider.token, real_provider.base_url
     resources = provision(
-        emulator.client, provider_token=provider_token, visibility_timeout=visibility_timeout
+        emulator.client, provider_token=provider_token, visibility_timeout=visibility_timeout, with_sink=False
     )
     # No AWS_* setting of the user's (profile, per-service endpoints) may lead a call to real AWS.
     for name in [name for name in os.environ if name.startswith("AWS_")]:
@@ -182,11 +182,18 @@ def _start(
 
     # Only now: Powertools reads the environment when the handlers are imported.
     from local.front import FrontServer
-    from local.functions import FunctionHost, function_output
+    from local.functions import FunctionHost, ScheduledFunctionProcess, function_output
     from local.poller import QueuePoller, QueueSettings
     from local.tracking import EventPrinter, Schedule
 
-    functions = FunctionHost(function_output(verbose))
+    printer = EventPrinter(log)
+    printer.start()
+    running.callback(printer.stop)
+    emulator.on_events(printer.take)
+    scheduled = ScheduledFunctionProcess(verbose)
+    scheduled.start()
+    running.callback(scheduled.stop)  # (stopping twice is harmless)
+    functions = FunctionHost(function_output(verbose), scheduled)
     front = FrontServer((HOST, api_port), api_key=api_key, functions=functions, log=log)
     front.start()
     running.callback(front.stop)
@@ -214,16 +221,15 @@ def _start(
         schedule = Schedule(functions, task, period, log)
         schedule.start()
         running.callback(schedule.stop)
-    printer = EventPrinter(emulator.client("sqs"), resources.events_sink_url, log)
-    printer.start()
-    running.callback(printer.stop)
+    # Stopped before the schedules are joined: a run in progress ends there, as in a stopped container.
+    running.callback(scheduled.stop)
     return RunningService(
         api_url=front.url,
         api_key=api_key,
         aws_endpoint_url=emulator.endpoint_url,
         queue_url=resources.queue_url,
         dead_letter_queue_url=resources.dead_letter_queue_url,
-        events_queue_url=resources.events_sink_url,
+        event_bus_name=names.EVENT_BUS_NAME,
         provider_url=provider_url,
         sandboxed=real_provider is None,
     )
@@ -325,7 +331,7 @@ def banner(service: RunningService, *, aws_port_is_default: bool) -> str:
             f"  API docs       {service.api_url}/docs",
             f"  Queue          {service.queue_url}",
             f"  Dead letters   {service.dead_letter_queue_url}",
-            f"  Events         printed below as they happen; also on {service.events_queue_url}",
+            f"  Events         printed below as they happen; bus {service.event_bus_name} (your rules too)",
             f"  AWS emulator   {service.aws_endpoint_url}  (moto: Secrets Manager, SQS, DynamoDB, events)",
             f"  Provider       {provider}",
             "",

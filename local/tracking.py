@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import logging
+import queue
 import threading
-from typing import Any, Final
-
-from botocore.exceptions import BotoCoreError, ClientError
+from typing import Any
 
 from local.functions import FunctionHost
-
-WAIT_SECONDS: Final = 1
 
 
 class Schedule:
@@ -37,6 +33,8 @@ class Schedule:
             try:
                 done = self._functions.invoke_scheduled({"task": self._task})
             except Exception:
+                if self._stopping.is_set():
+                    return  # stopped in the middle of a run
                 self._log.exception("the scheduled function failed (%s)", self._task)
                 continue
             line = summary(self._task, done)
@@ -60,35 +58,41 @@ def summary(task: str, done: dict[str, Any]) -> str | None:
 
 
 class EventPrinter:
-    """Prints each event the bus routed to the sink queue, one line each, then deletes it."""
+    """Prints each event the emulated bus accepted, one line each, in the order they were published.
 
-    def __init__(self, sqs: Any, queue_url: str, log: logging.Logger) -> None:
-        self._sqs = sqs
-        self._queue_url = queue_url
+    Fed by the emulator's event tap (local.emulator.EventTap) through a queue in memory: printing
+    never holds up the function that published.
+    """
+
+    def __init__(self, log: logging.Logger) -> None:
         self._log = log
-        self._stopping = threading.Event()
+        self._events: queue.SimpleQueue[list[dict[str, Any]] | None] = queue.SimpleQueue()
         self._thread = threading.Thread(target=self._run, name="event-printer", daemon=True)
+
+    def take(self, events: list[dict[str, Any]]) -> None:
+        """The emulator's listener: keep only the gateway's events, on its bus."""
+        from gateway import names
+
+        ours = [
+            event
+            for event in events
+            if event.get("source") == names.EVENT_SOURCE
+            and event.get("event-bus-name") in (names.EVENT_BUS_NAME, None)
+        ]
+        if ours:
+            self._events.put(ours)
 
     def start(self) -> None:
         self._thread.start()
 
     def stop(self) -> None:
-        self._stopping.set()
+        self._events.put(None)
         self._thread.join()
 
     def _run(self) -> None:
-        while not self._stopping.is_set():
-            try:
-                messages = self._sqs.receive_message(
-                    QueueUrl=self._queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=WAIT_SECONDS
-                ).get("Messages", [])
-            except (BotoCoreError, ClientError) as error:
-                self._log.warning("events: cannot receive (%s)", error)
-                self._stopping.wait(WAIT_SECONDS)
-                continue
-            for message in messages:
-                self._log.info("%s", event_line(json.loads(message["Body"])))
-                self._sqs.delete_message(QueueUrl=self._queue_url, ReceiptHandle=message["ReceiptHandle"])
+        while (events := self._events.get()) is not None:
+            for event in events:
+                self._log.info("%s", event_line(event))
 
 
 def event_line(event: dict[str, Any]) -> str:
