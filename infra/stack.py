@@ -23,6 +23,8 @@ class ViberGatewayStack(Stack):
             scope,
             construct_id,
             description=f"{names.SERVICE_NAME} ({config.stage}): Viber messages, SMS fallback, via LiveAll",
+            # A protected stage cannot be deleted by accident (README: What cdk destroy keeps).
+            termination_protection=config.protected,
         )
         self.gateway_config = config
         Tags.of(self).add("service", names.SERVICE_NAME)

@@ -71,6 +71,9 @@ class MessagesApi(Construct):
             description=f"{names.SERVICE_NAME} REST API: POST /messages, GET /openapi.json",
             timeout_seconds=names.API_FUNCTION_TIMEOUT_SECONDS,
             memory_mb=names.API_FUNCTION_MEMORY_MB,
+            # A hung provider holds every invocation up to the timeout: the cap keeps it from
+            # taking the account's concurrency from everything else (infra.config).
+            reserved_concurrency=config.api_reserved_concurrency,
         )
         self.access_log_group = logs.LogGroup(self, "AccessLogs", retention=log_retention(config))
         self.rest_api = apigateway.RestApi(
@@ -103,7 +106,7 @@ class MessagesApi(Construct):
         validator = self.rest_api.add_request_validator(
             "BasicValidator", validate_request_body=True, validate_request_parameters=True
         )
-        integration = apigateway.LambdaIntegration(self.handler.function, proxy=True)
+        integration = apigateway.LambdaIntegration(self.handler.alias, proxy=True)
         iam_mode = config.auth_mode is AuthMode.IAM
         self.send_method = self.rest_api.root.add_resource(MESSAGES_PATH).add_method(
             "POST",

@@ -32,16 +32,16 @@ def test_the_api_has_exactly_the_two_routes(any_stack: Synthesized) -> None:
         for props in any_stack.properties("AWS::ApiGateway::Method")
     )
 
-    # Then they are POST /messages and GET /openapi.json, both proxied to the API function
+    # Then they are POST /messages and GET /openapi.json, both proxied to the API function's live alias
     assert routes == [("GET", "openapi.json"), ("POST", "messages")]
-    function_ids = [
+    (alias_id,) = [
         logical_id
-        for logical_id, resource in any_stack.resources("AWS::Lambda::Function").items()
-        if resource["Properties"]["Handler"].startswith("api_handler.")
+        for logical_id, resource in any_stack.resources("AWS::Lambda::Alias").items()
+        if resource["Properties"]["FunctionName"]["Ref"].startswith("ApiHandler")
     ]
     for props in any_stack.properties("AWS::ApiGateway::Method"):
         assert props["Integration"]["Type"] == "AWS_PROXY"
-        assert {"Fn::GetAtt": [function_ids[0], "Arn"]} in props["Integration"]["Uri"]["Fn::Join"][1]
+        assert {"Ref": alias_id} in props["Integration"]["Uri"]["Fn::Join"][1]
 
 
 def test_posting_messages_requires_an_api_key_by_default(default_stack: Synthesized) -> None:
