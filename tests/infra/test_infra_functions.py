@@ -340,3 +340,18 @@ def test_the_phonenumbers_check_sees_a_pruned_module() -> None:
 
     # Then the check above would notice it
     assert {"geocoder", "timezone"} <= _phonenumbers_names_used(source)
+
+
+@pytest.mark.parametrize(("stack_name", "cap"), [("default_stack", 40), ("alternative_stack", 25)])
+def test_the_api_function_has_a_concurrency_cap(
+    request: pytest.FixtureRequest, stack_name: str, cap: int
+) -> None:
+    # Given the stack with the default cap, and one with apiReservedConcurrency=25
+    stack: Synthesized = request.getfixturevalue(stack_name)
+
+    # Then the API function may never run more than that many at once, whatever the provider does
+    assert function_by_handler(stack, names.API_HANDLER)["ReservedConcurrentExecutions"] == cap
+    # And the queue function is bounded by its event source mapping instead
+    assert "ReservedConcurrentExecutions" not in function_by_handler(stack, names.QUEUE_HANDLER)
+    (mapping,) = stack.properties("AWS::Lambda::EventSourceMapping")
+    assert mapping["ScalingConfig"]["MaximumConcurrency"] >= 2
