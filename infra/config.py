@@ -93,14 +93,14 @@ DEFAULT_LAMBDA_PYTHON_VERSION: str = json.loads(CDK_JSON.read_text())["context"]
 ALL_AT_ONCE = "all-at-once"
 ROLLOUTS: dict[str, str | None] = {
     ALL_AT_ONCE: None,
-    "canary-10-percent-5-minutes": "CANARY_10PERCENT_5MINUTES",
-    "canary-10-percent-10-minutes": "CANARY_10PERCENT_10MINUTES",
-    "canary-10-percent-15-minutes": "CANARY_10PERCENT_15MINUTES",
-    "canary-10-percent-30-minutes": "CANARY_10PERCENT_30MINUTES",
-    "linear-10-percent-every-1-minute": "LINEAR_10PERCENT_EVERY_1MINUTE",
-    "linear-10-percent-every-2-minutes": "LINEAR_10PERCENT_EVERY_2MINUTES",
-    "linear-10-percent-every-3-minutes": "LINEAR_10PERCENT_EVERY_3MINUTES",
-    "linear-10-percent-every-10-minutes": "LINEAR_10PERCENT_EVERY_10MINUTES",
+    "canary-10-percent-5-minutes": "CANARY_10_PERCENT_5_MINUTES",
+    "canary-10-percent-10-minutes": "CANARY_10_PERCENT_10_MINUTES",
+    "canary-10-percent-15-minutes": "CANARY_10_PERCENT_15_MINUTES",
+    "canary-10-percent-30-minutes": "CANARY_10_PERCENT_30_MINUTES",
+    "linear-10-percent-every-1-minute": "LINEAR_10_PERCENT_EVERY_1_MINUTE",
+    "linear-10-percent-every-2-minutes": "LINEAR_10_PERCENT_EVERY_2_MINUTES",
+    "linear-10-percent-every-3-minutes": "LINEAR_10_PERCENT_EVERY_3_MINUTES",
+    "linear-10-percent-every-10-minutes": "LINEAR_10_PERCENT_EVERY_10_MINUTES",
 }
 PRODUCTION_ROLLOUT = "canary-10-percent-5-minutes"
 

@@ -81,6 +81,22 @@ def service_metric(
     )
 
 
+def api_metric(config: GatewayConfig, metric_name: str, *, statistic: str) -> cloudwatch.Metric:
+    """A metric of the stage's REST API stage, named by its API and stage names.
+
+    Not the Stage construct's own metric helpers: they refer to the stage resource,
+    which depends (through the deployment and its methods) on the function alias,
+    whose CodeDeploy update depends on the rollback alarms: a circular dependency.
+    """
+    return cloudwatch.Metric(
+        namespace="AWS/ApiGateway",
+        metric_name=metric_name,
+        dimensions_map={"ApiName": config.physical_name(names.SERVICE_NAME), "Stage": config.stage},
+        statistic=statistic,
+        period=FIVE_MINUTES,
+    )
+
+
 def failure_metric(config: GatewayConfig, failure_type: str) -> cloudwatch.Metric:
     """The Failures metric of one failure type (no label: an alarm on a labelled metric needs math)."""
     if failure_type not in names.FAILURE_TYPES:
@@ -211,7 +227,7 @@ class Monitoring(Construct):
             AlarmSpec(
                 "api-5xx",
                 "The API answered 5xx: provider failures, misconfiguration or function errors.",
-                api.rest_api.deployment_stage.metric_server_error(period=FIVE_MINUTES, statistic="Sum"),
+                api_metric(self._config, "5XXError", statistic="Sum"),
                 threshold=API_5XX_THRESHOLD,
             ),
             AlarmSpec(
@@ -270,12 +286,11 @@ class Monitoring(Construct):
         return specs
 
     def _api_4xx_rate(self, api: MessagesApi) -> cloudwatch.MathExpression:
-        stage = api.rest_api.deployment_stage
         return cloudwatch.MathExpression(
             expression=f"IF(requests >= {API_4XX_RATE_MIN_REQUESTS}, refused / requests, 0)",
             using_metrics={
-                "requests": stage.metric_count(period=FIVE_MINUTES, statistic="Sum"),
-                "refused": stage.metric_client_error(period=FIVE_MINUTES, statistic="Sum"),
+                "requests": api_metric(self._config, "Count", statistic="SampleCount"),
+                "refused": api_metric(self._config, "4XXError", statistic="Sum"),
             },
             period=FIVE_MINUTES,
             label="4xx share of requests",
@@ -301,7 +316,6 @@ class Monitoring(Construct):
     def _create_dashboard(
         self, api: MessagesApi, consumer: QueueConsumer, functions: dict[str, GatewayFunction]
     ) -> cloudwatch.Dashboard:
-        stage = api.rest_api.deployment_stage
         duration_metrics: list[cloudwatch.IMetric] = []
         for label, gateway_function in functions.items():
             for statistic in ("p50", "p99"):
@@ -313,12 +327,10 @@ class Monitoring(Construct):
         api_latency_metrics: list[cloudwatch.IMetric] = []
         for statistic in ("p50", "p99"):
             api_latency_metrics.append(
-                stage.metric_latency(statistic=statistic, period=FIVE_MINUTES).with_(
-                    label=f"latency {statistic}"
-                )
+                api_metric(self._config, "Latency", statistic=statistic).with_(label=f"latency {statistic}")
             )
             api_latency_metrics.append(
-                stage.metric_integration_latency(statistic=statistic, period=FIVE_MINUTES).with_(
+                api_metric(self._config, "IntegrationLatency", statistic=statistic).with_(
                     label=f"integration {statistic}"
                 )
             )

@@ -74,6 +74,11 @@ def test_acknowledgments_are_few_narrow_and_explained(default_stack: Synthesized
             "AmazonAPIGatewayPushToCloudWatchLogs]",
         ),
         ("Api/RestApi/DeploymentStage.prod", "AwsSolutions::AwsSolutions-APIG3"),
+        (
+            "Rollout/ServiceRole",
+            "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
+            "AWSCodeDeployRoleForLambdaLimited]",
+        ),
         ("Api/RestApi/Default/messages/POST", "AwsSolutions::AwsSolutions-APIG4"),
         ("Api/RestApi/Default/messages/POST", "AwsSolutions::AwsSolutions-COG4"),
         ("Api/RestApi/Default/openapi.json/GET", "AwsSolutions::AwsSolutions-APIG4"),

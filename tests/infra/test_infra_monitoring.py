@@ -87,11 +87,11 @@ def test_alarm_metrics_belong_to_the_stage(any_stack: Synthesized) -> None:
             for i in any_stack.resources("AWS::SQS::Queue")
         },
     }
-    (stage_id,) = any_stack.resources("AWS::ApiGateway::Stage")
     assert any_stack.only("AWS::ApiGateway::Stage")["StageName"] == stage
+    assert any_stack.only("AWS::ApiGateway::RestApi")["Name"] == f"{names.SERVICE_NAME}-{stage}"
     api_dimensions = [
         {"Name": "ApiName", "Value": f"{names.SERVICE_NAME}-{stage}"},
-        {"Name": "Stage", "Value": {"Ref": stage_id}},
+        {"Name": "Stage", "Value": stage},
     ]
 
     for suffix, alarm in alarms_by_suffix(any_stack).items():
