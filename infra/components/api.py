@@ -1,4 +1,4 @@
-"""The REST API: `POST /messages` and `GET /openapi.json`, proxied to the API function."""
+"""The REST API: `POST /messages`, proxied to the API function, and `GET /openapi.json`, its contract."""
 
 from __future__ import annotations
 
@@ -10,8 +10,9 @@ from constructs import Construct
 
 from gateway import names
 from infra.components.function import GatewayFunction, SharedFunctionResources, log_retention
-from infra.config import AuthMode
+from infra.config import AuthMode, ConfigError
 from infra.nag import acknowledge
+from infra.openapi import OpenApiError, generate_document, mock_response_template
 
 MESSAGES_PATH = "messages"
 OPENAPI_PATH = "openapi.json"
@@ -131,8 +132,15 @@ class MessagesApi(Construct):
                 "AwsSolutions-COG4",
                 "Callers are AWS workloads authorized with SigV4 (AWS_IAM), not Cognito users.",
             )
+        self.openapi_document = self._openapi_document()
         openapi_method = self.rest_api.root.add_resource(OPENAPI_PATH).add_method(
-            "GET", integration, request_validator=validator
+            "GET",
+            self._openapi_integration(self.openapi_document),
+            method_responses=[
+                apigateway.MethodResponse(
+                    status_code="200", response_parameters={"method.response.header.Content-Type": True}
+                )
+            ],
         )
         for rule_id in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
             acknowledge(
@@ -176,6 +184,33 @@ class MessagesApi(Construct):
                 response_headers={"Content-Type": "'application/problem+json'"},
                 templates={"application/json": problem_template(status, title)},
             )
+
+    @staticmethod
+    def _openapi_document() -> str:
+        try:
+            return generate_document()
+        except OpenApiError as error:
+            raise ConfigError(str(error)) from error
+
+    @staticmethod
+    def _openapi_integration(document: str) -> apigateway.MockIntegration:
+        """The function's own document, answered by API Gateway without invoking it (infra.openapi)."""
+        try:
+            template = mock_response_template(document)
+        except OpenApiError as error:
+            raise ConfigError(str(error)) from error
+        return apigateway.MockIntegration(
+            request_templates={"application/json": '{"statusCode": 200}'},
+            # A GET carries no body; anything sent as another type is refused (415), not passed on.
+            passthrough_behavior=apigateway.PassthroughBehavior.NEVER,
+            integration_responses=[
+                apigateway.IntegrationResponse(
+                    status_code="200",
+                    response_templates={"application/json": template},
+                    response_parameters={"method.response.header.Content-Type": "'application/json'"},
+                )
+            ],
+        )
 
     def _acknowledge_account_role(self) -> None:
         role = self.rest_api.node.try_find_child("CloudWatchRole")
