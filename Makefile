@@ -33,8 +33,9 @@ lint: venv
 	$(BIN)/ruff format --check functions sandbox local tools bench tests infra
 	$(BIN)/mypy functions
 
-# Every test: lint, then all tiers of pytest.
-test: lint
+# Every test: lint, then all tiers of pytest. tests/infra checks the real layer, so it is
+# built first (instant when up to date).
+test: lint build
 	$(BIN)/pytest
 
 # Invoke a handler on an event file against moto and the sandbox: make invoke EVENT=events/api-post-im.json
