@@ -26,6 +26,17 @@ $(LOCAL_STAMP): requirements.txt requirements-local.txt
 	@rm -f $(VENV)/.installed-local-*
 	@touch $@
 
+# checkov in a virtualenv of its own (its dependencies clash with ours), refreshed when
+# requirements-checkov.txt changes; tests/infra runs it on the synthesized templates.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt | cksum | cut -d' ' -f1)
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@rm -f $(CHECKOV_VENV)/.installed-*
+	@touch $@
+
 venv: $(STAMP)
 
 lint: venv
@@ -33,9 +44,9 @@ lint: venv
 	$(BIN)/ruff format --check functions sandbox local tools bench tests infra
 	$(BIN)/mypy functions
 
-# Every test: lint, then all tiers of pytest. tests/infra checks the real layer, so it is
-# built first (instant when up to date).
-test: lint build
+# Every test: lint, then all tiers of pytest. tests/infra checks the real layer and runs
+# checkov, so both are made first (instant when up to date).
+test: lint build $(CHECKOV_STAMP)
 	$(BIN)/pytest
 
 # Invoke a handler on an event file against moto and the sandbox: make invoke EVENT=events/api-post-im.json
@@ -99,7 +110,7 @@ deploy: $(NODE_STAMP) build
 	$(CDK) deploy $(CDK_CONTEXT) $(CDK_ARGS)
 
 clean:
-	rm -rf $(VENV) cdk.out build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) cdk.out build .pytest_cache .mypy_cache .ruff_cache
 
 # --- Benchmarks (issue 6; bench/) ---
 # Cold start, warm overhead, SQS batch and bulk, each against its target; the table goes

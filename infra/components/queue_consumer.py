@@ -10,6 +10,7 @@ from constructs import Construct
 
 from gateway import names
 from infra.components.function import GatewayFunction, SharedFunctionResources
+from infra.nag import skip_checkov
 
 # Messages wait at most this long for the consumer. The dead-letter queue keeps
 # them longer (SQS counts a message's age from its first enqueue).
@@ -65,6 +66,14 @@ class QueueConsumer(Construct):
             removal_policy=removal_policy,
         )
 
+        for queue in (self.queue, self.dead_letter_queue):
+            skip_checkov(
+                queue,
+                "CKV_AWS_27",
+                "Encrypted at rest with SQS-managed keys (SqsManagedSseEnabled), which checkov does not "
+                "recognise; a KMS key would need kms:GenerateDataKey granted to every sending system's role.",
+            )
+
         self.handler = GatewayFunction(
             self,
             "Handler",
@@ -74,6 +83,8 @@ class QueueConsumer(Construct):
             timeout_seconds=names.QUEUE_FUNCTION_TIMEOUT_SECONDS,
             memory_mb=names.QUEUE_FUNCTION_MEMORY_MB,
             extra_environment={names.ENV_DEAD_LETTER_QUEUE_URL: self.dead_letter_queue.queue_url},
+            unreserved_reason="Its event source mapping's maximum concurrency (queueMaxConcurrency) bounds "
+            "it; reserved concurrency below that would make SQS throttle and retry the batches.",
         )
         # Adds receive/delete/change-visibility on this queue only to the role.
         self.handler.alias.add_event_source(
