@@ -43,6 +43,7 @@ lint: venv
 	$(BIN)/ruff check functions sandbox local tools bench tests infra
 	$(BIN)/ruff format --check functions sandbox local tools bench tests infra
 	$(BIN)/mypy functions
+	$(BIN)/actionlint
 
 # Every test: lint, then all tiers of pytest. tests/infra checks the real layer and runs
 # checkov, so both are made first (instant when up to date).
