@@ -311,6 +311,42 @@ def check_layer(layer_dir: Path, *, version: str, platform: str | None = LAMBDA_
         raise BuildError(f"{shown} is out of date (requirements.txt or the recipe changed): run `make build`")
 
 
+def runtime_sdk_pin(requirements: Path = REQUIREMENTS) -> str:
+    """The boto3 requirement (`boto3==X`) of requirements.txt: what Lambda's runtime stands in for."""
+    for line in requirements.read_text().splitlines():
+        if re.match(r"^boto3\s*==", line.strip()):
+            return line.strip()
+    raise BuildError(f"no pinned boto3 in {requirements}")
+
+
+def build_runtime_sdk(out: Path, *, version: str, requirements: Path = REQUIREMENTS) -> Path:
+    """boto3, botocore and s3transfer for this machine, with bytecode: the SDK Lambda's runtime provides.
+
+    For the benchmarks, which run the handlers from the layer's host twin with the SDK on
+    a path of its own, as Lambda does (the layer leaves the SDK out).
+    """
+    _check_version(version)
+    pin = runtime_sdk_pin(requirements)
+    key = _sha256([str(RECIPE_VERSION).encode(), b"runtime-sdk", pin.encode(), version.encode()])
+    stamp = read_stamp(out)
+    if stamp is not None and stamp.get("key") == key:
+        return out
+    interpreter = find_interpreter(version)
+    partial = out.with_name(out.name + ".partial")
+    _remove(partial)
+    _pip_install(
+        partial / "python",
+        ["--only-binary=:all:", "--implementation", "cp", "--python-version", version, pin],
+    )
+    _remove(partial / "python" / "bin")
+    compile_tree(partial / "python", "/var/runtime", interpreter)
+    document = {"key": key, "python_version": version, "requirement": pin}
+    (partial / STAMP_NAME).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    _remove(out)
+    partial.rename(out)
+    return out
+
+
 def function_code_files(source: Path = FUNCTIONS_DIR) -> list[Path]:
     """The files of the function code asset, relative to `source`, sorted."""
     files = []
