@@ -218,9 +218,9 @@ class GatewayFunction(Construct):
         acknowledge(
             self.function,
             "AwsSolutions-L1",
-            "The runtime is cdk.json's lambdaPythonVersion (3.13): its bytecode must be compiled by the same "
-            "minor Python, and the build machines have 3.11 to 3.13; set lambdaPythonVersion=3.14 where a "
-            "Python 3.14 builds the layer (README: Deploying to AWS).",
+            f"The runtime is cdk.json's lambdaPythonVersion ({shared.config.lambda_python_version}): its "
+            "bytecode must be compiled by the same minor Python, and the build machines have 3.11 to 3.13; "
+            "choose a newer one where its Python builds the layer (README: The runtime and its bytecode).",
         )
         self._skip_checkov(reserved_concurrency, unreserved_reason)
         shared.token_secret.grant_read(self.role)
