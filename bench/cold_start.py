@@ -149,7 +149,9 @@ class ColdStartBench:
         )
         print(f"  condition: {self.condition}", flush=True)
         measured_env = self._environment(self.deployed)
-        environments = {mode: measured_env for mode in (*HANDLER_MODES, FLOOR_MODE)}
+        environments = {mode: measured_env for mode in HANDLER_MODES}
+        # The floor is a function without the layer: only the runtime's own boto3.
+        environments[FLOOR_MODE] = {**measured_env, "PYTHONPATH": str(self.deployed.runtime_sdk)}
         for mode in TRACED_MODES:
             environments[mode] = self._traced(measured_env)
         for mode, environment in environments.items():
