@@ -342,6 +342,9 @@ class FrontServer(LoopbackServer):
         self.api_key = api_key
         self.functions = functions
         self.log = log
+        # Made once, as the deployed API's MOCK template is made at synthesis: serving it never
+        # waits for an invocation in progress.
+        self._spec = functions.openapi_json()
         self._docs_lock = threading.Lock()
         self._docs_page: str | None = None
         self._thread: threading.Thread | None = None
@@ -352,7 +355,7 @@ class FrontServer(LoopbackServer):
         return f"http://{self.server_name}:{self.server_port}"
 
     def spec(self) -> str:
-        return self.functions.openapi_json()
+        return self._spec
 
     def docs_page(self) -> str:
         """The Swagger UI page, built on first use (it inlines about 1.5 MB of script)."""
