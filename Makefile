@@ -26,15 +26,28 @@ $(LOCAL_STAMP): requirements.txt requirements-local.txt
 	@rm -f $(VENV)/.installed-local-*
 	@touch $@
 
+# checkov in a virtualenv of its own (its dependencies clash with ours), refreshed when
+# requirements-checkov.txt changes; tests/infra runs it on the synthesized templates.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt | cksum | cut -d' ' -f1)
+
+$(CHECKOV_STAMP): requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	@rm -f $(CHECKOV_VENV)/.installed-*
+	@touch $@
+
 venv: $(STAMP)
 
 lint: venv
 	$(BIN)/ruff check functions sandbox local tools bench tests infra
 	$(BIN)/ruff format --check functions sandbox local tools bench tests infra
 	$(BIN)/mypy functions
+	$(BIN)/actionlint
 
-# Every test: lint, then all tiers of pytest.
-test: lint
+# Every test: lint, then all tiers of pytest. tests/infra checks the real layer and runs
+# checkov, so both are made first (instant when up to date).
+test: lint build $(CHECKOV_STAMP)
 	$(BIN)/pytest
 
 # Invoke a handler on an event file against moto and the sandbox: make invoke EVENT=events/api-post-im.json
@@ -61,50 +74,44 @@ run: $(LOCAL_STAMP)
 	@$(BIN)/python -m local.run $(RUN_ARGS)
 
 # --- Infrastructure (infra/, AWS CDK v2 in Python; README: Deploying to AWS) ---
-# No Docker: the layer is built with pip's cross-platform install for the
-# Lambda runtime (arm64, names.LAMBDA_PYTHON_VERSION). Extra CDK options go in
-# CDK_ARGS, e.g. make deploy CDK_ARGS="-c stage=dev -c alarmEmail=ops@example.com".
+# No Docker: the layer is built with pip's cross-platform install for the Lambda
+# runtime (arm64) and compiled to checked-hash bytecode by that runtime's Python
+# (infra/artifacts.py). The runtime's version has one home, the context key
+# lambdaPythonVersion in cdk.json; `make build LAMBDA_PYTHON_VERSION=3.12` builds
+# and deploys for another (synth and deploy pass it on to the app, which refuses
+# a layer built for another version). Extra CDK options go in CDK_ARGS, e.g.
+# make deploy CDK_ARGS="-c stage=dev -c alarmEmail=ops@example.com".
 CDK := npx --no-install cdk
 CDK_ARGS ?=
 NODE_STAMP := node_modules/.package-lock.json
-LAMBDA_PYTHON_VERSION := $(shell sed -n 's/^LAMBDA_PYTHON_VERSION = "\(.*\)"$$/\1/p' functions/gateway/names.py)
-LAYER_DIR := build/layer
-LAYER_STAMP := build/.layer-py$(LAMBDA_PYTHON_VERSION)-$(shell cat requirements.txt | cksum | cut -d' ' -f1)
-# Left out of the layer: boto3, botocore and s3transfer come with Lambda's
-# Python runtime; the gateway calls only phonenumbers.parse, is_valid_number and
-# format_number (tests/infra checks), so the geocoder, carrier and time zone
-# data (over 40 MB) go too.
-LAYER_PRUNE := bin boto3 boto3-*.dist-info botocore botocore-*.dist-info s3transfer s3transfer-*.dist-info \
-	phonenumbers/geodata phonenumbers/carrierdata phonenumbers/tzdata \
-	phonenumbers/geocoder.py* phonenumbers/carrier.py* phonenumbers/timezone.py*
+LAMBDA_PYTHON_VERSION ?= $(shell sed -n 's/^ *"lambdaPythonVersion": *"\([0-9.]*\)".*$$/\1/p' cdk.json)
+CDK_CONTEXT := -c lambdaPythonVersion=$(LAMBDA_PYTHON_VERSION)
 
 $(NODE_STAMP): package.json package-lock.json
 	npm ci --no-audit --no-fund
 
-# The dependency layer, rebuilt when requirements.txt or the runtime version changes.
-$(LAYER_STAMP): requirements.txt | $(STAMP)
-	@test -n "$(LAMBDA_PYTHON_VERSION)" || { echo "LAMBDA_PYTHON_VERSION not found in names.py" >&2; exit 1; }
-	rm -rf $(LAYER_DIR) build/.layer-*
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile \
-		--only-binary=:all: --platform manylinux2014_aarch64 --implementation cp \
-		--python-version $(LAMBDA_PYTHON_VERSION) --target $(LAYER_DIR)/python -r requirements.txt
-	cd $(LAYER_DIR)/python && rm -rf $(LAYER_PRUNE)
-	find $(LAYER_DIR) -name __pycache__ -type d -prune -exec rm -rf {} +
-	@du -sh $(LAYER_DIR)
-	@touch $@
+# The dependency layer into build/layer. Rebuilt when requirements.txt, the runtime
+# version or the recipe changes (the build's stamp records them); otherwise instant.
+# Stops, and ships nothing, when no Python of the runtime's version is found.
+build: $(STAMP)
+	@test -n "$(LAMBDA_PYTHON_VERSION)" || { echo "lambdaPythonVersion not found in cdk.json" >&2; exit 1; }
+	$(BIN)/python -m infra.artifacts layer --python-version $(LAMBDA_PYTHON_VERSION) --out build/layer
 
-build: $(LAYER_STAMP)
+# The runtime version the Makefile builds for (tests/infra checks it is cdk.json's).
+.PHONY: lambda-python-version
+lambda-python-version:
+	@echo $(LAMBDA_PYTHON_VERSION)
 
 # Synthesize into cdk.out, with cdk-nag (AwsSolutions) as a validation plugin.
-synth: $(NODE_STAMP) $(LAYER_STAMP) | $(STAMP)
-	$(CDK) synth --quiet $(CDK_ARGS)
+synth: $(NODE_STAMP) build
+	$(CDK) synth --quiet $(CDK_CONTEXT) $(CDK_ARGS)
 
 # Needs AWS credentials and a bootstrapped account (npx cdk bootstrap).
-deploy: $(NODE_STAMP) $(LAYER_STAMP) | $(STAMP)
-	$(CDK) deploy $(CDK_ARGS)
+deploy: $(NODE_STAMP) build
+	$(CDK) deploy $(CDK_CONTEXT) $(CDK_ARGS)
 
 clean:
-	rm -rf $(VENV) cdk.out build .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(CHECKOV_VENV) cdk.out build .pytest_cache .mypy_cache .ruff_cache
 
 # --- Benchmarks (issue 6; bench/) ---
 # Cold start, warm overhead, SQS batch and bulk, each against its target; the table goes

@@ -1,8 +1,17 @@
-"""Cold start: fresh Python processes that import a handler and serve one request.
+"""Cold start: fresh processes import a handler from the layer as `make build` ships it, serve one request.
 
 Beside them the floor: a fresh process that imports boto3 and reads one secret
 from the same emulator. Every child runs bench/cold_child.py; see its docstring
 for how the time from process start to the answer is taken.
+
+What the children import is what Lambda would: the function code staged with its
+checked-hash bytecode (build/function-code/), the dependency layer, and boto3 from a
+folder of its own, as Lambda's runtime provides it, run by the runtime's Python
+(cdk.json's lambdaPythonVersion) without writing bytecode. The layer is build/layer's
+host-architecture twin (build/layer-host/: the same requirements, pruning and
+compileall flags, only the wheel platform differs), since its arm64 compiled packages
+(pydantic_core) cannot be imported here; the .pyc files do not depend on the
+architecture.
 """
 
 from __future__ import annotations
@@ -12,7 +21,6 @@ import re
 import shutil
 import subprocess
 import sys
-import sysconfig
 import tempfile
 import time
 from collections import defaultdict
@@ -20,36 +28,68 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from bench.environment import EVENTS, FUNCTIONS, REPO, BenchEnvironment, sample_body, sqs_event
+from bench.environment import EVENTS, REPO, BenchEnvironment, sample_body, sqs_event
 from bench.report import BenchmarkBroken, BenchmarkResult
 from bench.stats import median
+from infra import artifacts
+from infra.config import DEFAULT_LAMBDA_PYTHON_VERSION
 
 NAME = "cold-start"
 CHILD_SCRIPT = Path(__file__).with_name("cold_child.py")
 CHILD_TIMEOUT_SECONDS = 120
 HANDLER_MODES = ("api", "queue")
 FLOOR_MODE = "floor"
-# The API handler as deployed, with X-Ray tracing on: not the target's condition (tracing is
-# off outside Lambda, as Powertools decides), shown beside it so the SDK's cost is not hidden.
-TRACED_MODE = "api-traced"
+# The handlers as deployed, with X-Ray tracing on (Lambda's task root and a sampled trace
+# header set, so that Powertools traces): outside Lambda tracing is off, as Powertools decides.
+TRACED_SUFFIX = "-traced"
+TRACED_MODES = tuple(f"{mode}{TRACED_SUFFIX}" for mode in HANDLER_MODES)
 # What Lambda sets when active tracing samples an invocation; the X-Ray SDK reads it.
 SAMPLE_TRACE_HEADER = "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=1"
 TARGET_RATIO = 1.5
 IMPORT_PROFILE_ENTRIES = 15
 PACKAGE_SUMMARY_ENTRIES = 8
-# Lambda's Python runtime provides these; `make build` prunes them from the layer (Makefile LAYER_PRUNE).
-RUNTIME_PROVIDED_PACKAGES = frozenset({"boto3", "botocore", "s3transfer"})
+HOST_LAYER_DIR = artifacts.BUILD_DIR / "layer-host"
+RUNTIME_SDK_DIR = artifacts.BUILD_DIR / "lambda-runtime-sdk"
 # "import time:  self [us] |  cumulative | imported package", the name indented by depth.
 _IMPORT_TIME_LINE = re.compile(r"^import time:\s+(\d+)\s+\|\s+(\d+)\s+\|( *)(\S+)\s*$")
-CONDITION_WITH_PYC = (
-    "PYTHONDONTWRITEBYTECODE=1 (Lambda cannot write bytecode), .pyc files present "
-    "(one warm-up process per mode wrote them first); OS file cache warm"
+CONDITION_AS_DEPLOYED = (
+    "the runtime's Python ({python}), PYTHONDONTWRITEBYTECODE=1 (Lambda cannot write bytecode); "
+    "function code with its checked-hash .pyc (build/function-code), the layer's host-architecture twin "
+    "(build/layer-host: make build's recipe, host wheels; .pyc do not depend on the architecture), boto3 "
+    "from a folder of its own as Lambda's runtime provides it (build/lambda-runtime-sdk); OS file cache warm"
 )
 CONDITION_WITHOUT_PYC = (
-    "PYTHONDONTWRITEBYTECODE=1, no .pyc for functions/ and the layer's packages (make build strips "
-    "__pycache__ from the layer); .pyc present for the standard library and for boto3, botocore and "
-    "s3transfer, which the Lambda runtime provides"
+    "as deployed, but the function code and the layer without any .pyc (as the layer shipped before "
+    "issue 11); boto3's folder keeps its .pyc, as Lambda's runtime has them"
 )
+
+
+@dataclass(frozen=True)
+class Deployed:
+    """The folders and the interpreter the children run, as Lambda would."""
+
+    python: artifacts.Interpreter
+    function_code: Path
+    layer: Path  # the layer's python/ folder
+    runtime_sdk: Path
+
+    def path(self) -> str:
+        # Lambda's order: the function code, the layer, then the runtime's own packages.
+        return ":".join(str(folder) for folder in (self.function_code, self.layer, self.runtime_sdk))
+
+
+def prepare_deployed(version: str = DEFAULT_LAMBDA_PYTHON_VERSION) -> Deployed:
+    """Build (or reuse) what the children import: instant when up to date, seconds otherwise."""
+    try:
+        python = artifacts.find_interpreter(version)
+        if artifacts.read_stamp(HOST_LAYER_DIR) is None or artifacts.read_stamp(RUNTIME_SDK_DIR) is None:
+            print("  building the layer's host twin and the runtime SDK folder (once)...", flush=True)
+        layer = artifacts.build_layer(HOST_LAYER_DIR, version=version, platform=None)
+        sdk = artifacts.build_runtime_sdk(RUNTIME_SDK_DIR, version=version)
+        code = artifacts.stage_function_code(version)
+    except artifacts.BuildError as error:
+        raise BenchmarkBroken(f"cannot build what the cold start runs: {error}") from error
+    return Deployed(python, code, layer / "python", sdk / "python")
 
 
 def _clock_is_shared() -> bool:
@@ -87,7 +127,9 @@ class ColdStartBench:
         self.environment = environment
         self.runs = runs
         self.runs_without_pyc = runs_without_pyc
-        self.python = sys.executable
+        self.deployed = prepare_deployed()
+        self.python = str(self.deployed.python.path)
+        self.condition = CONDITION_AS_DEPLOYED.format(python=f"python{self.deployed.python.version}")
         self.clock_is_shared = _clock_is_shared()
         self._scratch = Path(tempfile.mkdtemp(prefix="bench-cold-"))
         self._estimated_startup_ms: float | None = None
@@ -101,18 +143,19 @@ class ColdStartBench:
     def _run(self) -> BenchmarkResult:
         result = BenchmarkResult(NAME)
         print(
-            f"cold start: {self.runs} fresh processes each for the API handler, the queue handler and the "
-            f"floor (import boto3 + one get_secret_value), interleaved; python {sys.version.split()[0]}",
+            f"cold start: {self.runs} fresh processes each for the API and queue handlers (tracing off and "
+            "on) and the floor (import boto3 + one get_secret_value), interleaved, from the built layer",
             flush=True,
         )
-        print(f"  condition: {CONDITION_WITH_PYC}", flush=True)
-        measured_env = self.environment.child_environment(write_bytecode=False)
-        environments = {mode: measured_env for mode in (*HANDLER_MODES, FLOOR_MODE)}
-        environments[TRACED_MODE] = self._traced_environment()
+        print(f"  condition: {self.condition}", flush=True)
+        measured_env = self._environment(self.deployed)
+        environments = {mode: measured_env for mode in HANDLER_MODES}
+        # The floor is a function without the layer: only the runtime's own boto3.
+        environments[FLOOR_MODE] = {**measured_env, "PYTHONPATH": str(self.deployed.runtime_sdk)}
+        for mode in TRACED_MODES:
+            environments[mode] = self._traced(measured_env)
         for mode, environment in environments.items():
-            # One warm-up per mode that may write .pyc files; the measured runs then find them.
-            writing = {k: v for k, v in environment.items() if k != "PYTHONDONTWRITEBYTECODE"}
-            self._cold_start(mode, writing)
+            self._cold_start(mode, environment)  # one warm-up each: the OS file cache, not bytecode
         if not self.clock_is_shared:
             self._estimated_startup_ms = self._estimate_startup_ms(measured_env)
 
@@ -123,16 +166,16 @@ class ColdStartBench:
                 samples[mode].append(self._cold_start(mode, environment))
 
         floor_ms = median([s.total_ms for s in samples[FLOOR_MODE]])
-        for mode in HANDLER_MODES:
+        for mode in (*HANDLER_MODES, *TRACED_MODES):
             handler_ms = median([s.total_ms for s in samples[mode]])
-            result.add(f"{mode} handler cold start (median of {self.runs})", handler_ms, "ms")
-            result.add(f"{mode} handler / floor", handler_ms / floor_ms, "x", TARGET_RATIO)
+            label = _label(mode)
+            result.add(f"{label} cold start (median of {self.runs})", handler_ms, "ms")
+            result.add(f"{label} / floor", handler_ms / floor_ms, "x", TARGET_RATIO)
         result.add(f"floor: boto3 + get_secret_value (median of {self.runs})", floor_ms, "ms")
-        traced_ms = median([s.total_ms for s in samples[TRACED_MODE]])
-        result.add(f"api handler with X-Ray tracing on, as deployed (median of {self.runs})", traced_ms, "ms")
-        result.add("api handler with X-Ray tracing on / floor", traced_ms / floor_ms, "x")
         result.details.update(
-            condition=CONDITION_WITH_PYC,
+            condition=self.condition,
+            python=str(self.deployed.python.path),
+            sys_path=self.deployed.path(),
             startup_measured_as=(
                 "parent's spawn time to the child's first line, on the shared CLOCK_MONOTONIC"
                 if self.clock_is_shared
@@ -143,7 +186,7 @@ class ColdStartBench:
         )
         for mode, phases in result.details["phases_median_ms"].items():
             print(
-                f"  {mode:<10} start-up {phases['startup_ms']:7.1f} ms  "
+                f"  {mode:<12} start-up {phases['startup_ms']:7.1f} ms  "
                 f"imports {phases['import_ms']:7.1f} ms  first request {phases['request_ms']:7.1f} ms  "
                 f"total {phases['total_ms']:7.1f} ms",
                 flush=True,
@@ -151,18 +194,24 @@ class ColdStartBench:
 
         if self.runs_without_pyc:
             self._without_pyc(result)
-        self._import_profile(result)
+        self._import_profile(result, measured_env)
         return result
 
-    # ----- the children ------------------------------------------------------------
-
-    def _traced_environment(self) -> dict[str, str]:
-        """The measured condition plus what makes Powertools trace: Lambda's task root and a trace header."""
+    def _environment(self, deployed: Deployed) -> dict[str, str]:
+        """The functions' settings, the deployed folders on the path, no bytecode written."""
         environment = self.environment.child_environment(write_bytecode=False)
-        environment.pop("POWERTOOLS_TRACE_DISABLED", None)
-        environment["LAMBDA_TASK_ROOT"] = str(FUNCTIONS)
-        environment["_X_AMZN_TRACE_ID"] = SAMPLE_TRACE_HEADER
+        environment["PYTHONPATH"] = deployed.path()
         return environment
+
+    def _traced(self, environment: dict[str, str]) -> dict[str, str]:
+        """The measured condition plus what makes Powertools trace: Lambda's task root and a trace header."""
+        traced = dict(environment)
+        traced.pop("POWERTOOLS_TRACE_DISABLED", None)
+        traced["LAMBDA_TASK_ROOT"] = str(self.deployed.function_code)
+        traced["_X_AMZN_TRACE_ID"] = SAMPLE_TRACE_HEADER
+        return traced
+
+    # ----- the children ------------------------------------------------------------
 
     def _argument(self, mode: str) -> str:
         mode = _child_mode(mode)
@@ -179,9 +228,10 @@ class ColdStartBench:
 
     def _spawn(self, mode: str, environment: dict[str, str], flags: tuple[str, ...] = ()) -> ChildRun:
         result_path = Path(tempfile.mkstemp(suffix=".json", dir=self._scratch)[1])
-        # -P: no script directory on sys.path, so bench/'s modules cannot shadow anything.
+        # -P: no script directory on sys.path, so bench/'s modules cannot shadow anything;
+        # -s: no user site-packages, only the deployed folders (and the interpreter's own).
         arguments = [_child_mode(mode), self._argument(mode), str(result_path)]
-        command = [self.python, "-P", *flags, str(CHILD_SCRIPT), *arguments]
+        command = [self.python, "-P", "-s", *flags, str(CHILD_SCRIPT), *arguments]
         spawned = time.perf_counter()
         completed = subprocess.run(
             command,
@@ -225,28 +275,19 @@ class ColdStartBench:
     # ----- without bytecode ----------------------------------------------------------
 
     def _without_pyc(self, result: BenchmarkResult) -> None:
-        """The API handler as the deployed layer has it: its packages compiled from source every start."""
+        """The API handler from the same folders stripped of their bytecode: what .pyc files save."""
         print(f"  without .pyc ({self.runs_without_pyc} runs): {CONDITION_WITHOUT_PYC}", flush=True)
-        prefix = self._scratch / "pycache-prefix"
-        # A private bytecode tree (PYTHONPYCACHEPREFIX): filled by one warm-up, then the layer's part
-        # removed. The venv's own __pycache__ directories are left alone.
-        self._cold_start(
-            "api", self.environment.child_environment(write_bytecode=True, pycache_prefix=prefix)
+        no_bytecode = shutil.ignore_patterns("__pycache__", "*.pyc")
+        stripped = Deployed(
+            python=self.deployed.python,
+            function_code=self._scratch / "function-code",
+            layer=self._scratch / "layer" / "python",
+            runtime_sdk=self.deployed.runtime_sdk,
         )
-        site_packages = Path(sysconfig.get_paths()["purelib"])
-        mirrored_site_packages = prefix / site_packages.relative_to(site_packages.anchor)
-        if not mirrored_site_packages.is_dir():
-            raise BenchmarkBroken(f"no bytecode mirror of {site_packages} under PYTHONPYCACHEPREFIX")
-        for entry in mirrored_site_packages.iterdir():
-            if entry.name in RUNTIME_PROVIDED_PACKAGES:
-                continue
-            if entry.is_dir():
-                shutil.rmtree(entry)
-            else:
-                entry.unlink()
-        shutil.rmtree(prefix / FUNCTIONS.relative_to(FUNCTIONS.anchor), ignore_errors=True)
-
-        environment = self.environment.child_environment(write_bytecode=False, pycache_prefix=prefix)
+        shutil.copytree(self.deployed.function_code, stripped.function_code, ignore=no_bytecode)
+        shutil.copytree(self.deployed.layer, stripped.layer, ignore=no_bytecode)
+        environment = self._environment(stripped)
+        self._cold_start("api", environment)  # the OS file cache
         samples = [self._cold_start("api", environment) for _ in range(self.runs_without_pyc)]
         total_ms = median([s.total_ms for s in samples])
         result.add(f"api handler cold start, layer without .pyc (median of {len(samples)})", total_ms, "ms")
@@ -262,9 +303,8 @@ class ColdStartBench:
 
     # ----- import profile -------------------------------------------------------------
 
-    def _import_profile(self, result: BenchmarkResult) -> None:
+    def _import_profile(self, result: BenchmarkResult, environment: dict[str, str]) -> None:
         """`python -X importtime` of the API handler's cold start, under the measured condition."""
-        environment = self.environment.child_environment(write_bytecode=False)
         child = self._spawn("api", environment, flags=("-X", "importtime"))
         entries = parse_import_times(child.stderr)
         if not entries:
@@ -272,7 +312,7 @@ class ColdStartBench:
         top = sorted(entries, key=lambda e: e["cumulative_us"], reverse=True)[:IMPORT_PROFILE_ENTRIES]
         packages = self_time_by_package(entries)[:PACKAGE_SUMMARY_ENTRIES]
         result.details["import_profile"] = {
-            "condition": CONDITION_WITH_PYC + "; one extra child run with -X importtime (not timed)",
+            "condition": self.condition + "; one extra child run with -X importtime (not timed)",
             "top_by_cumulative": top,
             "self_time_by_top_level_package_us": packages,
         }
@@ -289,8 +329,13 @@ class ColdStartBench:
 
 
 def _child_mode(series: str) -> str:
-    """What bench/cold_child.py is asked to do for a series: the traced series is the API handler."""
-    return "api" if series == TRACED_MODE else series
+    """What bench/cold_child.py is asked to do for a series: a traced series is its handler's."""
+    return series.removesuffix(TRACED_SUFFIX)
+
+
+def _label(series: str) -> str:
+    handler = _child_mode(series)
+    return f"{handler} handler" + (", X-Ray tracing on" if series != handler else "")
 
 
 def parse_import_times(stderr: str) -> list[dict[str, Any]]:

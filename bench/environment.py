@@ -181,9 +181,7 @@ class BenchEnvironment:
 
         reset_process_caches()
 
-    def child_environment(
-        self, *, write_bytecode: bool, pycache_prefix: Path | None = None
-    ) -> dict[str, str]:
+    def child_environment(self, *, write_bytecode: bool) -> dict[str, str]:
         """A fresh process's environment: the functions' settings, functions/ on the path like /var/task."""
         inherited = {
             name: value
@@ -193,8 +191,6 @@ class BenchEnvironment:
         environment = {**inherited, **self.function_environment(), "PYTHONPATH": str(FUNCTIONS)}
         if not write_bytecode:
             environment["PYTHONDONTWRITEBYTECODE"] = "1"
-        if pycache_prefix is not None:
-            environment["PYTHONPYCACHEPREFIX"] = str(pycache_prefix)
         return environment
 
     def reset_sandbox(self, *, latency: float) -> None:

@@ -9,10 +9,12 @@ accepts. Standard library only, so it can be tested without synthesizing.
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from pathlib import Path
 from typing import Any, TypeVar
 
 from gateway import names
@@ -42,6 +44,11 @@ KEY_QUEUE_MAX_CONCURRENCY = "queueMaxConcurrency"
 KEY_ALARM_EMAIL = "alarmEmail"
 KEY_LOG_RETENTION_DAYS = "logRetentionDays"
 KEY_PLACEHOLDER_LAYER = "placeholderLayer"
+KEY_LAMBDA_PYTHON_VERSION = "lambdaPythonVersion"
+KEY_PROTECT = "protect"
+KEY_API_RESERVED_CONCURRENCY = "apiReservedConcurrency"
+KEY_ROLLOUT = "rollout"
+KEY_ALARM_TOPIC_ARN = "alarmTopicArn"
 CONTEXT_KEYS = (
     KEY_STAGE,
     KEY_PROVIDER_BASE_URL,
@@ -53,12 +60,49 @@ CONTEXT_KEYS = (
     KEY_ALARM_EMAIL,
     KEY_LOG_RETENTION_DAYS,
     KEY_PLACEHOLDER_LAYER,
+    KEY_LAMBDA_PYTHON_VERSION,
+    KEY_PROTECT,
+    KEY_API_RESERVED_CONCURRENCY,
+    KEY_ROLLOUT,
+    KEY_ALARM_TOPIC_ARN,
 )
 
 DEFAULT_STAGE = "prod"
+# The stage that must have someone to alert, and whose defaults protect data and roll out safely.
+PRODUCTION_STAGE = "prod"
 DEFAULT_THROTTLE_RATE = 20.0  # requests per second, steady state
 DEFAULT_THROTTLE_BURST = 40
 DEFAULT_LOG_RETENTION_DAYS = 30
+# At most this many API functions run at once: with the default stage throttling (20 requests
+# a second, bursts of 40) and the usual sub-second sends, fewer than 40 are ever busy, but a
+# hung provider holds each one up to the 28 s timeout, and 20 a second would soon take 500 of
+# the account's (default) 1000. Reserved concurrency is taken out of the account's unreserved
+# pool, which Lambda keeps at 100 or more: an account whose quota is below 140 must set
+# apiReservedConcurrency=none (README: Limits).
+DEFAULT_API_RESERVED_CONCURRENCY = 40
+MAX_API_RESERVED_CONCURRENCY = 1000
+_NO_LIMIT_STRINGS = ("none", "off", "unreserved")
+
+# The runtime's Python: one home, cdk.json's context (the Makefile reads it too).
+CDK_JSON = Path(__file__).resolve().parent.parent / "cdk.json"
+DEFAULT_LAMBDA_PYTHON_VERSION: str = json.loads(CDK_JSON.read_text())["context"][KEY_LAMBDA_PYTHON_VERSION]
+
+# How a new version of the functions takes traffic. `all-at-once`: the alias moves at once
+# (no CodeDeploy). The others: CodeDeploy shifts the alias's traffic in steps and rolls back
+# when the function-error or API 5xx alarms fire; values name aws_codedeploy.LambdaDeploymentConfig.
+ALL_AT_ONCE = "all-at-once"
+ROLLOUTS: dict[str, str | None] = {
+    ALL_AT_ONCE: None,
+    "canary-10-percent-5-minutes": "CANARY_10_PERCENT_5_MINUTES",
+    "canary-10-percent-10-minutes": "CANARY_10_PERCENT_10_MINUTES",
+    "canary-10-percent-15-minutes": "CANARY_10_PERCENT_15_MINUTES",
+    "canary-10-percent-30-minutes": "CANARY_10_PERCENT_30_MINUTES",
+    "linear-10-percent-every-1-minute": "LINEAR_10_PERCENT_EVERY_1_MINUTE",
+    "linear-10-percent-every-2-minutes": "LINEAR_10_PERCENT_EVERY_2_MINUTES",
+    "linear-10-percent-every-3-minutes": "LINEAR_10_PERCENT_EVERY_3_MINUTES",
+    "linear-10-percent-every-10-minutes": "LINEAR_10_PERCENT_EVERY_10_MINUTES",
+}
+PRODUCTION_ROLLOUT = "canary-10-percent-5-minutes"
 
 # Event source mappings accept a maximum concurrency between 2 and 1000.
 MIN_QUEUE_MAX_CONCURRENCY = 2
@@ -100,6 +144,8 @@ _SECRET_ARN_PATTERN = re.compile(
     r"^arn:aws[a-z-]*:secretsmanager:[a-z0-9-]+:\d{12}:secret:.+-[A-Za-z0-9]{6}$"
 )
 _EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_TOPIC_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0-9_-]{1,256}$")
+_PYTHON_VERSION_PATTERN = re.compile(r"^3\.\d+$")
 _TRUE_STRINGS = ("true", "1", "yes")
 _FALSE_STRINGS = ("false", "0", "no", "")
 
@@ -119,10 +165,37 @@ class GatewayConfig:
     log_retention_days: int = DEFAULT_LOG_RETENTION_DAYS
     # Tests only: synthesize with an empty layer instead of build/layer.
     placeholder_layer: bool = False
+    lambda_python_version: str = DEFAULT_LAMBDA_PYTHON_VERSION
+    protect: bool | None = None  # None: the stage's default (protected_stage)
+    api_reserved_concurrency: int | None = DEFAULT_API_RESERVED_CONCURRENCY  # None: no cap
+    rollout: str | None = None  # None: the stage's default (rollout_strategy)
+    alarm_topic_arn: str | None = None
 
     @property
     def stack_name(self) -> str:
         return f"{names.STACK_NAME}-{self.stage}"
+
+    @property
+    def protected(self) -> bool:
+        """Queues kept on `cdk destroy` and termination protection on: by default for prod only."""
+        return self.protect if self.protect is not None else self.stage == PRODUCTION_STAGE
+
+    @property
+    def rollout_strategy(self) -> str:
+        """A key of ROLLOUTS: by default a canary for prod, all at once elsewhere."""
+        if self.rollout is not None:
+            return self.rollout
+        return PRODUCTION_ROLLOUT if self.stage == PRODUCTION_STAGE else ALL_AT_ONCE
+
+    @property
+    def metrics_namespace(self) -> str:
+        """The stage's own CloudWatch namespace: a dev stage's metrics never reach prod's alarms."""
+        return f"{names.DEFAULT_METRICS_NAMESPACE}/{self.stage}"
+
+    @property
+    def alarm_subscribed(self) -> bool:
+        """Whether an alarm reaches someone: a mailbox or an existing topic (on-call tooling)."""
+        return self.alarm_email is not None or self.alarm_topic_arn is not None
 
     def physical_name(self, base_name: str) -> str:
         """A resource name from names.py, made unique per stage so stages can share an account."""
@@ -133,7 +206,7 @@ class GatewayConfig:
         """Parse and validate the CDK context (all of it, e.g. `app.node.get_all_context()`)."""
         _reject_misspelled_keys(context)
         defaults = cls()
-        return cls(
+        config = cls(
             stage=_parse(context, KEY_STAGE, defaults.stage, _stage),
             provider_base_url=_parse(context, KEY_PROVIDER_BASE_URL, defaults.provider_base_url, _https_url),
             token_secret_arn=_parse_optional(context, KEY_TOKEN_SECRET_ARN, _secret_arn),
@@ -148,7 +221,27 @@ class GatewayConfig:
                 context, KEY_LOG_RETENTION_DAYS, defaults.log_retention_days, _log_retention_days
             ),
             placeholder_layer=_parse(context, KEY_PLACEHOLDER_LAYER, defaults.placeholder_layer, _boolean),
+            lambda_python_version=_parse(
+                context, KEY_LAMBDA_PYTHON_VERSION, defaults.lambda_python_version, _python_version
+            ),
+            protect=_parse_optional(context, KEY_PROTECT, _boolean),
+            api_reserved_concurrency=_parse(
+                context,
+                KEY_API_RESERVED_CONCURRENCY,
+                defaults.api_reserved_concurrency,
+                _reserved_concurrency,
+            ),
+            rollout=_parse_optional(context, KEY_ROLLOUT, _rollout),
+            alarm_topic_arn=_parse_optional(context, KEY_ALARM_TOPIC_ARN, _topic_arn),
         )
+        if config.stage == PRODUCTION_STAGE and not config.alarm_subscribed:
+            # Other stages only warn (infra.components.monitoring): nobody may miss prod's alarms.
+            raise ConfigError(
+                f"stage {PRODUCTION_STAGE!r} has nobody to tell when an alarm fires: give "
+                f"-c {KEY_ALARM_EMAIL}=ops@example.com, or -c {KEY_ALARM_TOPIC_ARN}=<ARN of an SNS topic "
+                "your on-call tooling reads> (or both; README: Operating it)"
+            )
+        return config
 
 
 def _normalised(key: str) -> str:
@@ -249,6 +342,39 @@ def _log_retention_days(raw: Any) -> int:
         raise ValueError(
             f"expected one of the CloudWatch Logs retention periods {sorted(LOG_RETENTION_DAYS)}"
         )
+    return value
+
+
+def _python_version(raw: Any) -> str:
+    value = str(raw)
+    if not _PYTHON_VERSION_PATTERN.match(value):
+        raise ValueError("expected a Python minor version such as 3.13")
+    return value
+
+
+def _reserved_concurrency(raw: Any) -> int | None:
+    if isinstance(raw, str) and raw.strip().lower() in _NO_LIMIT_STRINGS:
+        return None
+    value = _integer(raw)
+    if not 1 <= value <= MAX_API_RESERVED_CONCURRENCY:
+        raise ValueError(
+            f"expected an integer from 1 to {MAX_API_RESERVED_CONCURRENCY}, or none (no cap, for accounts "
+            "whose concurrency quota leaves nothing to reserve)"
+        )
+    return value
+
+
+def _rollout(raw: Any) -> str:
+    value = str(raw)
+    if value not in ROLLOUTS:
+        raise ValueError(f"expected one of {', '.join(ROLLOUTS)}")
+    return value
+
+
+def _topic_arn(raw: Any) -> str:
+    value = str(raw)
+    if not _TOPIC_ARN_PATTERN.match(value):
+        raise ValueError("expected the ARN of an SNS topic (arn:aws:sns:<region>:<account>:<name>)")
     return value
 
 

@@ -1,8 +1,8 @@
-"""cdk-nag (AwsSolutions) wiring: the check plugin and narrowly scoped acknowledgments."""
+"""cdk-nag (AwsSolutions) wiring and checkov skips: the check plugin and narrowly scoped acknowledgments."""
 
 from __future__ import annotations
 
-from aws_cdk import Acknowledgment, App, Validations
+from aws_cdk import Acknowledgment, App, CfnResource, Validations
 from cdk_nag import AwsSolutionsChecks
 from constructs import IConstruct
 
@@ -26,3 +26,17 @@ def acknowledge(scope: IConstruct, rule_id: str, reason: str) -> None:
     the plugin's name, as the synth error message spells it.
     """
     Validations.of(scope).acknowledge(Acknowledgment(id=f"{NAG_PLUGIN}::{rule_id}", reason=reason))
+
+
+def skip_checkov(scope: IConstruct, check_id: str, reason: str) -> None:
+    """Acknowledge one checkov finding on the CloudFormation resource of `scope`, with the reason.
+
+    checkov reads `Metadata.checkov.skip` of the resource in the template
+    (tests/infra/test_infra_checkov.py runs it on the synthesized templates).
+    """
+    resource = scope if isinstance(scope, CfnResource) else scope.node.default_child
+    if not isinstance(resource, CfnResource):
+        raise TypeError(f"{scope.node.path} has no CloudFormation resource to put a checkov skip on")
+    existing = resource.get_metadata("checkov") or {}
+    skips = [*existing.get("skip", []), {"id": check_id, "comment": reason}]
+    resource.add_metadata("checkov", {**existing, "skip": skips})

@@ -10,6 +10,7 @@ from infra.components.api import MessagesApi
 from infra.components.function import DependencyLayer, SharedFunctionResources
 from infra.components.monitoring import Monitoring
 from infra.components.queue_consumer import QueueConsumer
+from infra.components.rollout import Rollout
 from infra.components.secret import ProviderTokenSecret
 from infra.components.storage import IdempotencyStore
 from infra.config import GatewayConfig
@@ -23,6 +24,8 @@ class ViberGatewayStack(Stack):
             scope,
             construct_id,
             description=f"{names.SERVICE_NAME} ({config.stage}): Viber messages, SMS fallback, via LiveAll",
+            # A protected stage cannot be deleted by accident (README: What cdk destroy keeps).
+            termination_protection=config.protected,
         )
         self.gateway_config = config
         Tags.of(self).add("service", names.SERVICE_NAME)
@@ -41,6 +44,13 @@ class ViberGatewayStack(Stack):
         self.queue_consumer = QueueConsumer(self, "Queue", shared=shared)
         self.monitoring = Monitoring(
             self, "Monitoring", config=config, api=self.messages_api, consumer=self.queue_consumer
+        )
+        self.rollout = Rollout(
+            self,
+            "Rollout",
+            config=config,
+            functions={"api": self.messages_api.handler, "queue": self.queue_consumer.handler},
+            monitoring=self.monitoring,
         )
         self._add_outputs()
 

@@ -3,8 +3,9 @@
 Each request becomes a REST API proxy event for the API function, shaped like
 events/api-post-im.json. Like the deployed REST API it serves exactly
 POST /messages, GET /messages and GET /messages/{smsid} (x-api-key required)
-and GET /openapi.json (open); anything else gets API Gateway's own 403.
-GET /docs is local only: Swagger UI from the installed Powertools package,
+and GET /openapi.json (open, the function's document answered without invoking
+it, as the deployed MOCK integration does); anything else gets API Gateway's own
+403. GET /docs is local only: Swagger UI from the installed Powertools package,
 with no CDN.
 """
 
@@ -31,6 +32,7 @@ from local.functions import FunctionHost
 from sandbox.loopback import LoopbackServer
 
 API_KEY_HEADER: Final = "x-api-key"
+OPENAPI_PATH: Final = "/openapi.json"
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,7 +63,7 @@ ROUTES: Final = (
     Route("GET", "/account/balance", keyed=True),
     Route("GET", "/messages", keyed=True),
     Route("GET", "/messages/{smsid}", keyed=True),
-    Route("GET", "/openapi.json", keyed=False),
+    Route("GET", OPENAPI_PATH, keyed=False),
 )
 DOCS_PATH: Final = "/docs"
 # Local only: `make reconcile` runs the scheduled function's reconcile task here, as it would
@@ -251,6 +253,10 @@ class _FrontHandler(BaseHTTPRequestHandler):
             return self._docs(url.query, request_id)
         if (self.command, url.path) == ("POST", RECONCILE_PATH):
             return self._reconcile(body, request_id)
+        if (self.command, url.path) == ("GET", OPENAPI_PATH):
+            # As the deployed API's MOCK integration: the function's document, without invoking it.
+            self._send(200, [("Content-Type", JSON_TYPE)], self.server.spec().encode(), request_id)
+            return 200
         matched = [(route, route.match(self.command, url.path)) for route in ROUTES]
         route, path_parameters = next(((r, found) for r, found in matched if found is not None), (None, None))
         if route is None or path_parameters is None:
@@ -336,6 +342,9 @@ class FrontServer(LoopbackServer):
         self.api_key = api_key
         self.functions = functions
         self.log = log
+        # Made once, as the deployed API's MOCK template is made at synthesis: serving it never
+        # waits for an invocation in progress.
+        self._spec = functions.openapi_json()
         self._docs_lock = threading.Lock()
         self._docs_page: str | None = None
         self._thread: threading.Thread | None = None
@@ -346,7 +355,7 @@ class FrontServer(LoopbackServer):
         return f"http://{self.server_name}:{self.server_port}"
 
     def spec(self) -> str:
-        return self.functions.openapi_json()
+        return self._spec
 
     def docs_page(self) -> str:
         """The Swagger UI page, built on first use (it inlines about 1.5 MB of script)."""

@@ -62,10 +62,6 @@ METRIC_FAILURES = "Failures"  # dimensions: service, failure_type (a Failure slu
 # blocked from sending again, but cannot replay the answer. Alarmed.
 METRIC_IDEMPOTENCY_STORE_FAILURES = "IdempotencyStoreFailures"
 
-# Lambda runtime. `make build` builds the dependency layer for this Python
-# version and the stack picks the matching `aws_lambda.Runtime`.
-LAMBDA_PYTHON_VERSION = "3.14"
-
 # More environment variables set by the stack.
 ENV_LOG_LEVEL = "POWERTOOLS_LOG_LEVEL"
 # Set on the queue function, with permission to send there, so that it can park

@@ -1,14 +1,20 @@
-"""Alarms into an encrypted SNS topic, and one dashboard for the service."""
+"""Alarms into an encrypted SNS topic, and one dashboard for the service.
+
+Every custom metric is read from the stage's own namespace (`ViberGateway/<stage>`,
+set in the functions' environment), and every AWS metric from this stage's own
+functions, API stage and queues: an alarm of one stage never fires for another.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from aws_cdk import Aws, Duration, RemovalPolicy
+from aws_cdk import Annotations, Aws, Duration, RemovalPolicy
 from aws_cdk import aws_cloudwatch as cloudwatch
 from aws_cdk import aws_cloudwatch_actions as cloudwatch_actions
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_kms as kms
+from aws_cdk import aws_logs as logs
 from aws_cdk import aws_sns as sns
 from aws_cdk import aws_sns_subscriptions as subscriptions
 from constructs import Construct
@@ -17,7 +23,7 @@ from gateway import names
 from infra.components.api import MessagesApi
 from infra.components.function import GatewayFunction
 from infra.components.queue_consumer import QueueConsumer
-from infra.config import GatewayConfig
+from infra.config import KEY_ALARM_EMAIL, KEY_ALARM_TOPIC_ARN, GatewayConfig
 
 FIVE_MINUTES = Duration.minutes(5)
 ONE_MINUTE = Duration.minutes(1)
@@ -27,6 +33,29 @@ API_5XX_THRESHOLD = 5
 # Queued messages are time-sensitive: a backlog this old means the consumer
 # cannot keep up (provider slow, concurrency too low) or is failing.
 QUEUE_AGE_THRESHOLD_SECONDS = 15 * 60
+# A quarter of the API's answers refused (bad key, invalid bodies, throttled) over five minutes
+# of real traffic: a caller's integration is broken. Below the minimum count a few stray
+# requests would make any rate.
+API_4XX_RATE_THRESHOLD = 0.25
+API_4XX_RATE_MIN_REQUESTS = 20
+# Requests API Gateway refused with 429 (stage or usage-plan throttling): callers must retry.
+API_THROTTLED_THRESHOLD = 5
+API_THROTTLED_METRIC = "ThrottledRequests"
+# An invocation this close to its timeout is about to become a timeout.
+DURATION_ALARM_SHARE_OF_TIMEOUT = 0.8
+# Failure types that need a person at once, each with what to do (names.FAILURE_TYPES).
+ALARMED_FAILURE_TYPES = {
+    names.FAILURE_TYPE_OUT_OF_CREDIT: "LiveAll answered 'out of credit' (code 18): top up the account; "
+    "queued messages retry.",
+    "misconfigured": "Sends fail as misconfigured: LiveAll refused the token even after re-reading it, or "
+    "the secret, a setting or the idempotency table is missing. Every send fails until fixed.",
+    "outcome-unknown": "A send may or may not have reached LiveAll (timeout after sending, HTTP 5xx): those "
+    "messages are never sent again automatically. Check them with GetSMSStatus (dead letters with "
+    "ErrorType=outcome-unknown) before sending anew.",
+    "partially-sent": "A long destination list was sent only in part: the unsent destinations were "
+    "dead-lettered by failure type; read their reason, fix, redrive.",
+}
+NO_SUBSCRIBER_WARNING = "viber-gateway:no-alarm-subscriber"
 _ALARM_ARN_PATTERN = f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
 
 
@@ -39,10 +68,12 @@ class AlarmSpec:
     evaluation_periods: int = 1
 
 
-def service_metric(metric_name: str, *, statistic: str = "Sum", **dimensions: str) -> cloudwatch.Metric:
-    """A custom metric the functions publish (EMF via Powertools), with the service dimension."""
+def service_metric(
+    config: GatewayConfig, metric_name: str, *, statistic: str = "Sum", **dimensions: str
+) -> cloudwatch.Metric:
+    """A custom metric the stage's functions publish (EMF via Powertools), with the service dimension."""
     return cloudwatch.Metric(
-        namespace=names.DEFAULT_METRICS_NAMESPACE,
+        namespace=config.metrics_namespace,
         metric_name=metric_name,
         dimensions_map={names.METRIC_DIMENSION_SERVICE: names.SERVICE_NAME, **dimensions},
         statistic=statistic,
@@ -50,15 +81,36 @@ def service_metric(metric_name: str, *, statistic: str = "Sum", **dimensions: st
     )
 
 
-def failure_metric(failure_type: str) -> cloudwatch.Metric:
+def api_metric(config: GatewayConfig, metric_name: str, *, statistic: str) -> cloudwatch.Metric:
+    """A metric of the stage's REST API stage, named by its API and stage names.
+
+    Not the Stage construct's own metric helpers: they refer to the stage resource,
+    which depends (through the deployment and its methods) on the function alias,
+    whose CodeDeploy update depends on the rollback alarms: a circular dependency.
+    """
+    return cloudwatch.Metric(
+        namespace="AWS/ApiGateway",
+        metric_name=metric_name,
+        dimensions_map={"ApiName": config.physical_name(names.SERVICE_NAME), "Stage": config.stage},
+        statistic=statistic,
+        period=FIVE_MINUTES,
+    )
+
+
+def failure_metric(config: GatewayConfig, failure_type: str) -> cloudwatch.Metric:
     """The Failures metric of one failure type (no label: an alarm on a labelled metric needs math)."""
-    return service_metric(names.METRIC_FAILURES, **{names.METRIC_DIMENSION_FAILURE_TYPE: failure_type})
+    if failure_type not in names.FAILURE_TYPES:
+        raise ValueError(f"{failure_type!r} is not a failure type of names.FAILURE_TYPES")
+    return service_metric(
+        config, names.METRIC_FAILURES, **{names.METRIC_DIMENSION_FAILURE_TYPE: failure_type}
+    )
 
 
 class Monitoring(Construct):
-    """Alarms: dead letters, function errors and throttles, provider errors, out of credit,
-    API 5xx, queue age. All notify `alarm_topic` (KMS-encrypted, TLS only), which
-    mails `alarmEmail` when given.
+    """Alarms: dead letters, queue age, provider errors; out of credit, misconfigured, outcome
+    unknown and partially sent; API 5xx, 4xx rate and throttling; function errors, throttles
+    and durations near the timeout. All notify `alarm_topic` (KMS-encrypted, TLS only),
+    which mails `alarmEmail` when given, and the existing `alarmTopicArn` topic when given.
     """
 
     def __init__(
@@ -75,10 +127,39 @@ class Monitoring(Construct):
         self.alarm_topic = self._create_topic()
         if config.alarm_email is not None:
             self.alarm_topic.add_subscription(subscriptions.EmailSubscription(config.alarm_email))
+        self._actions = [cloudwatch_actions.SnsAction(self.alarm_topic)]
+        if config.alarm_topic_arn is not None:
+            on_call = sns.Topic.from_topic_arn(self, "OnCallTopic", config.alarm_topic_arn)
+            self._actions.append(cloudwatch_actions.SnsAction(on_call))
+        if not config.alarm_subscribed:
+            # prod never gets here (infra.config stops the synth); other stages may go unwatched.
+            Annotations.of(self).add_warning_v2(
+                NO_SUBSCRIBER_WARNING,
+                f"stage {config.stage!r}: the alarms reach nobody; give -c {KEY_ALARM_EMAIL}=... or "
+                f"-c {KEY_ALARM_TOPIC_ARN}=... (or subscribe to the AlarmTopicArn output yourself)",
+            )
 
+        self._throttled_filter = logs.MetricFilter(
+            self,
+            "ApiThrottledFilter",
+            log_group=api.access_log_group,
+            # The access log's status is a JSON string ("$context.status").
+            filter_pattern=logs.FilterPattern.string_value("$.status", "=", "429"),
+            metric_namespace=config.metrics_namespace,
+            metric_name=API_THROTTLED_METRIC,
+            metric_value="1",
+        )
         functions = {"api": api.handler, "queue": consumer.handler}
-        self.alarms = [self._create_alarm(spec) for spec in self._alarm_specs(api, consumer, functions)]
+        self.alarms_by_name = {
+            spec.name_suffix: self._create_alarm(spec) for spec in self._alarm_specs(api, consumer, functions)
+        }
+        self.alarms = list(self.alarms_by_name.values())
         self.dashboard = self._create_dashboard(api, consumer, functions)
+
+    def rollback_alarms(self, label: str) -> list[cloudwatch.IAlarm]:
+        """The alarms that stop and roll back a deployment of the `label` (api, queue) function."""
+        names_ = [f"{label}-function-errors"] + (["api-5xx"] if label == "api" else [])
+        return [self.alarms_by_name[name] for name in names_]
 
     def _create_topic(self) -> sns.Topic:
         # A customer managed key: CloudWatch cannot publish to a topic encrypted
@@ -136,20 +217,33 @@ class Monitoring(Construct):
             AlarmSpec(
                 "provider-errors",
                 "LiveAll keeps failing (errors, timeouts, unavailability): check its status and our token.",
-                service_metric(names.METRIC_PROVIDER_ERRORS),
+                service_metric(self._config, names.METRIC_PROVIDER_ERRORS),
                 threshold=PROVIDER_ERRORS_THRESHOLD,
             ),
-            AlarmSpec(
-                "out-of-credit",
-                "LiveAll answered 'out of credit' (code 18): top up the account; queued messages retry.",
-                failure_metric(names.FAILURE_TYPE_OUT_OF_CREDIT),
-                threshold=1,
+            *(
+                AlarmSpec(failure_type, description, failure_metric(self._config, failure_type), threshold=1)
+                for failure_type, description in ALARMED_FAILURE_TYPES.items()
             ),
             AlarmSpec(
                 "api-5xx",
                 "The API answered 5xx: provider failures, misconfiguration or function errors.",
-                api.rest_api.deployment_stage.metric_server_error(period=FIVE_MINUTES, statistic="Sum"),
+                api_metric(self._config, "5XXError", statistic="Sum"),
                 threshold=API_5XX_THRESHOLD,
+            ),
+            AlarmSpec(
+                "api-4xx-rate",
+                f"Over {API_4XX_RATE_THRESHOLD:.0%} of the API's answers were 4xx (of at least "
+                f"{API_4XX_RATE_MIN_REQUESTS} requests in 5 minutes): a caller sends a wrong key, invalid "
+                "bodies, or too fast; read the access log.",
+                self._api_4xx_rate(api),
+                threshold=API_4XX_RATE_THRESHOLD,
+            ),
+            AlarmSpec(
+                "api-throttled",
+                "API Gateway refused requests with 429 (stage or usage-plan throttling): callers must retry; "
+                "raise throttleRate/throttleBurst if the load is legitimate.",
+                self._throttled_filter.metric(statistic="Sum", period=FIVE_MINUTES),
+                threshold=API_THROTTLED_THRESHOLD,
             ),
             AlarmSpec(
                 "queue-age",
@@ -179,7 +273,28 @@ class Monitoring(Construct):
                     threshold=1,
                 )
             )
+            timeout_ms = function.timeout.to_milliseconds() if function.timeout else 0
+            specs.append(
+                AlarmSpec(
+                    f"{label}-function-duration",
+                    f"The {label} function ran within {1 - DURATION_ALARM_SHARE_OF_TIMEOUT:.0%} of its "
+                    "timeout: the provider or DynamoDB is slow, and the next ones may time out.",
+                    function.metric_duration(period=FIVE_MINUTES, statistic="Maximum"),
+                    threshold=round(timeout_ms * DURATION_ALARM_SHARE_OF_TIMEOUT),
+                )
+            )
         return specs
+
+    def _api_4xx_rate(self, api: MessagesApi) -> cloudwatch.MathExpression:
+        return cloudwatch.MathExpression(
+            expression=f"IF(requests >= {API_4XX_RATE_MIN_REQUESTS}, refused / requests, 0)",
+            using_metrics={
+                "requests": api_metric(self._config, "Count", statistic="SampleCount"),
+                "refused": api_metric(self._config, "4XXError", statistic="Sum"),
+            },
+            period=FIVE_MINUTES,
+            label="4xx share of requests",
+        )
 
     def _create_alarm(self, spec: AlarmSpec) -> cloudwatch.Alarm:
         alarm = cloudwatch.Alarm(
@@ -194,15 +309,13 @@ class Monitoring(Construct):
             # No data means nothing happened (no sends, no dead letters).
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
-        action = cloudwatch_actions.SnsAction(self.alarm_topic)
-        alarm.add_alarm_action(action)
-        alarm.add_ok_action(action)
+        alarm.add_alarm_action(*self._actions)
+        alarm.add_ok_action(*self._actions)
         return alarm
 
     def _create_dashboard(
         self, api: MessagesApi, consumer: QueueConsumer, functions: dict[str, GatewayFunction]
     ) -> cloudwatch.Dashboard:
-        stage = api.rest_api.deployment_stage
         duration_metrics: list[cloudwatch.IMetric] = []
         for label, gateway_function in functions.items():
             for statistic in ("p50", "p99"):
@@ -214,12 +327,10 @@ class Monitoring(Construct):
         api_latency_metrics: list[cloudwatch.IMetric] = []
         for statistic in ("p50", "p99"):
             api_latency_metrics.append(
-                stage.metric_latency(statistic=statistic, period=FIVE_MINUTES).with_(
-                    label=f"latency {statistic}"
-                )
+                api_metric(self._config, "Latency", statistic=statistic).with_(label=f"latency {statistic}")
             )
             api_latency_metrics.append(
-                stage.metric_integration_latency(statistic=statistic, period=FIVE_MINUTES).with_(
+                api_metric(self._config, "IntegrationLatency", statistic=statistic).with_(
                     label=f"integration {statistic}"
                 )
             )
@@ -233,15 +344,19 @@ class Monitoring(Construct):
             cloudwatch.GraphWidget(
                 title="Sends",
                 left=[
-                    service_metric(names.METRIC_MESSAGES_ACCEPTED).with_(label="messages accepted"),
-                    service_metric(names.METRIC_DESTINATIONS_SENT).with_(label="destinations sent"),
+                    service_metric(self._config, names.METRIC_MESSAGES_ACCEPTED).with_(
+                        label="messages accepted"
+                    ),
+                    service_metric(self._config, names.METRIC_DESTINATIONS_SENT).with_(
+                        label="destinations sent"
+                    ),
                 ],
                 width=12,
             ),
             cloudwatch.GraphWidget(
                 title="Failures by type",
                 left=[
-                    failure_metric(failure_type).with_(label=failure_type)
+                    failure_metric(self._config, failure_type).with_(label=failure_type)
                     for failure_type in names.FAILURE_TYPES
                 ],
                 stacked=True,
@@ -269,6 +384,18 @@ class Monitoring(Construct):
                         period=ONE_MINUTE, statistic="Maximum"
                     ).with_(label="dead letters")
                 ],
+                width=12,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="API: 4xx share of requests",
+                left=[self._api_4xx_rate(api)],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="API: requests throttled (429)",
+                left=[self._throttled_filter.metric(statistic="Sum", period=FIVE_MINUTES).with_(label="429")],
                 width=12,
             ),
         )

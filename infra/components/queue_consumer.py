@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from aws_cdk import Duration
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
@@ -10,6 +10,7 @@ from constructs import Construct
 
 from gateway import names
 from infra.components.function import GatewayFunction, SharedFunctionResources
+from infra.nag import skip_checkov
 
 # Messages wait at most this long for the consumer. The dead-letter queue keeps
 # them longer (SQS counts a message's age from its first enqueue).
@@ -21,9 +22,11 @@ MIN_VISIBILITY_TO_TIMEOUT_RATIO = 6
 class QueueConsumer(Construct):
     """SQS (SSE, TLS only) with redrive to a 14-day dead-letter queue, consumed by the queue function.
 
-    The event source mapping reports batch item failures, so only failed
-    messages come back, and its maximum concurrency bounds the load on the
-    provider. Other systems send with the managed policy `sender_policy`.
+    The event source mapping invokes the function's live alias, reports batch
+    item failures, so only failed messages come back, and its maximum
+    concurrency bounds the load on the provider. Other systems send with the
+    managed policy `sender_policy`. In a protected stage both queues outlive
+    the stack: `cdk destroy` never deletes a waiting or dead-lettered message.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, shared: SharedFunctionResources) -> None:
@@ -36,6 +39,9 @@ class QueueConsumer(Construct):
             raise ValueError(
                 "names.QUEUE_VISIBILITY_TIMEOUT_SECONDS must be >= 6 x QUEUE_FUNCTION_TIMEOUT_SECONDS"
             )
+        # Retained queues keep their names: re-creating a destroyed protected stage needs them
+        # drained and deleted first (README: What cdk destroy keeps).
+        removal_policy = RemovalPolicy.RETAIN if config.protected else RemovalPolicy.DESTROY
 
         self.dead_letter_queue = sqs.Queue(
             self,
@@ -44,6 +50,7 @@ class QueueConsumer(Construct):
             retention_period=Duration.days(names.DEAD_LETTER_RETENTION_DAYS),
             encryption=sqs.QueueEncryption.SQS_MANAGED,
             enforce_ssl=True,
+            removal_policy=removal_policy,
         )
         self.queue = sqs.Queue(
             self,
@@ -56,7 +63,16 @@ class QueueConsumer(Construct):
             dead_letter_queue=sqs.DeadLetterQueue(
                 queue=self.dead_letter_queue, max_receive_count=names.QUEUE_MAX_RECEIVE_COUNT
             ),
+            removal_policy=removal_policy,
         )
+
+        for queue in (self.queue, self.dead_letter_queue):
+            skip_checkov(
+                queue,
+                "CKV_AWS_27",
+                "Encrypted at rest with SQS-managed keys (SqsManagedSseEnabled), which checkov does not "
+                "recognise; a KMS key would need kms:GenerateDataKey granted to every sending system's role.",
+            )
 
         self.handler = GatewayFunction(
             self,
@@ -67,9 +83,11 @@ class QueueConsumer(Construct):
             timeout_seconds=names.QUEUE_FUNCTION_TIMEOUT_SECONDS,
             memory_mb=names.QUEUE_FUNCTION_MEMORY_MB,
             extra_environment={names.ENV_DEAD_LETTER_QUEUE_URL: self.dead_letter_queue.queue_url},
+            unreserved_reason="Its event source mapping's maximum concurrency (queueMaxConcurrency) bounds "
+            "it; reserved concurrency below that would make SQS throttle and retry the batches.",
         )
         # Adds receive/delete/change-visibility on this queue only to the role.
-        self.handler.function.add_event_source(
+        self.handler.alias.add_event_source(
             event_sources.SqsEventSource(
                 self.queue,
                 batch_size=names.QUEUE_BATCH_SIZE,

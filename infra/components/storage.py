@@ -8,6 +8,7 @@ from constructs import Construct
 
 from gateway import names
 from infra.config import GatewayConfig
+from infra.nag import skip_checkov
 
 
 class IdempotencyStore(Construct):
@@ -32,4 +33,11 @@ class IdempotencyStore(Construct):
             # only matter while a request may be retried; a retained table would
             # block re-creating the stack (its name is fixed).
             removal_policy=RemovalPolicy.DESTROY,
+        )
+        skip_checkov(
+            self.table,
+            "CKV_AWS_119",
+            "Encrypted at rest with the AWS managed key aws/dynamodb; the records are replays of answers "
+            "(provider message ids) kept a day, readable only by the two function roles; a customer "
+            "managed key would add cost and a key policy without narrowing who reads them.",
         )

@@ -1,27 +1,28 @@
 """Synthesize the stack once per configuration and session, offline, with the placeholder layer.
 
 Each synthesis takes seconds and half a gigabyte (jsii), so the tests share
-two: the default configuration and an alternative one (IAM auth, an existing
-secret, an alarm e-mail, another stage). The context is the one `cdk synth`
-sees: cdk.json's feature flags plus the keys given in tests/infra/synth.py.
+two: prod with the alarm subscribers it needs, and another stage with IAM auth,
+an existing secret and no alarm subscriber. The context is the one `cdk synth`
+sees: cdk.json's settings and feature flags plus the keys given in
+tests/infra/synth.py.
 """
 
 from __future__ import annotations
 
 import pytest
 
-from tests.infra.synth import ALTERNATIVE_CONTEXT, Synthesized, synthesize
+from tests.infra.synth import ALTERNATIVE_CONTEXT, DEFAULT_CONTEXT, Synthesized, synthesize
 
 
 @pytest.fixture(scope="session")
 def default_stack(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """The stack as `make synth` builds it with no -c options (but the placeholder layer)."""
-    return synthesize(tmp_path_factory.mktemp("cdk-out-default"), {})
+    """prod as `make synth` builds it with only the alarm subscribers it requires (placeholder layer)."""
+    return synthesize(tmp_path_factory.mktemp("cdk-out-default"), DEFAULT_CONTEXT)
 
 
 @pytest.fixture(scope="session")
 def alternative_stack(tmp_path_factory: pytest.TempPathFactory) -> Synthesized:
-    """Every optional context key set to its non-default choice."""
+    """Another stage, with the optional keys set to non-default choices."""
     return synthesize(tmp_path_factory.mktemp("cdk-out-alternative"), ALTERNATIVE_CONTEXT)
 
 

@@ -19,13 +19,19 @@ from infra.config import KEY_PLACEHOLDER_LAYER
 
 REPO = Path(__file__).resolve().parents[2]
 EXISTING_SECRET_ARN = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:liveall/token-AbC123"
+ONCALL_TOPIC_ARN = "arn:aws:sns:eu-central-1:123456789012:oncall-pager"
+ALARM_EMAIL = "ops@example.com"
+# prod must have someone to alert (the synth stops otherwise): a mailbox and the on-call topic.
+DEFAULT_CONTEXT: dict[str, Any] = {"alarmEmail": ALARM_EMAIL, "alarmTopicArn": ONCALL_TOPIC_ARN}
+# Another stage, whose own defaults differ (not protected, rolled out at once, only warned
+# that no alarm reaches anyone), with the other optional keys set to non-default choices.
 ALTERNATIVE_CONTEXT: dict[str, Any] = {
     "stage": "staging",
     "authMode": "iam",
     "tokenSecretArn": EXISTING_SECRET_ARN,
-    "alarmEmail": "ops@example.com",
     "queueMaxConcurrency": "3",  # as `-c` passes it: a string
     "logRetentionDays": 90,
+    "apiReservedConcurrency": "25",
 }
 
 

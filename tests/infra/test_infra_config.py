@@ -9,23 +9,80 @@ import pytest
 
 from gateway import names
 from infra.config import AuthMode, ConfigError, GatewayConfig
+from tests.infra.synth import cdk_json_context
+
+ALARM_EMAIL = {"alarmEmail": "ops@example.com"}
 
 
 def test_defaults_are_the_production_ones() -> None:
-    # Given no context at all
+    # Given no context but the alarm e-mail prod requires
     # When the configuration is read
-    config = GatewayConfig.from_context({})
+    config = GatewayConfig.from_context(ALARM_EMAIL)
 
-    # Then every value is the documented default
-    assert config == GatewayConfig()
+    # Then every other value is the documented default
+    assert config == GatewayConfig(alarm_email="ops@example.com")
     assert config.stage == "prod"
     assert config.stack_name == f"{names.STACK_NAME}-prod"
     assert config.provider_base_url == names.PRODUCTION_PROVIDER_BASE_URL
     assert config.token_secret_arn is None
     assert config.auth_mode is AuthMode.API_KEY
     assert config.queue_max_concurrency == names.QUEUE_MAX_CONCURRENCY
-    assert config.alarm_email is None
+    assert config.alarm_topic_arn is None
     assert config.placeholder_layer is False
+    assert config.lambda_python_version == cdk_json_context()["lambdaPythonVersion"]
+    assert config.api_reserved_concurrency == 40
+    # And prod is protected, rolled out by canary, and counts in its own metric namespace
+    assert config.protected is True
+    assert config.rollout_strategy == "canary-10-percent-5-minutes"
+    assert config.metrics_namespace == "ViberGateway/prod"
+
+
+def test_other_stages_default_to_unprotected_all_at_once_in_their_own_namespace() -> None:
+    # Given another stage, without any alarm subscriber
+    # When the configuration is read
+    config = GatewayConfig.from_context({"stage": "dev"})
+
+    # Then it is accepted (synthesis only warns), unprotected, rolled out at once, counted apart
+    assert config.alarm_subscribed is False
+    assert config.protected is False
+    assert config.rollout_strategy == "all-at-once"
+    assert config.metrics_namespace == "ViberGateway/dev"
+
+
+def test_protection_and_rollout_can_be_chosen_for_any_stage() -> None:
+    # Given a dev stage asking for protection and a canary, and prod asking for neither
+    dev = GatewayConfig.from_context(
+        {"stage": "dev", "protect": "true", "rollout": "linear-10-percent-every-1-minute"}
+    )
+    prod = GatewayConfig.from_context({**ALARM_EMAIL, "protect": "false", "rollout": "all-at-once"})
+
+    # Then each gets what it asked for
+    assert (dev.protected, dev.rollout_strategy) == (True, "linear-10-percent-every-1-minute")
+    assert (prod.protected, prod.rollout_strategy) == (False, "all-at-once")
+
+
+@pytest.mark.parametrize(
+    "subscriber",
+    [{"alarmEmail": "ops@example.com"}, {"alarmTopicArn": "arn:aws:sns:eu-west-1:123456789012:pager"}],
+)
+def test_prod_needs_someone_to_alert(subscriber: dict[str, str]) -> None:
+    # Given prod without any alarm subscriber
+    # When the configuration is read
+    # Then it stops with a message saying which keys give one
+    with pytest.raises(ConfigError, match=r"stage 'prod' has nobody to tell when an alarm fires.*alarmEmail"):
+        GatewayConfig.from_context({})
+    # And either a mailbox or an existing topic is enough
+    assert GatewayConfig.from_context(subscriber).alarm_subscribed
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("none", None), ("unreserved", None), ("100", 100), (7, 7)])
+def test_the_api_concurrency_cap_can_be_changed_or_lifted(raw: Any, expected: int | None) -> None:
+    # Given apiReservedConcurrency as -c or cdk.json gives it
+    # When the configuration is read
+    config = GatewayConfig.from_context({**ALARM_EMAIL, "apiReservedConcurrency": raw})
+
+    # Then the cap is that number, or none at all
+    assert config.api_reserved_concurrency == expected
 
 
 def test_string_values_from_the_command_line_are_parsed() -> None:
@@ -41,6 +98,11 @@ def test_string_values_from_the_command_line_are_parsed() -> None:
         "alarmEmail": "ops@example.com",
         "logRetentionDays": "14",
         "placeholderLayer": "true",
+        "lambdaPythonVersion": "3.12",
+        "protect": "false",
+        "apiReservedConcurrency": "10",
+        "rollout": "canary-10-percent-15-minutes",
+        "alarmTopicArn": "arn:aws:sns:eu-west-1:123456789012:pager",
     }
 
     # When the configuration is read
@@ -58,6 +120,11 @@ def test_string_values_from_the_command_line_are_parsed() -> None:
         alarm_email="ops@example.com",
         log_retention_days=14,
         placeholder_layer=True,
+        lambda_python_version="3.12",
+        protect=False,
+        api_reserved_concurrency=10,
+        rollout="canary-10-percent-15-minutes",
+        alarm_topic_arn="arn:aws:sns:eu-west-1:123456789012:pager",
     )
     assert config.physical_name(names.QUEUE_NAME) == f"{names.QUEUE_NAME}-dev"
 
@@ -81,16 +148,23 @@ def test_string_values_from_the_command_line_are_parsed() -> None:
         ({"alarmEmail": "ops"}, "e-mail address"),
         ({"logRetentionDays": "45"}, "retention periods"),
         ({"placeholderLayer": "maybe"}, "true or false"),
+        ({"lambdaPythonVersion": "3.13.1"}, "minor version such as 3.13"),
+        ({"protect": "sometimes"}, "'protect'"),
+        ({"apiReservedConcurrency": "0"}, "from 1 to 1000, or none"),
+        ({"apiReservedConcurrency": "1001"}, "from 1 to 1000, or none"),
+        ({"rollout": "canary"}, "all-at-once, canary-10-percent-5-minutes"),
+        ({"alarmTopicArn": "oncall"}, "ARN of an SNS topic"),
+        ({"lambda_python_version": "3.12"}, "did you mean 'lambdaPythonVersion'"),
         ({"auth_mode": "iam"}, "did you mean 'authMode'"),
         ({"QueueMaxConcurrency": "3"}, "did you mean 'queueMaxConcurrency'"),
     ],
 )
 def test_invalid_values_stop_with_a_message_naming_the_key(context: dict[str, Any], message: str) -> None:
-    # Given a context with one wrong or misspelled key
+    # Given a context with one wrong or misspelled key (and prod's required alarm e-mail)
     # When the configuration is read
     # Then it fails with a message that says which key and what it accepts
     with pytest.raises(ConfigError, match=re.escape(message)):
-        GatewayConfig.from_context(context)
+        GatewayConfig.from_context({**ALARM_EMAIL, **context})
 
 
 def test_cdk_own_context_keys_are_left_alone() -> None:
@@ -99,4 +173,4 @@ def test_cdk_own_context_keys_are_left_alone() -> None:
 
     # When the configuration is read
     # Then they neither fail nor change anything
-    assert GatewayConfig.from_context(context) == GatewayConfig()
+    assert GatewayConfig.from_context({**ALARM_EMAIL, **context}) == GatewayConfig.from_context(ALARM_EMAIL)

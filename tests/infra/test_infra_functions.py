@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import ast
-import re
+import json
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 from aws_cdk import App, Stack
-from aws_cdk import aws_lambda as lambda_
 
 from gateway import names
+from infra import artifacts
 from infra.components import function as function_component
-from infra.components.function import FUNCTION_CODE_EXCLUDES, DependencyLayer
-from infra.config import ConfigError, GatewayConfig
-from tests.infra.synth import REPO, Synthesized
+from infra.components.function import DependencyLayer
+from infra.config import DEFAULT_LAMBDA_PYTHON_VERSION, ConfigError, GatewayConfig
+from tests.infra.synth import REPO, Synthesized, cdk_json_context
 
 
 def function_by_handler(stack: Synthesized, handler: str) -> dict[str, Any]:
@@ -41,9 +43,9 @@ def test_functions_run_on_arm64_with_the_layer_python(default_stack: Synthesized
     # Given a function of the stack
     function = function_by_handler(default_stack, handler)
 
-    # Then it runs the Python the layer is built for (the newest aws-cdk-lib offers), on Graviton
-    assert function["Runtime"] == f"python{names.LAMBDA_PYTHON_VERSION}"
-    assert names.LAMBDA_PYTHON_VERSION >= "3.13"
+    # Then it runs the Python of cdk.json's lambdaPythonVersion, on Graviton
+    assert function["Runtime"] == f"python{cdk_json_context()['lambdaPythonVersion']}"
+    assert function["Runtime"] == f"python{DEFAULT_LAMBDA_PYTHON_VERSION}"
     assert function["Architectures"] == ["arm64"]
     layer = default_stack.only("AWS::Lambda::LayerVersion")
     assert layer["CompatibleRuntimes"] == [function["Runtime"]]
@@ -75,7 +77,7 @@ def test_functions_get_the_environment_the_gateway_reads(default_stack: Synthesi
     # Then it is told where the token, the provider and the table are, and how to log and count
     assert variables[names.ENV_PROVIDER_TOKEN_SECRET] == {"Ref": secret_id}
     assert variables[names.ENV_PROVIDER_BASE_URL] == names.PRODUCTION_PROVIDER_BASE_URL
-    assert variables[names.ENV_METRICS_NAMESPACE] == names.DEFAULT_METRICS_NAMESPACE
+    assert variables[names.ENV_METRICS_NAMESPACE] == f"{names.DEFAULT_METRICS_NAMESPACE}/prod"
     assert variables[names.ENV_SERVICE_NAME] == names.SERVICE_NAME
     assert variables[names.ENV_IDEMPOTENCY_TABLE] == {"Ref": table_id}
     assert variables[names.ENV_LOG_LEVEL] == "INFO"
@@ -143,12 +145,61 @@ def test_tests_synthesize_with_the_clearly_marked_placeholder_layer(default_stac
     assert "Annotation::viber-gateway:placeholder-layer" in violations
 
 
+def test_the_runtime_is_the_newest_python_the_build_can_compile_for() -> None:
+    # Given the runtime version in cdk.json, and the one the Makefile builds for
+    version = cdk_json_context()["lambdaPythonVersion"]
+    made = subprocess.run(
+        ["make", "-s", "lambda-python-version"], cwd=REPO, capture_output=True, text=True, check=True
+    )
+
+    # Then both are the same one, at least 3.13 (the newest CI and developers have, with pyenv)
+    assert made.stdout.strip() == version
+    assert tuple(int(part) for part in version.split(".")) >= (3, 13)
+    # And a Python of that version is here to compile the bytecode (a 3.14 runtime would
+    # ignore 3.13's bytecode, and no 3.14 is to be had on these machines)
+    assert artifacts.find_interpreter(version).version == version
+
+
+def test_a_runtime_version_without_its_python_stops_the_build_with_a_message(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a runtime version no interpreter here can compile for (nor does LAMBDA_BUILD_PYTHON help)
+    monkeypatch.setenv("LAMBDA_BUILD_PYTHON", "")
+    monkeypatch.setenv("PYENV_ROOT", str(tmp_path / "no-pyenv"))
+
+    # When the layer is built for it
+    completed = subprocess.run(
+        [
+            *[sys.executable, "-m", "infra.artifacts", "layer"],
+            *["--python-version", "3.99", "--out", str(tmp_path / "layer")],
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+    # Then it stops before downloading anything, says why and what to do, and leaves no layer
+    assert completed.returncode == 1
+    assert "no Python 3.99 found" in completed.stderr
+    assert "LAMBDA_PYTHON_VERSION=" in completed.stderr
+    assert not (tmp_path / "layer").exists()
+    assert not (tmp_path / "layer.partial").exists()
+
+
+def _fake_layer(root: Path, *, version: str, key: str | None = None) -> Path:
+    layer_dir = root / "build" / "layer"
+    (layer_dir / "python").mkdir(parents=True)
+    stamp = {"python_version": version, "key": key or artifacts.layer_key(version, artifacts.LAMBDA_PLATFORM)}
+    (layer_dir / artifacts.STAMP_NAME).write_text(json.dumps(stamp))
+    return layer_dir
+
+
 def test_without_the_placeholder_flag_the_built_layer_is_required(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given no built layer (make build not run) and no placeholderLayer flag
     monkeypatch.setattr(function_component, "LAYER_DIR", tmp_path / "build" / "layer")
-    monkeypatch.setattr(function_component, "REPO_ROOT", tmp_path)
 
     # When the layer is defined, as `make synth` and `make deploy` define it
     # Then synthesis stops and says how to build it
@@ -156,48 +207,96 @@ def test_without_the_placeholder_flag_the_built_layer_is_required(
         DependencyLayer(Stack(App()), "Dependencies", config=GatewayConfig())
 
 
+@pytest.mark.parametrize(
+    ("stamp_version", "stamp_key", "message"),
+    [
+        ("3.12", None, r"built for Python 3.12, but the runtime is python3.13.*LAMBDA_PYTHON_VERSION=3.13"),
+        ("3.13", "0" * 64, r"out of date \(requirements.txt or the recipe changed\): run `make build`"),
+    ],
+)
+def test_a_layer_built_for_another_runtime_or_requirements_is_refused(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stamp_version: str, stamp_key: str | None, message: str
+) -> None:
+    # Given a layer whose stamp says another Python, or a build key of other requirements
+    layer_dir = _fake_layer(tmp_path, version=stamp_version, key=stamp_key)
+    monkeypatch.setattr(function_component, "LAYER_DIR", layer_dir)
+
+    # When the layer is defined for the python3.13 runtime
+    # Then synthesis stops with what to do
+    with pytest.raises(ConfigError, match=message):
+        DependencyLayer(Stack(App()), "Dependencies", config=GatewayConfig(lambda_python_version="3.13"))
+
+
 def test_without_the_placeholder_flag_the_built_layer_is_used(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    # Given a built layer
-    (tmp_path / "build" / "layer" / "python").mkdir(parents=True)
-    monkeypatch.setattr(function_component, "LAYER_DIR", tmp_path / "build" / "layer")
+    # Given a layer built for the runtime from today's requirements
+    monkeypatch.setattr(function_component, "LAYER_DIR", _fake_layer(tmp_path, version="3.13"))
 
     # When the layer is defined without the placeholder flag
-    layer = DependencyLayer(Stack(App()), "Dependencies", config=GatewayConfig())
+    layer = DependencyLayer(Stack(App()), "Dependencies", config=GatewayConfig(lambda_python_version="3.13"))
 
     # Then it is the real one, described as such
     description = layer.layer.node.default_child.description  # type: ignore[union-attr]
     assert "PLACEHOLDER" not in description
     assert "dependencies" in description
+    assert "python3.13 bytecode" in description
 
 
-def test_function_code_leaves_out_bytecode(tmp_path: Path) -> None:
-    # Given a code directory with bytecode next to the sources, as a test run leaves it
+def test_function_code_is_the_sources_with_their_runtime_bytecode(tmp_path: Path) -> None:
+    # Given a code directory with the host's bytecode and tool caches next to the sources
     source = tmp_path / "functions"
     (source / "gateway" / "__pycache__").mkdir(parents=True)
-    (source / "handler.py").write_text("")
-    (source / "gateway" / "send.py").write_text("")
-    (source / "gateway" / "__pycache__" / "send.cpython-311.pyc").write_bytes(b"")
+    (source / ".mypy_cache").mkdir()
+    (source / "handler.py").write_text("VALUE = 1\n")
+    (source / "gateway" / "send.py").write_text("def send() -> None: ...\n")
+    (source / "gateway" / "__pycache__" / "send.cpython-311.pyc").write_bytes(b"host bytecode")
+    (source / ".mypy_cache" / "cache.db").write_bytes(b"")
     (source / "stray.pyc").write_bytes(b"")
 
-    # When it is staged as a function asset with the stack's excludes
-    outdir = tmp_path / "out"
-    app = App(outdir=str(outdir))
-    lambda_.Code.from_asset(str(source), exclude=FUNCTION_CODE_EXCLUDES).bind(Stack(app, "CodeOnly"))
-    app.synth()
+    # When it is staged as the function code asset for python3.13
+    staged = artifacts.stage_function_code("3.13", source=source, into=tmp_path / "staged")
 
-    # Then only the sources are shipped
-    (asset_dir,) = outdir.glob("asset.*")
-    shipped = sorted(str(path.relative_to(asset_dir)) for path in asset_dir.rglob("*") if path.is_file())
-    assert shipped == ["gateway/send.py", "handler.py"]
+    # Then the sources and their checked-hash bytecode for 3.13 are shipped, nothing else
+    shipped = sorted(path.relative_to(staged).as_posix() for path in staged.rglob("*") if path.is_file())
+    assert shipped == [
+        "__pycache__/handler.cpython-313.pyc",
+        "gateway/__pycache__/send.cpython-313.pyc",
+        "gateway/send.py",
+        "handler.py",
+    ]
+    flags = int.from_bytes((staged / "__pycache__" / "handler.cpython-313.pyc").read_bytes()[4:8], "little")
+    assert flags == 0b11  # hash-based, checked against the source
+    # And staging the same sources again reuses the same folder
+    assert artifacts.stage_function_code("3.13", source=source, into=tmp_path / "staged") == staged
+
+
+def test_the_functions_ship_the_staged_code(default_stack: Synthesized) -> None:
+    # Given the code asset of the synthesized functions
+    (asset_hash,) = {
+        props["Code"]["S3Key"].removesuffix(".zip")
+        for props in default_stack.properties("AWS::Lambda::Function")
+    }
+    asset_dir = default_stack.outdir / f"asset.{asset_hash}"
+
+    # Then it holds every source file of functions/, each with its bytecode for the runtime
+    sources = {path.as_posix() for path in artifacts.function_code_files(REPO / "functions")}
+    shipped = {path.relative_to(asset_dir).as_posix() for path in asset_dir.rglob("*") if path.is_file()}
+    tag = f"cpython-{DEFAULT_LAMBDA_PYTHON_VERSION.replace('.', '')}"
+    expected_bytecode = {
+        (Path(source).parent / "__pycache__" / f"{Path(source).stem}.{tag}.pyc").as_posix()
+        for source in sources
+        if source.endswith(".py")
+    }
+    assert shipped == sources | expected_bytecode
 
 
 def _pruned_phonenumbers_modules() -> set[str]:
-    makefile = (REPO / "Makefile").read_text()
-    prune_list = re.search(r"^LAYER_PRUNE :=(.*?)(?<!\\)\n", makefile, re.MULTILINE | re.DOTALL)
-    assert prune_list is not None, "LAYER_PRUNE not found in the Makefile"
-    return set(re.findall(r"phonenumbers/(\w+)", prune_list.group(1)))
+    return {
+        pattern.removeprefix("phonenumbers/").split(".")[0]
+        for pattern in artifacts.PRUNE
+        if pattern.startswith("phonenumbers/")
+    }
 
 
 def _phonenumbers_names_used(source: str) -> set[str]:
@@ -241,3 +340,18 @@ def test_the_phonenumbers_check_sees_a_pruned_module() -> None:
 
     # Then the check above would notice it
     assert {"geocoder", "timezone"} <= _phonenumbers_names_used(source)
+
+
+@pytest.mark.parametrize(("stack_name", "cap"), [("default_stack", 40), ("alternative_stack", 25)])
+def test_the_api_function_has_a_concurrency_cap(
+    request: pytest.FixtureRequest, stack_name: str, cap: int
+) -> None:
+    # Given the stack with the default cap, and one with apiReservedConcurrency=25
+    stack: Synthesized = request.getfixturevalue(stack_name)
+
+    # Then the API function may never run more than that many at once, whatever the provider does
+    assert function_by_handler(stack, names.API_HANDLER)["ReservedConcurrentExecutions"] == cap
+    # And the queue function is bounded by its event source mapping instead
+    assert "ReservedConcurrentExecutions" not in function_by_handler(stack, names.QUEUE_HANDLER)
+    (mapping,) = stack.properties("AWS::Lambda::EventSourceMapping")
+    assert mapping["ScalingConfig"]["MaximumConcurrency"] >= 2

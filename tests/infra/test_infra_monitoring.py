@@ -3,27 +3,44 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from typing import Any
+
+import pytest
 
 from gateway import names
 from gateway.failures import Failure
-from tests.infra.synth import Synthesized
+from infra.components.monitoring import NO_SUBSCRIBER_WARNING
+from tests.infra.synth import ALARM_EMAIL, ONCALL_TOPIC_ARN, REPO, Synthesized, cdk_json_context
 
 ALARM_SUFFIXES = {
     "dead-letters",
     "provider-errors",
     "out-of-credit",
+    "misconfigured",
+    "outcome-unknown",
+    "partially-sent",
     "api-5xx",
+    "api-4xx-rate",
+    "api-throttled",
     "queue-age",
     "api-function-errors",
     "api-function-throttles",
+    "api-function-duration",
     "queue-function-errors",
     "queue-function-throttles",
+    "queue-function-duration",
 }
 
 
+def stage_of(stack: Synthesized) -> str:
+    return str(stack.context.get("stage", "prod"))
+
+
 def alarms_by_suffix(stack: Synthesized) -> dict[str, dict[str, Any]]:
-    prefix = f"{names.SERVICE_NAME}-{stack.context.get('stage', 'prod')}-"
+    prefix = f"{names.SERVICE_NAME}-{stage_of(stack)}-"
     alarms = {}
     for props in stack.properties("AWS::CloudWatch::Alarm"):
         assert props["AlarmName"].startswith(prefix)
@@ -31,25 +48,83 @@ def alarms_by_suffix(stack: Synthesized) -> dict[str, dict[str, Any]]:
     return alarms
 
 
+def metrics_of(alarm: dict[str, Any]) -> list[dict[str, Any]]:
+    """(Namespace, MetricName, Dimensions) of an alarm's metric, or of each metric its math reads."""
+    if "MetricName" in alarm:
+        return [{key: alarm.get(key, []) for key in ("Namespace", "MetricName", "Dimensions")}]
+    return [
+        {key: query["MetricStat"]["Metric"].get(key, []) for key in ("Namespace", "MetricName", "Dimensions")}
+        for query in alarm["Metrics"]
+        if "MetricStat" in query
+    ]
+
+
 def test_every_alarm_is_present_and_notifies_the_topic(any_stack: Synthesized) -> None:
     # Given the stack's alarms and its topic
     alarms = alarms_by_suffix(any_stack)
     (topic_id,) = any_stack.resources("AWS::SNS::Topic")
+    on_call = [ONCALL_TOPIC_ARN] if "alarmTopicArn" in any_stack.context else []
 
     # Then there is one per failure an operator must act on
     assert set(alarms) == ALARM_SUFFIXES
-    assert len(any_stack.resources("AWS::CloudWatch::Alarm")) == 9
-    # And each notifies the alarm topic, when it fires and when it clears
+    assert len(any_stack.resources("AWS::CloudWatch::Alarm")) == len(ALARM_SUFFIXES)
+    # And each notifies the alarm topic (and the on-call topic, when given), firing and clearing
     for alarm in alarms.values():
-        assert alarm["AlarmActions"] == [{"Ref": topic_id}]
-        assert alarm["OKActions"] == [{"Ref": topic_id}]
+        assert alarm["AlarmActions"] == [{"Ref": topic_id}, *on_call]
+        assert alarm["OKActions"] == [{"Ref": topic_id}, *on_call]
         assert alarm["TreatMissingData"] == "notBreaching"
+
+
+def test_alarm_metrics_belong_to_the_stage(any_stack: Synthesized) -> None:
+    # Given every metric any alarm reads, and this stack's own functions, queues and API
+    stage = stage_of(any_stack)
+    own = {
+        "AWS/Lambda": {
+            ("FunctionName", json.dumps({"Ref": i})) for i in any_stack.resources("AWS::Lambda::Function")
+        },
+        "AWS/SQS": {
+            ("QueueName", json.dumps({"Fn::GetAtt": [i, "QueueName"]}))
+            for i in any_stack.resources("AWS::SQS::Queue")
+        },
+    }
+    assert any_stack.only("AWS::ApiGateway::Stage")["StageName"] == stage
+    assert any_stack.only("AWS::ApiGateway::RestApi")["Name"] == f"{names.SERVICE_NAME}-{stage}"
+    api_dimensions = [
+        {"Name": "ApiName", "Value": f"{names.SERVICE_NAME}-{stage}"},
+        {"Name": "Stage", "Value": stage},
+    ]
+
+    for suffix, alarm in alarms_by_suffix(any_stack).items():
+        for metric in metrics_of(alarm):
+            namespace, dimensions = metric["Namespace"], metric["Dimensions"]
+            # Then custom metrics come from the stage's own namespace, never another stage's
+            if not namespace.startswith("AWS/"):
+                assert namespace == f"{names.DEFAULT_METRICS_NAMESPACE}/{stage}", suffix
+            # And AWS metrics from this stage's API stage, or this stack's functions and queues
+            elif namespace == "AWS/ApiGateway":
+                assert sorted(dimensions, key=lambda d: d["Name"]) == api_dimensions, suffix
+            else:
+                pairs = {(d["Name"], json.dumps(d["Value"])) for d in dimensions}
+                assert pairs, suffix
+                assert pairs <= own[namespace], suffix
+
+
+def test_the_functions_count_in_the_namespace_the_alarms_read(any_stack: Synthesized) -> None:
+    # Given the functions' environment
+    namespaces = {
+        props["Environment"]["Variables"][names.ENV_METRICS_NAMESPACE]
+        for props in any_stack.properties("AWS::Lambda::Function")
+    }
+
+    # Then both publish into the stage's namespace, the one the alarms read
+    assert namespaces == {f"{names.DEFAULT_METRICS_NAMESPACE}/{stage_of(any_stack)}"}
 
 
 def test_alarms_watch_the_right_metrics(default_stack: Synthesized) -> None:
     # Given the alarms
     alarms = alarms_by_suffix(default_stack)
     service = {"Name": names.METRIC_DIMENSION_SERVICE, "Value": names.SERVICE_NAME}
+    namespace = f"{names.DEFAULT_METRICS_NAMESPACE}/prod"
 
     # Then the dead-letter alarm fires as soon as one message is visible there
     dead_letters = alarms["dead-letters"]
@@ -61,21 +136,74 @@ def test_alarms_watch_the_right_metrics(default_stack: Synthesized) -> None:
     assert dead_letters["Threshold"] == 1
     # And the provider-error alarm reads the functions' custom metric with the service dimension
     provider_errors = alarms["provider-errors"]
-    assert provider_errors["Namespace"] == names.DEFAULT_METRICS_NAMESPACE
+    assert provider_errors["Namespace"] == namespace
     assert provider_errors["MetricName"] == names.METRIC_PROVIDER_ERRORS
     assert provider_errors["Dimensions"] == [service]
-    # And out of credit is the Failures metric for that failure type
-    out_of_credit = alarms["out-of-credit"]
-    assert out_of_credit["MetricName"] == names.METRIC_FAILURES
-    assert {"Name": names.METRIC_DIMENSION_FAILURE_TYPE, "Value": "out-of-credit"} in out_of_credit[
-        "Dimensions"
-    ]
+    # And out of credit, misconfigured, outcome unknown and partially sent fire on the first one
+    for failure_type in ("out-of-credit", "misconfigured", "outcome-unknown", "partially-sent"):
+        alarm = alarms[failure_type]
+        assert (alarm["Namespace"], alarm["MetricName"]) == (namespace, names.METRIC_FAILURES)
+        dimensions = sorted(alarm["Dimensions"], key=lambda d: d["Name"])
+        assert dimensions == [{"Name": names.METRIC_DIMENSION_FAILURE_TYPE, "Value": failure_type}, service]
+        assert alarm["Threshold"] == 1
     # And the others read the AWS metrics of the functions, the API and the queue
     assert alarms["api-5xx"]["MetricName"] == "5XXError"
     assert alarms["queue-age"]["MetricName"] == "ApproximateAgeOfOldestMessage"
     for label in ("api", "queue"):
         assert alarms[f"{label}-function-errors"]["MetricName"] == "Errors"
         assert alarms[f"{label}-function-throttles"]["MetricName"] == "Throttles"
+
+
+def test_the_4xx_alarm_is_a_rate_of_real_traffic(default_stack: Synthesized) -> None:
+    # Given the API 4xx alarm
+    alarm = alarms_by_suffix(default_stack)["api-4xx-rate"]
+    queries = {query["Id"]: query for query in alarm["Metrics"]}
+
+    # Then it divides the stage's 4xx answers by its requests, once there are enough requests
+    (expression,) = [query for query in queries.values() if "Expression" in query]
+    assert expression["Expression"] == "IF(requests >= 20, refused / requests, 0)"
+    assert expression["ReturnData"] is True
+    assert queries["requests"]["MetricStat"]["Metric"]["MetricName"] == "Count"
+    assert queries["refused"]["MetricStat"]["Metric"]["MetricName"] == "4XXError"
+    assert alarm["Threshold"] == 0.25
+
+
+def test_throttled_requests_are_counted_from_the_access_log(default_stack: Synthesized) -> None:
+    # Given the metric filter and the throttling alarm
+    metric_filter = default_stack.only("AWS::Logs::MetricFilter")
+    alarm = alarms_by_suffix(default_stack)["api-throttled"]
+    stage = default_stack.only("AWS::ApiGateway::Stage")
+
+    # Then the filter counts access-log lines with status 429, into the stage's namespace
+    assert metric_filter["FilterPattern"] == '{ $.status = "429" }'
+    assert json.dumps(metric_filter["LogGroupName"]["Ref"]) in json.dumps(stage["AccessLogSetting"])
+    (transformation,) = metric_filter["MetricTransformations"]
+    assert transformation["MetricNamespace"] == f"{names.DEFAULT_METRICS_NAMESPACE}/prod"
+    assert (alarm["Namespace"], alarm["MetricName"]) == (
+        transformation["MetricNamespace"],
+        transformation["MetricName"],
+    )
+    # And the access log's status is the JSON string the pattern compares with
+    assert '"status": "$context.status"' in stage["AccessLogSetting"]["Format"]
+
+
+@pytest.mark.parametrize(
+    ("label", "timeout"),
+    [("api", names.API_FUNCTION_TIMEOUT_SECONDS), ("queue", names.QUEUE_FUNCTION_TIMEOUT_SECONDS)],
+)
+def test_a_function_close_to_its_timeout_raises_an_alarm(
+    default_stack: Synthesized, label: str, timeout: int
+) -> None:
+    # Given a function's duration alarm
+    alarm = alarms_by_suffix(default_stack)[f"{label}-function-duration"]
+
+    # Then its slowest invocation in 5 minutes at 80 % of the timeout fires it
+    assert (alarm["Namespace"], alarm["MetricName"], alarm["Statistic"]) == (
+        "AWS/Lambda",
+        "Duration",
+        "Maximum",
+    )
+    assert alarm["Threshold"] == timeout * 1000 * 0.8
 
 
 def test_the_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(default_stack: Synthesized) -> None:
@@ -92,23 +220,67 @@ def test_the_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(default_stac
     assert {"Service": "cloudwatch.amazonaws.com"} in principals
 
 
+def warnings_of(stack: Synthesized) -> set[str]:
+    return {
+        violation["ruleName"]
+        for report in stack.validation_report.get("pluginReports", [])
+        for violation in report["violations"]
+    }
+
+
 def test_an_email_is_subscribed_only_when_given(
     default_stack: Synthesized, alternative_stack: Synthesized
 ) -> None:
-    # Given a stack without and one with alarmEmail
-    # Then only the second mails the alarms
-    assert not default_stack.resources("AWS::SNS::Subscription")
-    subscription = alternative_stack.only("AWS::SNS::Subscription")
-    assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", "ops@example.com")
+    # Given prod with alarmEmail, and another stage without
+    # Then only the first mails the alarms
+    subscription = default_stack.only("AWS::SNS::Subscription")
+    assert (subscription["Protocol"], subscription["Endpoint"]) == ("email", ALARM_EMAIL)
+    assert not alternative_stack.resources("AWS::SNS::Subscription")
 
 
-def dashboard_metrics(stack: Synthesized) -> list[list[Any]]:
+def test_a_stage_whose_alarms_reach_nobody_is_warned_about(
+    default_stack: Synthesized, alternative_stack: Synthesized
+) -> None:
+    # Given prod with subscribers, and another stage without any
+    # Then only the second synthesis warns that its alarms reach nobody
+    assert f"Annotation::{NO_SUBSCRIBER_WARNING}" in warnings_of(alternative_stack)
+    assert f"Annotation::{NO_SUBSCRIBER_WARNING}" not in warnings_of(default_stack)
+
+
+def test_prod_without_an_alarm_subscriber_does_not_synthesize() -> None:
+    # Given prod with neither alarmEmail nor alarmTopicArn, as `cdk synth` would run the app
+    context = {**cdk_json_context(), "placeholderLayer": True}
+
+    # When the app runs
+    completed = subprocess.run(
+        [sys.executable, "infra/app.py"],
+        cwd=REPO,
+        env={**os.environ, "CDK_CONTEXT_JSON": json.dumps(context), "CDK_OUTDIR": "/nonexistent"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+    # Then it stops with a message saying which keys give one
+    assert completed.returncode != 0
+    assert "invalid configuration: stage 'prod' has nobody to tell when an alarm fires" in completed.stderr
+    assert "alarmEmail" in completed.stderr
+    assert "alarmTopicArn" in completed.stderr
+
+
+def dashboard_entries(stack: Synthesized) -> list[list[Any]]:
     body = stack.only("AWS::CloudWatch::Dashboard")["DashboardBody"]
     # The body is a Fn::Join of JSON pieces and references (inside JSON strings): join with a placeholder
     text = "".join(part if isinstance(part, str) else "REF" for part in body["Fn::Join"][1])
     return [
         metric for widget in json.loads(text)["widgets"] for metric in widget["properties"].get("metrics", [])
     ]
+
+
+def dashboard_metrics(stack: Synthesized) -> list[list[Any]]:
+    """The named metrics: [namespace, name, dimension, value, ..., options]."""
+    return [entry for entry in dashboard_entries(stack) if isinstance(entry[0], str)]
 
 
 def test_the_dashboard_shows_sends_failures_latency_and_queues(default_stack: Synthesized) -> None:
@@ -138,6 +310,14 @@ def test_the_dashboard_shows_sends_failures_latency_and_queues(default_stack: Sy
         for label in ("api", "queue")
         for stat in ("p50", "p99")
     }
+    # And the API's refusals: the 4xx share (math) and the throttled requests
+    expressions = [
+        entry[0]["expression"] for entry in dashboard_entries(default_stack) if isinstance(entry[0], dict)
+    ]
+    assert expressions == ["IF(requests >= 20, refused / requests, 0)"]
+    assert "ThrottledRequests" in metric_names
+    # And every custom metric on it is the stage's own
+    assert {metric[0] for metric in metrics if not metric[0].startswith("AWS/")} == {"ViberGateway/prod"}
 
 
 def test_failure_types_on_the_dashboard_are_the_taxonomy() -> None:

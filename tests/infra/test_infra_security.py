@@ -115,15 +115,23 @@ def test_only_the_queue_function_touches_queues(any_stack: Synthesized) -> None:
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
-def test_functions_use_the_idempotency_table_only(any_stack: Synthesized, handler: str) -> None:
+def test_functions_use_the_idempotency_table_only_as_idempotency_needs(
+    any_stack: Synthesized, handler: str
+) -> None:
     # Given a function's DynamoDB permissions
     statements = statements_for(role_statements(any_stack, handler), "dynamodb")
     table_id = next(iter(any_stack.resources("AWS::DynamoDB::Table")))
 
-    # Then they cover reading and writing the idempotency table, and nothing else
-    assert any("dynamodb:PutItem" in actions_of(s) for s in statements)
-    for statement in statements:
-        assert resources_of(statement) == [{"Fn::GetAtt": [table_id, "Arn"]}]
+    # Then they are the four item actions Powertools' idempotency layer calls, on that table only
+    assert len(statements) == 1
+    (statement,) = statements
+    assert sorted(actions_of(statement)) == [
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+    ]
+    assert resources_of(statement) == [{"Fn::GetAtt": [table_id, "Arn"]}]
 
 
 def test_wildcard_resources_are_only_for_xray(any_stack: Synthesized) -> None:

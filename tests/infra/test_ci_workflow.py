@@ -1,0 +1,85 @@
+"""The GitHub Actions workflow users get: tests on pull requests, deploys main with OIDC, no stored keys.
+
+`make lint` runs actionlint on it (syntax, expressions, action versions); this
+checks what it does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import yaml
+
+from tests.infra.synth import REPO
+
+WORKFLOWS = REPO / ".github" / "workflows"
+
+
+def workflow() -> dict[str, Any]:
+    files = sorted(WORKFLOWS.glob("*.yml"))
+    assert [path.name for path in files] == ["ci.yml"]
+    document: dict[str, Any] = yaml.safe_load(files[0].read_text())
+    return document
+
+
+def steps_running(job: dict[str, Any]) -> list[str]:
+    return [step.get("run", step.get("uses", "")) for step in job["steps"]]
+
+
+def test_pull_requests_run_make_test() -> None:
+    # Given the workflow (PyYAML reads its `on:` key as True)
+    document = workflow()
+    triggers = document[True]
+    test = document["jobs"]["test"]
+
+    # Then pull requests and pushes to main run exactly the README's test command
+    assert "pull_request" in triggers
+    assert triggers["push"]["branches"] == ["main"]
+    assert "make test" in steps_running(test)
+    assert "if" not in test
+    # With the runtime's Python for the layer's bytecode, and the tools' Python
+    (setup_python,) = [
+        step for step in test["steps"] if step.get("uses", "").startswith("actions/setup-python")
+    ]
+    assert set(setup_python["with"]["python-version"].split()) == {"3.11", "3.13"}
+    # And read-only repository access
+    assert document["permissions"] == {"contents": "read"}
+
+
+def test_main_deploys_one_stage_with_oidc_and_no_stored_keys() -> None:
+    # Given the deploy job
+    document = workflow()
+    deploy = document["jobs"]["deploy"]
+    (credentials,) = [
+        step
+        for step in deploy["steps"]
+        if step.get("uses", "").startswith("aws-actions/configure-aws-credentials")
+    ]
+
+    # Then it runs only for pushes to main, after the tests passed
+    assert deploy["if"] == "github.event_name == 'push' && github.ref == 'refs/heads/main'"
+    assert deploy["needs"] == "test"
+    # And it may ask GitHub for an OIDC token, which the AWS action exchanges for the role's credentials
+    assert deploy["permissions"]["id-token"] == "write"
+    assert credentials["with"]["role-to-assume"] == "${{ vars.AWS_DEPLOY_ROLE_ARN }}"
+    assert "aws-access-key-id" not in credentials["with"]
+    # And it deploys with make, no prompts, one deployment of a stage at a time
+    assert any("make deploy" in run and "--require-approval never" in run for run in steps_running(deploy))
+    assert deploy["concurrency"]["cancel-in-progress"] is False
+
+
+def test_no_stored_secret_is_used() -> None:
+    # Given the workflow's text
+    text = next(WORKFLOWS.glob("*.yml")).read_text()
+
+    # Then no repository secret feeds it: the role ARN and settings are plain variables
+    assert "secrets." not in text
+    assert "AWS_SECRET_ACCESS_KEY" not in text
+
+
+def test_the_ci_script_stays_make_test() -> None:
+    # Given the repository's own CI script
+    script = (REPO / ".ci" / "run").read_text()
+
+    # Then it is still exactly the README's test command
+    assert script.strip().splitlines()[-1] == "make test"

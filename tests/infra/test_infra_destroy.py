@@ -1,0 +1,72 @@
+"""What `cdk destroy` keeps: queues of protected stages, the secret, the logs; the table's backup."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from gateway import names
+from tests.infra.synth import Synthesized
+
+
+def queues_by_name(stack: Synthesized) -> dict[str, dict[str, Any]]:
+    stage = stack.context.get("stage", "prod")
+    return {
+        resource["Properties"]["QueueName"].removesuffix(f"-{stage}"): resource
+        for resource in stack.resources("AWS::SQS::Queue").values()
+    }
+
+
+def termination_protection(stack: Synthesized) -> bool:
+    manifest = json.loads((stack.outdir / "manifest.json").read_text())
+    properties = manifest["artifacts"][stack.stack_name]["properties"]
+    return bool(properties.get("terminationProtection", False))
+
+
+def test_a_protected_stage_keeps_its_queues_and_cannot_be_deleted_by_accident(
+    default_stack: Synthesized,
+) -> None:
+    # Given prod (protected by default)
+    queues = queues_by_name(default_stack)
+
+    # Then deleting the stack keeps the queue and the dead-letter queue, with their messages
+    for base_name in (names.QUEUE_NAME, names.DEAD_LETTER_QUEUE_NAME):
+        assert queues[base_name]["DeletionPolicy"] == "Retain"
+        assert queues[base_name]["UpdateReplacePolicy"] == "Retain"
+    # And the stack has termination protection on
+    assert termination_protection(default_stack) is True
+
+
+def test_another_stage_is_deleted_whole(alternative_stack: Synthesized) -> None:
+    # Given another stage (not protected by default)
+    queues = queues_by_name(alternative_stack)
+
+    # Then its queues go with it, and nothing stops `cdk destroy`
+    for base_name in (names.QUEUE_NAME, names.DEAD_LETTER_QUEUE_NAME):
+        assert queues[base_name]["DeletionPolicy"] == "Delete"
+    assert termination_protection(alternative_stack) is False
+
+
+def test_the_idempotency_table_has_point_in_time_recovery(any_stack: Synthesized) -> None:
+    # Given the idempotency table
+    (table,) = any_stack.resources("AWS::DynamoDB::Table").values()
+
+    # Then it can be restored to any second of the last 35 days, and (DynamoDB's rule for a
+    # table with PITR) deleting it leaves a system backup for 35 days
+    assert table["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    # And it is deleted with the stack, so that its fixed name can be used again
+    assert table["DeletionPolicy"] == "Delete"
+
+
+@pytest.mark.parametrize("resource_type", ["AWS::Logs::LogGroup", "AWS::SecretsManager::Secret"])
+def test_logs_and_the_created_secret_outlive_the_stack(
+    default_stack: Synthesized, resource_type: str
+) -> None:
+    # Given the log groups and the token secret the stack creates
+    resources = default_stack.resources(resource_type)
+
+    # Then `cdk destroy` keeps them (logs until their retention ends; the operator's token)
+    assert resources
+    assert {resource["DeletionPolicy"] for resource in resources.values()} == {"Retain"}
