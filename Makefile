@@ -62,7 +62,7 @@ redrive: $(LOCAL_STAMP)
 	$(BIN)/python -m tools.redrive $(REDRIVE_ARGS)
 
 # Settle sends whose outcome is unknown now (README: No outcome stays unknown). Against AWS:
-# make reconcile RECONCILE_ARGS="--function <ScheduledFunctionName output>"
+# make reconcile RECONCILE_ARGS="--function <ScheduledFunction output>"
 RECONCILE_ARGS ?=
 reconcile: $(LOCAL_STAMP)
 	$(BIN)/python -m tools.reconcile $(RECONCILE_ARGS)

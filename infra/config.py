@@ -49,6 +49,7 @@ KEY_PROTECT = "protect"
 KEY_API_RESERVED_CONCURRENCY = "apiReservedConcurrency"
 KEY_ROLLOUT = "rollout"
 KEY_ALARM_TOPIC_ARN = "alarmTopicArn"
+KEY_LOW_BALANCE_EUROS = "lowBalanceEuros"
 CONTEXT_KEYS = (
     KEY_STAGE,
     KEY_PROVIDER_BASE_URL,
@@ -65,6 +66,7 @@ CONTEXT_KEYS = (
     KEY_API_RESERVED_CONCURRENCY,
     KEY_ROLLOUT,
     KEY_ALARM_TOPIC_ARN,
+    KEY_LOW_BALANCE_EUROS,
 )
 
 DEFAULT_STAGE = "prod"
@@ -103,6 +105,12 @@ ROLLOUTS: dict[str, str | None] = {
     "linear-10-percent-every-10-minutes": "LINEAR_10_PERCENT_EVERY_10_MINUTES",
 }
 PRODUCTION_ROLLOUT = "canary-10-percent-5-minutes"
+
+# Below this balance (euros) the scheduled check publishes Balance Low and the balance alarm
+# fires: about 260 SMS to Greece at 0.0379, a few days of a small shop's fallbacks. Set it to
+# what a day or two of your own traffic costs; `none` turns both off.
+DEFAULT_LOW_BALANCE_EUROS = 10.0
+MAX_LOW_BALANCE_EUROS = 1_000_000.0
 
 # Event source mappings accept a maximum concurrency between 2 and 1000.
 MIN_QUEUE_MAX_CONCURRENCY = 2
@@ -170,6 +178,7 @@ class GatewayConfig:
     api_reserved_concurrency: int | None = DEFAULT_API_RESERVED_CONCURRENCY  # None: no cap
     rollout: str | None = None  # None: the stage's default (rollout_strategy)
     alarm_topic_arn: str | None = None
+    low_balance_euros: float | None = DEFAULT_LOW_BALANCE_EUROS  # None: no Balance Low, no alarm
 
     @property
     def stack_name(self) -> str:
@@ -233,6 +242,9 @@ class GatewayConfig:
             ),
             rollout=_parse_optional(context, KEY_ROLLOUT, _rollout),
             alarm_topic_arn=_parse_optional(context, KEY_ALARM_TOPIC_ARN, _topic_arn),
+            low_balance_euros=_parse(
+                context, KEY_LOW_BALANCE_EUROS, defaults.low_balance_euros, _balance_threshold
+            ),
         )
         if config.stage == PRODUCTION_STAGE and not config.alarm_subscribed:
             # Other stages only warn (infra.components.monitoring): nobody may miss prod's alarms.
@@ -360,6 +372,20 @@ def _reserved_concurrency(raw: Any) -> int | None:
         raise ValueError(
             f"expected an integer from 1 to {MAX_API_RESERVED_CONCURRENCY}, or none (no cap, for accounts "
             "whose concurrency quota leaves nothing to reserve)"
+        )
+    return value
+
+
+def _balance_threshold(raw: Any) -> float | None:
+    if isinstance(raw, str) and raw.strip().lower() in _NO_LIMIT_STRINGS:
+        return None
+    if isinstance(raw, bool):
+        raise TypeError("expected a number of euros")
+    value = float(raw)
+    if not 0 < value <= MAX_LOW_BALANCE_EUROS:
+        raise ValueError(
+            f"expected euros greater than 0 and at most {MAX_LOW_BALANCE_EUROS:,.0f}, or none (no "
+            "Balance Low event, no balance alarm)"
         )
     return value
 

@@ -11,8 +11,9 @@ from infra.components.function import DependencyLayer, SharedFunctionResources
 from infra.components.monitoring import Monitoring
 from infra.components.queue_consumer import QueueConsumer
 from infra.components.rollout import Rollout
+from infra.components.scheduled import EventBus, ScheduledWork
 from infra.components.secret import ProviderTokenSecret
-from infra.components.storage import IdempotencyStore
+from infra.components.storage import IdempotencyStore, TrackingTable
 from infra.config import GatewayConfig
 
 
@@ -33,17 +34,28 @@ class ViberGatewayStack(Stack):
 
         self.provider_token = ProviderTokenSecret(self, "ProviderToken", config=config)
         self.idempotency_store = IdempotencyStore(self, "Idempotency", config=config)
+        self.tracking_table = TrackingTable(self, "Tracking", config=config)
+        self.event_bus = EventBus(self, "Events", config=config)
         self.dependency_layer = DependencyLayer(self, "Dependencies", config=config)
         shared = SharedFunctionResources.create(
             config=config,
             layer=self.dependency_layer.layer,
             token_secret=self.provider_token.secret,
             idempotency_table=self.idempotency_store.table,
+            tracking_table=self.tracking_table.table,
         )
         self.messages_api = MessagesApi(self, "Api", shared=shared)
         self.queue_consumer = QueueConsumer(self, "Queue", shared=shared)
+        self.scheduled_work = ScheduledWork(
+            self, "Scheduled", shared=shared, bus=self.event_bus.bus, consumer=self.queue_consumer
+        )
         self.monitoring = Monitoring(
-            self, "Monitoring", config=config, api=self.messages_api, consumer=self.queue_consumer
+            self,
+            "Monitoring",
+            config=config,
+            api=self.messages_api,
+            consumer=self.queue_consumer,
+            scheduled=self.scheduled_work,
         )
         self.rollout = Rollout(
             self,
@@ -58,7 +70,7 @@ class ViberGatewayStack(Stack):
         outputs: dict[str, tuple[str, str]] = {
             "ApiUrl": (
                 self.messages_api.rest_api.url,
-                "Base URL of the REST API (POST messages, GET openapi.json)",
+                "Base URL of the REST API (messages, messages/preview, account/balance, openapi.json)",
             ),
             "QueueUrl": (self.queue_consumer.queue.queue_url, "Queue other systems send messages to"),
             "QueueArn": (self.queue_consumer.queue.queue_arn, "ARN of the message queue"),
@@ -72,6 +84,16 @@ class ViberGatewayStack(Stack):
                 "Token secret (JSON key apitoken): aws secretsmanager put-secret-value --secret-id <this>",
             ),
             "IdempotencyTableName": (self.idempotency_store.table.table_name, "Idempotency records"),
+            "TrackingTableName": (self.tracking_table.table.table_name, "Tracked messages, unknown outcomes"),
+            "EventBusName": (
+                self.event_bus.bus.event_bus_name,
+                "Delivery events (source viber-gateway): add your rules here",
+            ),
+            "EventBusArn": (self.event_bus.bus.event_bus_arn, "ARN of the event bus"),
+            "ScheduledFunction": (
+                self.scheduled_work.handler.alias.function_arn,
+                "The scheduled function's live alias: make reconcile RECONCILE_ARGS='--function <this>'",
+            ),
             "AlarmTopicArn": (self.monitoring.alarm_topic.topic_arn, "Subscribe here to receive alarms"),
             "DashboardName": (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
         }

@@ -1,7 +1,7 @@
 """Settle the sends whose outcome is unknown now, rather than at the next scheduled run.
 
     python -m tools.reconcile                              # make run's service on this machine
-    python -m tools.reconcile --function NAME              # the deployed stack (output ScheduledFunctionName)
+    python -m tools.reconcile --function ARN               # the deployed stack (output ScheduledFunction)
     python -m tools.reconcile --dismiss ID [--dismiss ID]  # ambiguous cases you settled by hand
 
 It runs the scheduled function's reconcile task (gateway.reconcile) and prints

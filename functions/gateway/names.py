@@ -199,6 +199,7 @@ METRIC_MESSAGES_POLLED = "MessagesPolled"
 METRIC_STATUS_CHANGES = "StatusChanges"
 METRIC_TRACKER_PROVIDER_CALLS = "TrackerProviderCalls"
 METRIC_OLDEST_OPEN_MESSAGE_AGE = "OldestOpenMessageAgeSeconds"
+METRIC_TRACKING_BACKLOG = "TrackingBacklog"  # messages a run had no time for: alarmed when it lasts
 METRIC_TRACKING_RECORD_FAILURES = "TrackingRecordFailures"
 METRIC_EVENTS_NOT_PUBLISHED = "EventsNotPublished"
 

@@ -23,7 +23,7 @@ from dataclasses import dataclass, replace
 from gateway import names
 from gateway.events import Event, EventPublisher, accepted, status_changed, tracking_ended
 from gateway.failures import GatewayError
-from gateway.observability import count, gauge, logger
+from gateway.observability import COUNT, count, gauge, logger
 from gateway.queries import ProviderQueries
 from gateway.send import record_failure
 from gateway.statuses import StatusRecord
@@ -100,6 +100,7 @@ class Tracker:
         count(names.METRIC_MESSAGES_POLLED, run.polled)
         count(names.METRIC_STATUS_CHANGES, run.changed)
         count(names.METRIC_TRACKER_PROVIDER_CALLS, run.provider_calls)
+        gauge(names.METRIC_TRACKING_BACKLOG, run.left_for_next_run, unit=COUNT)
         if polled:  # a run that only took in knows nothing of the open messages' age
             gauge(names.METRIC_OLDEST_OPEN_MESSAGE_AGE, run.oldest_open_age_seconds)
         logger.info("tracker run", extra=vars(run))

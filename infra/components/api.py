@@ -1,4 +1,4 @@
-"""The REST API: `POST /messages`, proxied to the API function, and `GET /openapi.json`, its contract."""
+"""The REST API: the API function's routes (send, preview, look up, balance) and `GET /openapi.json`."""
 
 from __future__ import annotations
 
@@ -11,6 +11,8 @@ from constructs import Construct
 from gateway import names
 from infra.components.function import (
     LOG_GROUP_ENCRYPTION_REASON,
+    TRACKING_LOOKUP_ACTIONS,
+    TRACKING_SEND_ACTIONS,
     GatewayFunction,
     SharedFunctionResources,
     log_retention,
@@ -61,9 +63,10 @@ def problem_template(status: int, title: str) -> str:
 class MessagesApi(Construct):
     """Regional REST API with stage throttling, access and execution logs and X-Ray.
 
-    `POST /messages` needs an API key (usage plan with the same throttling) in
-    `api_key` mode, or SigV4 (AWS_IAM) in `iam` mode. `GET /openapi.json`
-    stays open so that callers can fetch the contract.
+    Every route of the function (`POST /messages`, `POST /messages/preview`,
+    `GET /messages`, `GET /messages/{smsid}`, `GET /account/balance`) needs an API
+    key (usage plan with the same throttling) in `api_key` mode, or SigV4 (AWS_IAM)
+    in `iam` mode. `GET /openapi.json` stays open so that callers can fetch the contract.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, shared: SharedFunctionResources) -> None:
@@ -74,7 +77,7 @@ class MessagesApi(Construct):
             "Handler",
             shared=shared,
             handler=names.API_HANDLER,
-            description=f"{names.SERVICE_NAME} REST API: POST /messages, GET /openapi.json",
+            description=f"{names.SERVICE_NAME} REST API: send, preview, look up, balance",
             timeout_seconds=names.API_FUNCTION_TIMEOUT_SECONDS,
             memory_mb=names.API_FUNCTION_MEMORY_MB,
             # A hung provider holds every invocation up to the timeout: the cap keeps it from
@@ -82,6 +85,8 @@ class MessagesApi(Construct):
             reserved_concurrency=config.api_reserved_concurrency,
             unreserved_reason="apiReservedConcurrency=none was chosen: the account's concurrency quota "
             "leaves nothing to reserve (README: Limits).",
+            # Sends are recorded for tracking; lookups read what the tracker keeps.
+            tracking_actions=TRACKING_SEND_ACTIONS + TRACKING_LOOKUP_ACTIONS,
         )
         self.access_log_group = logs.LogGroup(self, "AccessLogs", retention=log_retention(config))
         skip_checkov(self.access_log_group, "CKV_AWS_158", LOG_GROUP_ENCRYPTION_REASON)
@@ -112,34 +117,23 @@ class MessagesApi(Construct):
 
         # Bodies are validated by the function, which answers problem+json with
         # field errors; API Gateway checks the basics (parameters, body switch on).
-        validator = self.rest_api.add_request_validator(
+        self._validator = self.rest_api.add_request_validator(
             "BasicValidator", validate_request_body=True, validate_request_parameters=True
         )
-        integration = apigateway.LambdaIntegration(self.handler.alias, proxy=True)
-        iam_mode = config.auth_mode is AuthMode.IAM
-        self.send_method = self.rest_api.root.add_resource(MESSAGES_PATH).add_method(
-            "POST",
-            integration,
-            api_key_required=not iam_mode,
-            authorization_type=apigateway.AuthorizationType.IAM
-            if iam_mode
-            else apigateway.AuthorizationType.NONE,
-            request_validator=validator,
-        )
-        if not iam_mode:
-            for rule_id in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
-                acknowledge(
-                    self.send_method,
-                    rule_id,
-                    "api_key auth mode (chosen by context): callers are other systems holding an API key "
-                    "of the usage plan; use -c authMode=iam for SigV4 authorization.",
-                )
-        else:
-            acknowledge(
-                self.send_method,
-                "AwsSolutions-COG4",
-                "Callers are AWS workloads authorized with SigV4 (AWS_IAM), not Cognito users.",
-            )
+        self._integration = apigateway.LambdaIntegration(self.handler.alias, proxy=True)
+        self._iam_mode = config.auth_mode is AuthMode.IAM
+        # Every route the function serves (api_handler), each protected alike.
+        messages = self.rest_api.root.add_resource(MESSAGES_PATH)
+        self.send_method = self._protected(messages, "POST")
+        self.methods = {
+            f"POST /{MESSAGES_PATH}": self.send_method,
+            f"GET /{MESSAGES_PATH}": self._protected(messages, "GET"),
+            f"GET /{MESSAGES_PATH}/{{smsid}}": self._protected(messages.add_resource("{smsid}"), "GET"),
+            f"POST /{MESSAGES_PATH}/preview": self._protected(messages.add_resource("preview"), "POST"),
+            "GET /account/balance": self._protected(
+                self.rest_api.root.add_resource("account").add_resource("balance"), "GET"
+            ),
+        }
         self.openapi_document = self._openapi_document()
         openapi_method = self.rest_api.root.add_resource(OPENAPI_PATH).add_method(
             "GET",
@@ -176,11 +170,11 @@ class MessagesApi(Construct):
         )
 
         self.api_key: apigateway.IApiKey | None = None
-        if not iam_mode:
+        if not self._iam_mode:
             usage_plan = self.rest_api.add_usage_plan(
                 "UsagePlan",
                 name=config.physical_name(names.SERVICE_NAME),
-                description="Callers of POST /messages",
+                description="Callers of the API (send, preview, look up, balance)",
                 throttle=apigateway.ThrottleSettings(
                     rate_limit=config.throttle_rate, burst_limit=config.throttle_burst
                 ),
@@ -193,6 +187,33 @@ class MessagesApi(Construct):
                 description=f"{names.SERVICE_NAME} ({config.stage}) callers (aws apigateway get-api-key)",
             )
             usage_plan.add_api_key(self.api_key)
+
+    def _protected(self, resource: apigateway.IResource, verb: str) -> apigateway.Method:
+        """A route to the function that needs the API key (api_key mode) or SigV4 (iam mode)."""
+        method = resource.add_method(
+            verb,
+            self._integration,
+            api_key_required=not self._iam_mode,
+            authorization_type=apigateway.AuthorizationType.IAM
+            if self._iam_mode
+            else apigateway.AuthorizationType.NONE,
+            request_validator=self._validator,
+        )
+        if not self._iam_mode:
+            for rule_id in ("AwsSolutions-APIG4", "AwsSolutions-COG4"):
+                acknowledge(
+                    method,
+                    rule_id,
+                    "api_key auth mode (chosen by context): callers are other systems holding an API key "
+                    "of the usage plan; use -c authMode=iam for SigV4 authorization.",
+                )
+        else:
+            acknowledge(
+                method,
+                "AwsSolutions-COG4",
+                "Callers are AWS workloads authorized with SigV4 (AWS_IAM), not Cognito users.",
+            )
+        return method
 
     def _add_problem_responses(self) -> None:
         for response_type, (status, title) in names.API_GATEWAY_RESPONSES.items():

@@ -12,6 +12,7 @@ from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
 from aws_cdk import aws_secretsmanager as secretsmanager
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from gateway import names
@@ -37,6 +38,18 @@ IDEMPOTENCY_TABLE_ACTIONS = (
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
     "dynamodb:DeleteItem",
+)
+# What each function does with the tracking table (gateway.tracking), and nothing more.
+# Query is granted on the table and its index `open` (CDK adds index ARNs for a table with indexes).
+TRACKING_SEND_ACTIONS = ("dynamodb:BatchWriteItem", "dynamodb:PutItem")  # record sends, unknowns
+TRACKING_LOOKUP_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:Query")  # GET /messages
+TRACKING_SCHEDULED_ACTIONS = (  # tracker, reconciler, balance check: items, leases, state
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
 )
 
 
@@ -112,6 +125,7 @@ class SharedFunctionResources:
     layer: lambda_.ILayerVersion
     token_secret: secretsmanager.ISecret
     idempotency_table: dynamodb.ITable
+    tracking_table: dynamodb.ITable
 
     @classmethod
     def create(
@@ -121,6 +135,7 @@ class SharedFunctionResources:
         layer: lambda_.ILayerVersion,
         token_secret: secretsmanager.ISecret,
         idempotency_table: dynamodb.ITable,
+        tracking_table: dynamodb.ITable,
     ) -> SharedFunctionResources:
         # functions/'s sources with their checked-hash bytecode for the runtime (about 15 ms of
         # every cold start less than compiling them there), staged under build/function-code/.
@@ -135,6 +150,7 @@ class SharedFunctionResources:
             layer=layer,
             token_secret=token_secret,
             idempotency_table=idempotency_table,
+            tracking_table=tracking_table,
         )
 
     def environment(self) -> dict[str, str]:
@@ -145,8 +161,19 @@ class SharedFunctionResources:
             names.ENV_METRICS_NAMESPACE: self.config.metrics_namespace,
             names.ENV_SERVICE_NAME: names.SERVICE_NAME,
             names.ENV_IDEMPOTENCY_TABLE: self.idempotency_table.table_name,
+            names.ENV_TRACKING_TABLE: self.tracking_table.table_name,
             names.ENV_LOG_LEVEL: LOG_LEVEL,
         }
+
+
+def grant_tracking(role: iam.IRole, table: dynamodb.ITable, actions: tuple[str, ...]) -> None:
+    """Items of the table, and Query on its `open` index only: no wildcard over its indexes."""
+    item_actions = [action for action in actions if action != "dynamodb:Query"]
+    if item_actions:
+        role.add_to_principal_policy(iam.PolicyStatement(actions=item_actions, resources=[table.table_arn]))
+    if "dynamodb:Query" in actions:
+        index_arn = f"{table.table_arn}/index/{names.TRACKING_OPEN_INDEX}"
+        role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:Query"], resources=[index_arn]))
 
 
 class GatewayFunction(Construct):
@@ -172,6 +199,8 @@ class GatewayFunction(Construct):
         extra_environment: dict[str, str] | None = None,
         reserved_concurrency: int | None = None,
         unreserved_reason: str = "",
+        tracking_actions: tuple[str, ...] = TRACKING_SEND_ACTIONS,
+        dead_letter_queue: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if reserved_concurrency is None and not unreserved_reason:
@@ -205,6 +234,8 @@ class GatewayFunction(Construct):
             system_log_level_v2=lambda_.SystemLogLevel.WARN,
             log_group=self.log_group,
             reserved_concurrent_executions=reserved_concurrency,
+            # Only the scheduled function is invoked asynchronously: what fails there is kept.
+            dead_letter_queue=dead_letter_queue,
             # Earlier versions stay, so that CodeDeploy (or an operator) can move the alias back.
             current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.RETAIN),
         )
@@ -213,7 +244,10 @@ class GatewayFunction(Construct):
             "Alias",
             alias_name=LIVE_ALIAS,
             version=self.function.current_version,
-            description="What the API and the queue invoke; deployments move it to the new version",
+            description="What callers invoke; deployments move it to the new version",
+            # Asynchronous callers (the schedules): a failed run is kept in the dead-letter queue,
+            # not retried; the next tick runs anyway.
+            retry_attempts=0 if dead_letter_queue is not None else None,
         )
         acknowledge(
             self.function,
@@ -222,9 +256,12 @@ class GatewayFunction(Construct):
             "bytecode must be compiled by the same minor Python, and the build machines have 3.11 to 3.13; "
             "choose a newer one where its Python builds the layer (README: The runtime and its bytecode).",
         )
-        self._skip_checkov(reserved_concurrency, unreserved_reason)
+        self._skip_checkov(
+            reserved_concurrency, unreserved_reason, asynchronous=dead_letter_queue is not None
+        )
         shared.token_secret.grant_read(self.role)
         shared.idempotency_table.grant(self.role, *IDEMPOTENCY_TABLE_ACTIONS)
+        grant_tracking(self.role, shared.tracking_table, tracking_actions)
         acknowledge(
             self.role,
             "AwsSolutions-IAM5[Resource::*]",
@@ -232,13 +269,16 @@ class GatewayFunction(Construct):
             "xray:PutTelemetryRecords support no resource-level permissions.",
         )
 
-    def _skip_checkov(self, reserved_concurrency: int | None, unreserved_reason: str) -> None:
-        skip_checkov(
-            self.function,
-            "CKV_AWS_116",
-            "A dead-letter queue for asynchronous invocations has nothing to catch: the API invokes the "
-            "function synchronously, and failed queue records go to the queue's own dead-letter queue.",
-        )
+    def _skip_checkov(
+        self, reserved_concurrency: int | None, unreserved_reason: str, *, asynchronous: bool
+    ) -> None:
+        if not asynchronous:
+            skip_checkov(
+                self.function,
+                "CKV_AWS_116",
+                "A dead-letter queue for asynchronous invocations has nothing to catch: the API invokes the "
+                "function synchronously, and failed queue records go to the queue's own dead-letter queue.",
+            )
         skip_checkov(
             self.function,
             "CKV_AWS_117",

@@ -23,6 +23,7 @@ from gateway import names
 from infra.components.api import MessagesApi
 from infra.components.function import GatewayFunction
 from infra.components.queue_consumer import QueueConsumer
+from infra.components.scheduled import ScheduledWork
 from infra.config import KEY_ALARM_EMAIL, KEY_ALARM_TOPIC_ARN, GatewayConfig
 
 FIVE_MINUTES = Duration.minutes(5)
@@ -49,14 +50,26 @@ ALARMED_FAILURE_TYPES = {
     "queued messages retry.",
     "misconfigured": "Sends fail as misconfigured: LiveAll refused the token even after re-reading it, or "
     "the secret, a setting or the idempotency table is missing. Every send fails until fixed.",
-    "outcome-unknown": "A send may or may not have reached LiveAll (timeout after sending, HTTP 5xx): those "
-    "messages are never sent again automatically. Check them with GetSMSStatus (dead letters with "
-    "ErrorType=outcome-unknown) before sending anew.",
+    "outcome-unknown": "A send may or may not have reached LiveAll (timeout after sending, HTTP 5xx): "
+    "never sent again blindly; the reconciler settles each within minutes from LiveAll's history "
+    "(README: Unknown outcomes). Frequent ones mean LiveAll or the network is unwell.",
     "partially-sent": "A long destination list was sent only in part: the unsent destinations were "
     "dead-lettered by failure type; read their reason, fix, redrive.",
+    "internal-error": "A defect: an exception nothing in the failure taxonomy describes (the caller got a "
+    "500 with a request id, or the record was dead-lettered with the exception's type). Find the "
+    "request id in the function's log.",
 }
+# Tracking runs every minute; a backlog that outlasts this many runs means it cannot keep up.
+TRACKING_BACKLOG_MINUTES = 5
+BALANCE_PERIOD = Duration.minutes(names.BALANCE_SCHEDULE_MINUTES)
+RECONCILE_PERIOD = Duration.minutes(names.RECONCILE_SCHEDULE_MINUTES)
+# Events that could not be published are retried by the next tracker run: alarm when it lasts.
+EVENTS_NOT_PUBLISHED_PERIODS = 3
 NO_SUBSCRIBER_WARNING = "viber-gateway:no-alarm-subscriber"
 _ALARM_ARN_PATTERN = f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
+
+
+AT_LEAST = cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD
 
 
 @dataclass(frozen=True)
@@ -66,18 +79,24 @@ class AlarmSpec:
     metric: cloudwatch.IMetric
     threshold: float
     evaluation_periods: int = 1
+    comparison: cloudwatch.ComparisonOperator = AT_LEAST
 
 
 def service_metric(
-    config: GatewayConfig, metric_name: str, *, statistic: str = "Sum", **dimensions: str
+    config: GatewayConfig,
+    metric_name: str,
+    *,
+    statistic: str = "Sum",
+    period: Duration = FIVE_MINUTES,
+    dimensions: dict[str, str] | None = None,
 ) -> cloudwatch.Metric:
     """A custom metric the stage's functions publish (EMF via Powertools), with the service dimension."""
     return cloudwatch.Metric(
         namespace=config.metrics_namespace,
         metric_name=metric_name,
-        dimensions_map={names.METRIC_DIMENSION_SERVICE: names.SERVICE_NAME, **dimensions},
+        dimensions_map={names.METRIC_DIMENSION_SERVICE: names.SERVICE_NAME, **(dimensions or {})},
         statistic=statistic,
-        period=FIVE_MINUTES,
+        period=period,
     )
 
 
@@ -102,15 +121,17 @@ def failure_metric(config: GatewayConfig, failure_type: str) -> cloudwatch.Metri
     if failure_type not in names.FAILURE_TYPES:
         raise ValueError(f"{failure_type!r} is not a failure type of names.FAILURE_TYPES")
     return service_metric(
-        config, names.METRIC_FAILURES, **{names.METRIC_DIMENSION_FAILURE_TYPE: failure_type}
+        config, names.METRIC_FAILURES, dimensions={names.METRIC_DIMENSION_FAILURE_TYPE: failure_type}
     )
 
 
 class Monitoring(Construct):
     """Alarms: dead letters, queue age, provider errors; out of credit, misconfigured, outcome
-    unknown and partially sent; API 5xx, 4xx rate and throttling; function errors, throttles
-    and durations near the timeout. All notify `alarm_topic` (KMS-encrypted, TLS only),
-    which mails `alarmEmail` when given, and the existing `alarmTopicArn` topic when given.
+    unknown, partially sent and internal errors; the idempotency store failing after a send;
+    API 5xx, 4xx rate and throttling; function errors, throttles and durations near the
+    timeout; the tracker's backlog, sends not recorded, events not published; ambiguous
+    outcomes; a low balance. All notify `alarm_topic` (KMS-encrypted, TLS only), which mails
+    `alarmEmail` when given, and the existing `alarmTopicArn` topic when given.
     """
 
     def __init__(
@@ -121,6 +142,7 @@ class Monitoring(Construct):
         config: GatewayConfig,
         api: MessagesApi,
         consumer: QueueConsumer,
+        scheduled: ScheduledWork,
     ) -> None:
         super().__init__(scope, construct_id)
         self._config = config
@@ -149,7 +171,7 @@ class Monitoring(Construct):
             metric_name=API_THROTTLED_METRIC,
             metric_value="1",
         )
-        functions = {"api": api.handler, "queue": consumer.handler}
+        functions = {"api": api.handler, "queue": consumer.handler, "scheduled": scheduled.handler}
         self.alarms_by_name = {
             spec.name_suffix: self._create_alarm(spec) for spec in self._alarm_specs(api, consumer, functions)
         }
@@ -225,6 +247,53 @@ class Monitoring(Construct):
                 for failure_type, description in ALARMED_FAILURE_TYPES.items()
             ),
             AlarmSpec(
+                "idempotency-store-failures",
+                "The idempotency store failed just after a send: the caller got the answer, a resend "
+                "under its key is blocked, and the reconciler saves the answer once the table takes it "
+                "again. Check the table (throttling, item size) if this repeats.",
+                service_metric(self._config, names.METRIC_IDEMPOTENCY_STORE_FAILURES),
+                threshold=1,
+            ),
+            AlarmSpec(
+                "tracking-backlog",
+                f"The tracker left messages for its next run for {TRACKING_BACKLOG_MINUTES} minutes in a "
+                "row: it cannot keep up (LiveAll slow, a burst of bulk sends); events come late.",
+                service_metric(
+                    self._config, names.METRIC_TRACKING_BACKLOG, statistic="Minimum", period=ONE_MINUTE
+                ),
+                threshold=1,
+                evaluation_periods=TRACKING_BACKLOG_MINUTES,
+            ),
+            AlarmSpec(
+                "tracking-record-failures",
+                "Sends went out but could not be recorded for tracking: those messages get no events "
+                "and no lookup of their reference. Check the tracking table.",
+                service_metric(self._config, names.METRIC_TRACKING_RECORD_FAILURES),
+                threshold=1,
+            ),
+            AlarmSpec(
+                "events-not-published",
+                "EventBridge refused events for 15 minutes: consumers hear nothing new (each is retried "
+                "by the next tracker run). Check the bus and PutEvents quotas.",
+                service_metric(self._config, names.METRIC_EVENTS_NOT_PUBLISHED),
+                threshold=1,
+                evaluation_periods=EVENTS_NOT_PUBLISHED_PERIODS,
+            ),
+            AlarmSpec(
+                "ambiguous-outcomes",
+                "The reconciler found sends it cannot settle without guessing (another system sent to the "
+                "same number): settle them by hand from the candidates in its log or `make reconcile`, "
+                "then dismiss them (README: Unknown outcomes).",
+                service_metric(
+                    self._config,
+                    names.METRIC_UNRESOLVED_AMBIGUOUS,
+                    statistic="Maximum",
+                    period=RECONCILE_PERIOD,
+                ),
+                threshold=1,
+            ),
+            *self._balance_alarm(),
+            AlarmSpec(
                 "api-5xx",
                 "The API answered 5xx: provider failures, misconfiguration or function errors.",
                 api_metric(self._config, "5XXError", statistic="Sum"),
@@ -285,6 +354,23 @@ class Monitoring(Construct):
             )
         return specs
 
+    def _balance_alarm(self) -> list[AlarmSpec]:
+        threshold = self._config.low_balance_euros
+        if threshold is None:
+            return []
+        return [
+            AlarmSpec(
+                "low-balance",
+                f"The LiveAll account's balance is below {threshold:g} EUR (lowBalanceEuros): top it up "
+                "before sends fail as out of credit. GET /account/balance?country=GR says what an SMS costs.",
+                service_metric(
+                    self._config, names.METRIC_BALANCE, statistic="Minimum", period=BALANCE_PERIOD
+                ),
+                threshold=threshold,
+                comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            )
+        ]
+
     def _api_4xx_rate(self, api: MessagesApi) -> cloudwatch.MathExpression:
         return cloudwatch.MathExpression(
             expression=f"IF(requests >= {API_4XX_RATE_MIN_REQUESTS}, refused / requests, 0)",
@@ -305,7 +391,7 @@ class Monitoring(Construct):
             metric=spec.metric,
             threshold=spec.threshold,
             evaluation_periods=spec.evaluation_periods,
-            comparison_operator=cloudwatch.ComparisonOperator.GREATER_THAN_OR_EQUAL_TO_THRESHOLD,
+            comparison_operator=spec.comparison,
             # No data means nothing happened (no sends, no dead letters).
             treat_missing_data=cloudwatch.TreatMissingData.NOT_BREACHING,
         )
@@ -399,6 +485,57 @@ class Monitoring(Construct):
                 width=12,
             ),
         )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Tracking",
+                left=[
+                    service_metric(self._config, names.METRIC_MESSAGES_POLLED).with_(label="messages polled"),
+                    service_metric(self._config, names.METRIC_STATUS_CHANGES).with_(label="status changes"),
+                    service_metric(self._config, names.METRIC_TRACKER_PROVIDER_CALLS).with_(
+                        label="GetSMSStatus calls"
+                    ),
+                ],
+                right=[
+                    service_metric(
+                        self._config, names.METRIC_TRACKING_BACKLOG, statistic="Maximum", period=ONE_MINUTE
+                    ).with_(label="left for the next run")
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Unknown outcomes",
+                left=[
+                    service_metric(
+                        self._config, names.METRIC_UNKNOWN_RESOLVED, dimensions={"outcome": outcome}
+                    ).with_(label=f"resolved {outcome}")
+                    for outcome in ("sent", "not-sent")
+                ],
+                right=[
+                    service_metric(
+                        self._config,
+                        names.METRIC_UNRESOLVED_AMBIGUOUS,
+                        statistic="Maximum",
+                        period=RECONCILE_PERIOD,
+                    ).with_(label="ambiguous, open")
+                ],
+                width=12,
+            ),
+        )
+        balance = cloudwatch.GraphWidget(
+            title="LiveAll balance (EUR)",
+            left=[
+                service_metric(
+                    self._config, names.METRIC_BALANCE, statistic="Minimum", period=BALANCE_PERIOD
+                ).with_(label="balance")
+            ],
+            left_annotations=[]
+            if self._config.low_balance_euros is None
+            else [
+                cloudwatch.HorizontalAnnotation(value=self._config.low_balance_euros, label="lowBalanceEuros")
+            ],
+            width=24,
+        )
+        dashboard.add_widgets(balance)
         dashboard.add_widgets(
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24),
         )

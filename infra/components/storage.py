@@ -41,3 +41,51 @@ class IdempotencyStore(Construct):
             "(provider message ids) kept a day, readable only by the two function roles; a customer "
             "managed key would add cost and a key policy without narrowing who reads them.",
         )
+
+
+class TrackingTable(Construct):
+    """What the gateway keeps of its sends (gateway.tracking): messages being tracked, sends whose
+    outcome is unknown, answers waiting to be saved, the scheduled tasks' leases and state.
+
+    Keyed by `id`, items expiring on the TTL attribute (a week after a message's tracking
+    window), with the sparse index `open` of the work still to do (sharded by `open_shard`,
+    ordered by `due_at`). Point-in-time recovery: the unknown outcomes it holds are what the
+    reconciler needs to tell a caller whether a message went out.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: GatewayConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            table_name=config.physical_name(names.TRACKING_TABLE_NAME),
+            partition_key=dynamodb.Attribute(
+                name=names.TRACKING_KEY_ATTRIBUTE, type=dynamodb.AttributeType.STRING
+            ),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute=names.TRACKING_TTL_ATTRIBUTE,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            # As the idempotency table: a fixed name, so a retained table would block re-creating
+            # the stack; deleting it leaves DynamoDB's backup of it for 35 days (PITR).
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        self.table.add_global_secondary_index(
+            index_name=names.TRACKING_OPEN_INDEX,
+            partition_key=dynamodb.Attribute(
+                name=names.TRACKING_OPEN_SHARD_ATTRIBUTE, type=dynamodb.AttributeType.STRING
+            ),
+            sort_key=dynamodb.Attribute(
+                name=names.TRACKING_DUE_ATTRIBUTE, type=dynamodb.AttributeType.NUMBER
+            ),
+            projection_type=dynamodb.ProjectionType.ALL,
+        )
+        skip_checkov(
+            self.table,
+            "CKV_AWS_119",
+            "Encrypted at rest with the AWS managed key aws/dynamodb; it holds the account's own message "
+            "ids, numbers and references, readable only by the three function roles; a customer managed "
+            "key would add cost and a key policy without narrowing who reads them.",
+        )

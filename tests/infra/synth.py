@@ -32,6 +32,7 @@ ALTERNATIVE_CONTEXT: dict[str, Any] = {
     "queueMaxConcurrency": "3",  # as `-c` passes it: a string
     "logRetentionDays": 90,
     "apiReservedConcurrency": "25",
+    "lowBalanceEuros": "25.5",
 }
 
 

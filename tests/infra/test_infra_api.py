@@ -20,30 +20,71 @@ def method(stack: Synthesized, http_method: str, path_part: str) -> dict[str, An
     raise AssertionError(f"no {http_method} /{path_part}")
 
 
-def test_the_api_has_exactly_the_two_routes(any_stack: Synthesized) -> None:
-    # Given the API's methods
-    routes = sorted(
-        (
-            props["HttpMethod"],
-            any_stack.resources("AWS::ApiGateway::Resource")[props["ResourceId"]["Ref"]]["Properties"][
-                "PathPart"
-            ],
-        )
-        for props in any_stack.properties("AWS::ApiGateway::Method")
-    )
+def path_of(stack: Synthesized, resource_ref: dict[str, Any]) -> str:
+    """The full path of an API Gateway resource, from its chain of parents."""
+    resources = stack.resources("AWS::ApiGateway::Resource")
+    parts: list[str] = []
+    ref = resource_ref.get("Ref")
+    while ref in resources:
+        properties = resources[ref]["Properties"]
+        parts.insert(0, properties["PathPart"])
+        ref = properties["ParentId"].get("Ref")
+    return "/" + "/".join(parts)
 
-    # Then they are POST /messages, proxied to the API function's live alias, and GET /openapi.json
-    assert routes == [("GET", "openapi.json"), ("POST", "messages")]
+
+def routes(stack: Synthesized) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (props["HttpMethod"], path_of(stack, props["ResourceId"])): props
+        for props in stack.properties("AWS::ApiGateway::Method")
+    }
+
+
+def test_the_api_routes_what_the_function_serves_and_its_contract(any_stack: Synthesized) -> None:
+    import api_handler
+
+    # Given the API's methods, and the routes the API function's own OpenAPI document describes
+    deployed = routes(any_stack)
+    served = {
+        (verb.upper(), path)
+        for path, operations in json.loads(api_handler.openapi_json())["paths"].items()
+        for verb in operations
+    }
+
+    # Then the API has exactly those routes, plus GET /openapi.json
+    assert set(deployed) == served | {("GET", "/openapi.json")}
+    assert {
+        ("GET", "/messages/{smsid}"),
+        ("POST", "/messages/preview"),
+        ("GET", "/account/balance"),
+    } <= served
+    # And each of the function's routes is proxied to its live alias
     (alias_id,) = [
         logical_id
         for logical_id, resource in any_stack.resources("AWS::Lambda::Alias").items()
         if resource["Properties"]["FunctionName"]["Ref"].startswith("ApiHandler")
     ]
-    send = method(any_stack, "POST", "messages")
-    assert send["Integration"]["Type"] == "AWS_PROXY"
-    assert {"Ref": alias_id} in send["Integration"]["Uri"]["Fn::Join"][1]
+    for route in served:
+        integration = deployed[route]["Integration"]
+        assert integration["Type"] == "AWS_PROXY", route
+        assert {"Ref": alias_id} in integration["Uri"]["Fn::Join"][1], route
     # And the contract is answered by API Gateway itself (tests/infra/test_infra_openapi.py)
-    assert method(any_stack, "GET", "openapi.json")["Integration"]["Type"] == "MOCK"
+    assert deployed[("GET", "/openapi.json")]["Integration"]["Type"] == "MOCK"
+
+
+def test_every_route_of_the_function_needs_the_key_or_sigv4(
+    default_stack: Synthesized, alternative_stack: Synthesized
+) -> None:
+    # Given both auth modes: api_key (default) and iam (alternative)
+    for stack, needs_key, authorization in (
+        (default_stack, True, "NONE"),
+        (alternative_stack, False, "AWS_IAM"),
+    ):
+        for route, props in routes(stack).items():
+            if route == ("GET", "/openapi.json"):
+                continue
+            # Then every route of the function is protected alike
+            assert props.get("ApiKeyRequired", False) is needs_key, route
+            assert props["AuthorizationType"] == authorization, route
 
 
 def test_posting_messages_requires_an_api_key_by_default(default_stack: Synthesized) -> None:

@@ -57,6 +57,16 @@ def acknowledgments(stack: Synthesized) -> dict[tuple[str, str], str]:
     return found
 
 
+# The function's routes: in api_key mode, authorized by the key (acknowledged per method).
+API_KEY_ROUTES = (
+    "messages/POST",
+    "messages/GET",
+    "messages/{smsid}/GET",
+    "messages/preview/POST",
+    "account/balance/GET",
+)
+
+
 def test_acknowledgments_are_few_narrow_and_explained(default_stack: Synthesized) -> None:
     # Given the acknowledgments recorded in the cloud assembly
     acknowledged = acknowledgments(default_stack)
@@ -79,10 +89,16 @@ def test_acknowledgments_are_few_narrow_and_explained(default_stack: Synthesized
             "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"
             "AWSCodeDeployRoleForLambdaLimited]",
         ),
-        ("Api/RestApi/Default/messages/POST", "AwsSolutions::AwsSolutions-APIG4"),
-        ("Api/RestApi/Default/messages/POST", "AwsSolutions::AwsSolutions-COG4"),
+        *(
+            (f"Api/RestApi/Default/{route}", f"AwsSolutions::AwsSolutions-{rule}")
+            for route in API_KEY_ROUTES
+            for rule in ("APIG4", "COG4")
+        ),
         ("Api/RestApi/Default/openapi.json/GET", "AwsSolutions::AwsSolutions-APIG4"),
         ("Api/RestApi/Default/openapi.json/GET", "AwsSolutions::AwsSolutions-COG4"),
+        ("Scheduled/Handler/Function", "AwsSolutions::AwsSolutions-L1"),
+        ("Scheduled/Handler/Role", "AwsSolutions::AwsSolutions-IAM5[Resource::*]"),
+        ("Scheduled/FailedRuns", "AwsSolutions::AwsSolutions-SQS3"),
     }
     # And each says why
     assert all(len(reason) > 30 for reason in acknowledged.values())
@@ -92,9 +108,10 @@ def test_iam_mode_needs_no_authorization_acknowledgment_on_sends(alternative_sta
     # Given authMode=iam and an existing secret
     acknowledged = acknowledgments(alternative_stack)
 
-    # Then POST /messages is authorized (only the Cognito-specific rule is acknowledged)
-    assert ("Api/RestApi/Default/messages/POST", "AwsSolutions::AwsSolutions-APIG4") not in acknowledged
-    assert ("Api/RestApi/Default/messages/POST", "AwsSolutions::AwsSolutions-COG4") in acknowledged
+    # Then every route of the function is authorized (only the Cognito-specific rule is acknowledged)
+    for route in API_KEY_ROUTES:
+        assert (f"Api/RestApi/Default/{route}", "AwsSolutions::AwsSolutions-APIG4") not in acknowledged
+        assert (f"Api/RestApi/Default/{route}", "AwsSolutions::AwsSolutions-COG4") in acknowledged
     # And the stack creates no secret to acknowledge
     assert not [key for key in acknowledged if key[0].startswith("ProviderToken/")]
 

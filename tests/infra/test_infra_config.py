@@ -31,6 +31,7 @@ def test_defaults_are_the_production_ones() -> None:
     assert config.placeholder_layer is False
     assert config.lambda_python_version == cdk_json_context()["lambdaPythonVersion"]
     assert config.api_reserved_concurrency == 40
+    assert config.low_balance_euros == 10
     # And prod is protected, rolled out by canary, and counts in its own metric namespace
     assert config.protected is True
     assert config.rollout_strategy == "canary-10-percent-5-minutes"
@@ -85,6 +86,12 @@ def test_the_api_concurrency_cap_can_be_changed_or_lifted(raw: Any, expected: in
     assert config.api_reserved_concurrency == expected
 
 
+@pytest.mark.parametrize(("raw", "expected"), [("none", None), ("off", None), ("25.5", 25.5), (50, 50.0)])
+def test_the_balance_threshold_can_be_changed_or_turned_off(raw: Any, expected: float | None) -> None:
+    config = GatewayConfig.from_context({**ALARM_EMAIL, "lowBalanceEuros": raw})
+    assert config.low_balance_euros == expected
+
+
 def test_string_values_from_the_command_line_are_parsed() -> None:
     # Given values as `cdk deploy -c key=value` passes them: all strings
     context = {
@@ -103,6 +110,7 @@ def test_string_values_from_the_command_line_are_parsed() -> None:
         "apiReservedConcurrency": "10",
         "rollout": "canary-10-percent-15-minutes",
         "alarmTopicArn": "arn:aws:sns:eu-west-1:123456789012:pager",
+        "lowBalanceEuros": "12.5",
     }
 
     # When the configuration is read
@@ -125,6 +133,7 @@ def test_string_values_from_the_command_line_are_parsed() -> None:
         api_reserved_concurrency=10,
         rollout="canary-10-percent-15-minutes",
         alarm_topic_arn="arn:aws:sns:eu-west-1:123456789012:pager",
+        low_balance_euros=12.5,
     )
     assert config.physical_name(names.QUEUE_NAME) == f"{names.QUEUE_NAME}-dev"
 
@@ -154,6 +163,11 @@ def test_string_values_from_the_command_line_are_parsed() -> None:
         ({"apiReservedConcurrency": "1001"}, "from 1 to 1000, or none"),
         ({"rollout": "canary"}, "all-at-once, canary-10-percent-5-minutes"),
         ({"alarmTopicArn": "oncall"}, "ARN of an SNS topic"),
+        ({"lowBalanceEuros": "0"}, "euros greater than 0"),
+        ({"lowBalanceEuros": "-5"}, "euros greater than 0"),
+        ({"lowBalanceEuros": "nan"}, "euros greater than 0"),
+        ({"lowBalanceEuros": "ten"}, "'lowBalanceEuros'"),
+        ({"lowBalanceEuros": True}, "'lowBalanceEuros'"),
         ({"lambda_python_version": "3.12"}, "did you mean 'lambdaPythonVersion'"),
         ({"auth_mode": "iam"}, "did you mean 'authMode'"),
         ({"QueueMaxConcurrency": "3"}, "did you mean 'queueMaxConcurrency'"),
@@ -174,3 +188,13 @@ def test_cdk_own_context_keys_are_left_alone() -> None:
     # When the configuration is read
     # Then they neither fail nor change anything
     assert GatewayConfig.from_context({**ALARM_EMAIL, **context}) == GatewayConfig.from_context(ALARM_EMAIL)
+
+
+def test_the_readme_lists_every_context_key() -> None:
+    from infra.config import CONTEXT_KEYS
+    from tests.infra.synth import REPO
+
+    readme = (REPO / "README.md").read_text()
+    table = readme[readme.index("| key | default | meaning |") :]
+    listed = re.findall(r"^\| `([A-Za-z]+)` \|", table.split("\n\n")[0], flags=re.MULTILINE)
+    assert sorted(listed) == sorted(CONTEXT_KEYS)

@@ -49,15 +49,20 @@ def test_another_stage_is_deleted_whole(alternative_stack: Synthesized) -> None:
     assert termination_protection(alternative_stack) is False
 
 
-def test_the_idempotency_table_has_point_in_time_recovery(any_stack: Synthesized) -> None:
-    # Given the idempotency table
-    (table,) = any_stack.resources("AWS::DynamoDB::Table").values()
+def test_both_tables_have_point_in_time_recovery(any_stack: Synthesized) -> None:
+    # Given the idempotency table and the tracking table (unknown outcomes live there)
+    tables = any_stack.resources("AWS::DynamoDB::Table")
+    assert {t["Properties"]["TableName"].rsplit("-", 1)[0] for t in tables.values()} == {
+        names.IDEMPOTENCY_TABLE_NAME,
+        names.TRACKING_TABLE_NAME,
+    }
 
-    # Then it can be restored to any second of the last 35 days, and (DynamoDB's rule for a
-    # table with PITR) deleting it leaves a system backup for 35 days
-    assert table["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    # And it is deleted with the stack, so that its fixed name can be used again
-    assert table["DeletionPolicy"] == "Delete"
+    for table in tables.values():
+        # Then each can be restored to any second of the last 35 days, and (DynamoDB's rule for a
+        # table with PITR) deleting it leaves a system backup for 35 days
+        assert table["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+        # And it is deleted with the stack, so that its fixed name can be used again
+        assert table["DeletionPolicy"] == "Delete"
 
 
 @pytest.mark.parametrize("resource_type", ["AWS::Logs::LogGroup", "AWS::SecretsManager::Secret"])

@@ -26,7 +26,15 @@ def function_by_handler(stack: Synthesized, handler: str) -> dict[str, Any]:
     return matching[0]
 
 
-HANDLERS = [names.API_HANDLER, names.QUEUE_HANDLER]
+HANDLERS = [names.API_HANDLER, names.QUEUE_HANDLER, names.SCHEDULED_HANDLER]
+
+
+def logical_id_by_name(stack: Synthesized, resource_type: str, name_property: str, base_name: str) -> str:
+    stage = stack.context.get("stage", "prod")
+    for logical_id, resource in stack.resources(resource_type).items():
+        if resource["Properties"].get(name_property) == f"{base_name}-{stage}":
+            return logical_id
+    raise AssertionError(f"no {resource_type} named {base_name}-{stage}")
 
 
 def test_there_are_exactly_the_two_functions(any_stack: Synthesized) -> None:
@@ -34,7 +42,7 @@ def test_there_are_exactly_the_two_functions(any_stack: Synthesized) -> None:
     # When its functions are listed
     handlers = sorted(props["Handler"] for props in any_stack.properties("AWS::Lambda::Function"))
 
-    # Then they are the API and queue handlers named in names.py (no CDK helper functions)
+    # Then they are the API, queue and scheduled handlers named in names.py (no CDK helper functions)
     assert handlers == sorted(HANDLERS)
 
 
@@ -57,6 +65,7 @@ def test_functions_run_on_arm64_with_the_layer_python(default_stack: Synthesized
     [
         (names.API_HANDLER, names.API_FUNCTION_TIMEOUT_SECONDS),
         (names.QUEUE_HANDLER, names.QUEUE_FUNCTION_TIMEOUT_SECONDS),
+        (names.SCHEDULED_HANDLER, names.SCHEDULED_FUNCTION_TIMEOUT_SECONDS),
     ],
 )
 def test_function_timeouts_come_from_names(default_stack: Synthesized, handler: str, timeout: int) -> None:
@@ -72,7 +81,12 @@ def test_functions_get_the_environment_the_gateway_reads(default_stack: Synthesi
     # Given a function of the stack
     variables = function_by_handler(default_stack, handler)["Environment"]["Variables"]
     secret_id = next(iter(default_stack.resources("AWS::SecretsManager::Secret")))
-    table_id = next(iter(default_stack.resources("AWS::DynamoDB::Table")))
+    table_id = logical_id_by_name(
+        default_stack, "AWS::DynamoDB::Table", "TableName", names.IDEMPOTENCY_TABLE_NAME
+    )
+    tracking_id = logical_id_by_name(
+        default_stack, "AWS::DynamoDB::Table", "TableName", names.TRACKING_TABLE_NAME
+    )
 
     # Then it is told where the token, the provider and the table are, and how to log and count
     assert variables[names.ENV_PROVIDER_TOKEN_SECRET] == {"Ref": secret_id}
@@ -80,22 +94,79 @@ def test_functions_get_the_environment_the_gateway_reads(default_stack: Synthesi
     assert variables[names.ENV_METRICS_NAMESPACE] == f"{names.DEFAULT_METRICS_NAMESPACE}/prod"
     assert variables[names.ENV_SERVICE_NAME] == names.SERVICE_NAME
     assert variables[names.ENV_IDEMPOTENCY_TABLE] == {"Ref": table_id}
+    assert variables[names.ENV_TRACKING_TABLE] == {"Ref": tracking_id}
     assert variables[names.ENV_LOG_LEVEL] == "INFO"
 
 
-def test_only_the_queue_function_knows_the_dead_letter_queue(default_stack: Synthesized) -> None:
-    # Given both functions
+def test_only_the_queue_and_scheduled_functions_know_the_dead_letter_queue(
+    default_stack: Synthesized,
+) -> None:
+    # Given the functions
     api = function_by_handler(default_stack, names.API_HANDLER)["Environment"]["Variables"]
     queue = function_by_handler(default_stack, names.QUEUE_HANDLER)["Environment"]["Variables"]
-    dead_letter_queue_id = next(
+    scheduled = function_by_handler(default_stack, names.SCHEDULED_HANDLER)["Environment"]["Variables"]
+    dead_letter_queue_id = logical_id_by_name(
+        default_stack, "AWS::SQS::Queue", "QueueName", names.DEAD_LETTER_QUEUE_NAME
+    )
+    queue_id = logical_id_by_name(default_stack, "AWS::SQS::Queue", "QueueName", names.QUEUE_NAME)
+
+    # Then the queue function can park failures there at once, the scheduled function settles them
+    # (deletes, or sends back to the queue), and the API function has no queue
+    assert queue[names.ENV_DEAD_LETTER_QUEUE_URL] == {"Ref": dead_letter_queue_id}
+    assert scheduled[names.ENV_DEAD_LETTER_QUEUE_URL] == {"Ref": dead_letter_queue_id}
+    assert scheduled[names.ENV_QUEUE_URL] == {"Ref": queue_id}
+    assert names.ENV_DEAD_LETTER_QUEUE_URL not in api
+    assert names.ENV_QUEUE_URL not in api
+
+
+def test_only_the_scheduled_function_publishes_and_checks_the_balance(
+    default_stack: Synthesized, alternative_stack: Synthesized
+) -> None:
+    # Given the functions of the default stack
+    (bus_id,) = default_stack.resources("AWS::Events::EventBus")
+    scheduled = function_by_handler(default_stack, names.SCHEDULED_HANDLER)["Environment"]["Variables"]
+
+    # Then the scheduled function publishes on the stage's bus, with the default balance threshold
+    assert scheduled[names.ENV_EVENT_BUS_NAME] == {"Ref": bus_id}
+    assert scheduled[names.ENV_LOW_BALANCE_EUROS] == "10"
+    for handler in (names.API_HANDLER, names.QUEUE_HANDLER):
+        variables = function_by_handler(default_stack, handler)["Environment"]["Variables"]
+        assert names.ENV_EVENT_BUS_NAME not in variables
+        assert names.ENV_LOW_BALANCE_EUROS not in variables
+    # And the alternative stage's threshold comes from its context
+    other = function_by_handler(alternative_stack, names.SCHEDULED_HANDLER)["Environment"]["Variables"]
+    assert other[names.ENV_LOW_BALANCE_EUROS] == str(alternative_stack.context["lowBalanceEuros"])
+
+
+def test_a_failed_scheduled_run_is_kept_not_retried(default_stack: Synthesized) -> None:
+    # Given the scheduled function (invoked asynchronously by its schedules)
+    function_id = next(
         logical_id
-        for logical_id, resource in default_stack.resources("AWS::SQS::Queue").items()
-        if resource["Properties"]["QueueName"].startswith(names.DEAD_LETTER_QUEUE_NAME)
+        for logical_id, resource in default_stack.resources("AWS::Lambda::Function").items()
+        if resource["Properties"]["Handler"] == names.SCHEDULED_HANDLER
+    )
+    function = default_stack.resources("AWS::Lambda::Function")[function_id]["Properties"]
+    failed_runs_id = logical_id_by_name(
+        default_stack, "AWS::SQS::Queue", "QueueName", f"{names.SERVICE_NAME}-scheduled-failed"
     )
 
-    # Then the queue function can park failures there at once, and the API function has no queue
-    assert queue[names.ENV_DEAD_LETTER_QUEUE_URL] == {"Ref": dead_letter_queue_id}
-    assert names.ENV_DEAD_LETTER_QUEUE_URL not in api
+    # Then a run that raised is not retried (the next tick runs anyway), and its event is kept
+    assert function["DeadLetterConfig"] == {"TargetArn": {"Fn::GetAtt": [failed_runs_id, "Arn"]}}
+    (invoke_config,) = [
+        props
+        for props in default_stack.properties("AWS::Lambda::EventInvokeConfig")
+        if props["FunctionName"] == {"Ref": function_id}
+    ]
+    # (on the alias the schedules invoke: a setting on $LATEST would not apply to it)
+    (alias_id,) = [
+        logical_id
+        for logical_id, resource in default_stack.resources("AWS::Lambda::Alias").items()
+        if resource["Properties"]["FunctionName"] == {"Ref": function_id}
+    ]
+    assert invoke_config["Qualifier"] == {"Fn::Select": [7, {"Fn::Split": [":", {"Ref": alias_id}]}]}
+    assert invoke_config["MaximumRetryAttempts"] == 0
+    # And one run per task at a time, with room for an on-demand reconcile
+    assert function["ReservedConcurrentExecutions"] == 5
 
 
 def test_the_provider_base_url_comes_from_the_context(alternative_stack: Synthesized) -> None:

@@ -32,6 +32,16 @@ ALARM_SUFFIXES = {
     "queue-function-errors",
     "queue-function-throttles",
     "queue-function-duration",
+    "scheduled-function-errors",
+    "scheduled-function-throttles",
+    "scheduled-function-duration",
+    "internal-error",
+    "idempotency-store-failures",
+    "tracking-backlog",
+    "tracking-record-failures",
+    "events-not-published",
+    "ambiguous-outcomes",
+    "low-balance",
 }
 
 
@@ -116,7 +126,7 @@ def test_the_functions_count_in_the_namespace_the_alarms_read(any_stack: Synthes
         for props in any_stack.properties("AWS::Lambda::Function")
     }
 
-    # Then both publish into the stage's namespace, the one the alarms read
+    # Then all publish into the stage's namespace, the one the alarms read
     assert namespaces == {f"{names.DEFAULT_METRICS_NAMESPACE}/{stage_of(any_stack)}"}
 
 
@@ -140,7 +150,13 @@ def test_alarms_watch_the_right_metrics(default_stack: Synthesized) -> None:
     assert provider_errors["MetricName"] == names.METRIC_PROVIDER_ERRORS
     assert provider_errors["Dimensions"] == [service]
     # And out of credit, misconfigured, outcome unknown and partially sent fire on the first one
-    for failure_type in ("out-of-credit", "misconfigured", "outcome-unknown", "partially-sent"):
+    for failure_type in (
+        "out-of-credit",
+        "misconfigured",
+        "outcome-unknown",
+        "partially-sent",
+        "internal-error",
+    ):
         alarm = alarms[failure_type]
         assert (alarm["Namespace"], alarm["MetricName"]) == (namespace, names.METRIC_FAILURES)
         dimensions = sorted(alarm["Dimensions"], key=lambda d: d["Name"])
@@ -149,9 +165,72 @@ def test_alarms_watch_the_right_metrics(default_stack: Synthesized) -> None:
     # And the others read the AWS metrics of the functions, the API and the queue
     assert alarms["api-5xx"]["MetricName"] == "5XXError"
     assert alarms["queue-age"]["MetricName"] == "ApproximateAgeOfOldestMessage"
-    for label in ("api", "queue"):
+    for label in ("api", "queue", "scheduled"):
         assert alarms[f"{label}-function-errors"]["MetricName"] == "Errors"
         assert alarms[f"{label}-function-throttles"]["MetricName"] == "Throttles"
+
+
+@pytest.mark.parametrize(
+    ("suffix", "metric", "statistic", "period", "threshold", "periods"),
+    [
+        ("idempotency-store-failures", names.METRIC_IDEMPOTENCY_STORE_FAILURES, "Sum", 300, 1, 1),
+        ("tracking-backlog", names.METRIC_TRACKING_BACKLOG, "Minimum", 60, 1, 5),
+        ("tracking-record-failures", names.METRIC_TRACKING_RECORD_FAILURES, "Sum", 300, 1, 1),
+        ("events-not-published", names.METRIC_EVENTS_NOT_PUBLISHED, "Sum", 300, 1, 3),
+        ("ambiguous-outcomes", names.METRIC_UNRESOLVED_AMBIGUOUS, "Maximum", 300, 1, 1),
+    ],
+)
+def test_the_gateways_own_failures_raise_alarms(
+    default_stack: Synthesized,
+    suffix: str,
+    metric: str,
+    statistic: str,
+    period: int,
+    threshold: float,
+    periods: int,
+) -> None:
+    # Given an alarm on a metric the functions publish (gateway.observability)
+    alarm = alarms_by_suffix(default_stack)[suffix]
+
+    # Then it reads that metric of the stage, with the service dimension, as the code emits it
+    assert (alarm["Namespace"], alarm["MetricName"]) == (f"{names.DEFAULT_METRICS_NAMESPACE}/prod", metric)
+    assert alarm["Dimensions"] == [{"Name": names.METRIC_DIMENSION_SERVICE, "Value": names.SERVICE_NAME}]
+    assert (alarm["Statistic"], alarm["Period"], alarm["Threshold"]) == (statistic, period, threshold)
+    assert alarm["EvaluationPeriods"] == periods
+    assert alarm["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+
+
+def test_a_balance_below_the_threshold_raises_an_alarm(
+    default_stack: Synthesized, alternative_stack: Synthesized
+) -> None:
+    # Given the balance alarms of the default stage (10 EUR) and of the alternative (its context)
+    for stack, threshold in ((default_stack, 10), (alternative_stack, 25.5)):
+        alarm = alarms_by_suffix(stack)["low-balance"]
+
+        # Then each fires when the lowest balance the check saw in its period is below the threshold
+        assert alarm["MetricName"] == names.METRIC_BALANCE
+        assert alarm["Statistic"] == "Minimum"
+        assert alarm["Period"] == names.BALANCE_SCHEDULE_MINUTES * 60
+        assert alarm["ComparisonOperator"] == "LessThanThreshold"
+        assert alarm["Threshold"] == threshold
+
+
+def test_no_balance_alarm_when_the_threshold_is_turned_off(tmp_path_factory: pytest.TempPathFactory) -> None:
+    from tests.infra.synth import DEFAULT_CONTEXT, synthesize
+
+    # Given lowBalanceEuros=none
+    stack = synthesize(
+        tmp_path_factory.mktemp("cdk-out-no-balance"), {**DEFAULT_CONTEXT, "lowBalanceEuros": "none"}
+    )
+
+    # Then there is no balance alarm, and the scheduled function publishes no Balance Low
+    assert "low-balance" not in alarms_by_suffix(stack)
+    scheduled = next(
+        props
+        for props in stack.properties("AWS::Lambda::Function")
+        if props["Handler"] == names.SCHEDULED_HANDLER
+    )
+    assert names.ENV_LOW_BALANCE_EUROS not in scheduled["Environment"]["Variables"]
 
 
 def test_the_4xx_alarm_is_a_rate_of_real_traffic(default_stack: Synthesized) -> None:
@@ -288,8 +367,15 @@ def test_the_dashboard_shows_sends_failures_latency_and_queues(default_stack: Sy
     metrics = dashboard_metrics(default_stack)
     metric_names = {metric[1] for metric in metrics}
 
-    # Then it shows sends, failures by type, durations, API latency, queue age and dead letters
+    # Then it shows sends, failures by type, durations, API latency, queue age and dead letters,
+    # tracking, unknown outcomes and the balance
     assert {
+        names.METRIC_MESSAGES_POLLED,
+        names.METRIC_STATUS_CHANGES,
+        names.METRIC_TRACKING_BACKLOG,
+        names.METRIC_UNKNOWN_RESOLVED,
+        names.METRIC_UNRESOLVED_AMBIGUOUS,
+        names.METRIC_BALANCE,
         names.METRIC_MESSAGES_ACCEPTED,
         names.METRIC_DESTINATIONS_SENT,
         names.METRIC_FAILURES,
@@ -327,3 +413,20 @@ def test_failure_types_on_the_dashboard_are_the_taxonomy() -> None:
     # Then names.FAILURE_TYPES, which the dashboard plots, lists exactly those
     assert set(names.FAILURE_TYPES) == slugs
     assert names.FAILURE_TYPE_OUT_OF_CREDIT in slugs
+
+
+def test_the_readme_lists_every_alarm(default_stack: Synthesized) -> None:
+    import re
+
+    # Given README's alarm table ({api,queue,scheduled} standing for one alarm each)
+    readme = (REPO / "README.md").read_text()
+    listed: set[str] = set()
+    for name in re.findall(r"^\| `viber-gateway-<stage>-([^`]+)` \|", readme, flags=re.MULTILINE):
+        group = re.fullmatch(r"\{([^}]+)\}(.*)", name)
+        if group:
+            listed |= {label + group.group(2) for label in group.group(1).split(",")}
+        else:
+            listed.add(name)
+
+    # Then it lists exactly the alarms the stack creates
+    assert listed == set(alarms_by_suffix(default_stack))

@@ -10,7 +10,7 @@ import pytest
 from gateway import names
 from tests.infra.synth import Synthesized
 
-FUNCTION_PREFIXES = {"api": "ApiHandler", "queue": "QueueHandler"}
+FUNCTION_PREFIXES = {"api": "ApiHandler", "queue": "QueueHandler", "scheduled": "ScheduledHandler"}
 
 
 def alias_of(stack: Synthesized, label: str) -> tuple[str, dict[str, Any]]:
@@ -31,7 +31,7 @@ def alarm_names(stack: Synthesized) -> dict[str, str]:
     }
 
 
-@pytest.mark.parametrize("label", ["api", "queue"])
+@pytest.mark.parametrize("label", ["api", "queue", "scheduled"])
 def test_each_function_is_invoked_through_a_live_alias_of_a_published_version(
     any_stack: Synthesized, label: str
 ) -> None:
@@ -52,7 +52,7 @@ def test_each_function_is_invoked_through_a_live_alias_of_a_published_version(
     assert alias["Properties"]["FunctionVersion"] == {"Fn::GetAtt": [version_id, "Version"]}
 
 
-def test_the_api_and_the_queue_invoke_the_aliases(any_stack: Synthesized) -> None:
+def test_the_api_the_queue_and_the_schedules_invoke_the_aliases(any_stack: Synthesized) -> None:
     # Given the API's Lambda integration, its invoke permissions and the event source mapping
     api_alias, _ = alias_of(any_stack, "api")
     queue_alias, _ = alias_of(any_stack, "queue")
@@ -67,9 +67,16 @@ def test_the_api_and_the_queue_invoke_the_aliases(any_stack: Synthesized) -> Non
     assert proxied
     for method in proxied:
         assert {"Ref": api_alias} in method["Integration"]["Uri"]["Fn::Join"][1]
+    scheduled_alias, _ = alias_of(any_stack, "scheduled")
     permissions = any_stack.properties("AWS::Lambda::Permission")
-    assert permissions
-    assert {json.dumps(p["FunctionName"]) for p in permissions} == {json.dumps({"Ref": api_alias})}
+    by_principal = {
+        principal: {json.dumps(p["FunctionName"]) for p in permissions if p["Principal"] == principal}
+        for principal in {p["Principal"] for p in permissions}
+    }
+    assert by_principal == {
+        "apigateway.amazonaws.com": {json.dumps({"Ref": api_alias})},
+        "events.amazonaws.com": {json.dumps({"Ref": scheduled_alias})},
+    }
     # And the queue's mapping invokes the queue alias (function name and alias name)
     assert json.dumps({"Ref": queue_alias}) in json.dumps(mapping["FunctionName"])
     assert mapping["FunctionName"]["Fn::Join"][1][-1] == ":live"

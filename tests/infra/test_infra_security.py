@@ -54,7 +54,46 @@ def queue_arn(stack: Synthesized, base_name: str) -> dict[str, Any]:
     raise AssertionError(base_name)
 
 
-HANDLERS = [names.API_HANDLER, names.QUEUE_HANDLER]
+def table_arn(stack: Synthesized, base_name: str) -> dict[str, Any]:
+    stage = stack.context.get("stage", "prod")
+    for logical_id, resource in stack.resources("AWS::DynamoDB::Table").items():
+        if resource["Properties"]["TableName"] == f"{base_name}-{stage}":
+            return {"Fn::GetAtt": [logical_id, "Arn"]}
+    raise AssertionError(base_name)
+
+
+def index_arn(stack: Synthesized, base_name: str, index: str) -> dict[str, Any]:
+    return {"Fn::Join": ["", [table_arn(stack, base_name), f"/index/{index}"]]}
+
+
+def grants_by_resource(stack: Synthesized, handler: str, service: str) -> dict[str, set[str]]:
+    """{resource (as JSON): actions} of a function's permissions on one service."""
+    grants: dict[str, set[str]] = {}
+    for statement in statements_for(role_statements(stack, handler), service):
+        for resource in resources_of(statement):
+            grants.setdefault(json.dumps(resource, sort_keys=True), set()).update(actions_of(statement))
+    return grants
+
+
+def key(resource: dict[str, Any]) -> str:
+    return json.dumps(resource, sort_keys=True)
+
+
+HANDLERS = [names.API_HANDLER, names.QUEUE_HANDLER, names.SCHEDULED_HANDLER]
+IDEMPOTENCY_ACTIONS = {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+# What each function does with the tracking table (gateway.tracking): items, and Query on the index.
+TRACKING_ITEM_ACTIONS = {
+    names.API_HANDLER: {"dynamodb:BatchWriteItem", "dynamodb:PutItem", "dynamodb:BatchGetItem"},
+    names.QUEUE_HANDLER: {"dynamodb:BatchWriteItem", "dynamodb:PutItem"},
+    names.SCHEDULED_HANDLER: {
+        "dynamodb:BatchGetItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:GetItem",
+        "dynamodb:PutItem",
+    },
+}
+QUERIES_THE_INDEX = {names.API_HANDLER, names.SCHEDULED_HANDLER}
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
@@ -94,44 +133,55 @@ def test_the_created_secret_holds_a_generated_placeholder(default_stack: Synthes
     assert resource["DeletionPolicy"] == "Retain"
 
 
-def test_only_the_queue_function_touches_queues(any_stack: Synthesized) -> None:
-    # Given both functions' permissions
-    api_sqs = statements_for(role_statements(any_stack, names.API_HANDLER), "sqs")
-    queue_sqs = statements_for(role_statements(any_stack, names.QUEUE_HANDLER), "sqs")
+def test_functions_touch_only_the_queues_they_need(any_stack: Synthesized) -> None:
+    # Given every function's permissions
     queue = queue_arn(any_stack, names.QUEUE_NAME)
     dead_letter_queue = queue_arn(any_stack, names.DEAD_LETTER_QUEUE_NAME)
+    failed_runs = queue_arn(any_stack, f"{names.SERVICE_NAME}-scheduled-failed")
+    send = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
 
     # Then the API function has none
-    assert api_sqs == []
+    assert grants_by_resource(any_stack, names.API_HANDLER, "sqs") == {}
     # And the queue function consumes its queue only, and may send only to the dead-letter queue
-    for statement in queue_sqs:
-        actions = set(actions_of(statement))
-        if "sqs:ReceiveMessage" in actions or "sqs:DeleteMessage" in actions:
-            assert resources_of(statement) == [queue]
-        else:
-            assert resources_of(statement) == [dead_letter_queue]
-            assert actions <= {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
-    assert any("sqs:ReceiveMessage" in actions_of(s) for s in queue_sqs)
+    queue_grants = grants_by_resource(any_stack, names.QUEUE_HANDLER, "sqs")
+    assert set(queue_grants) == {key(queue), key(dead_letter_queue)}
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= queue_grants[key(queue)]
+    assert queue_grants[key(dead_letter_queue)] == send
+    # And the scheduled function settles dead letters (read, delete, leave them) and sends back to
+    # the queue, which it never consumes; its failed runs go to a queue of their own
+    assert grants_by_resource(any_stack, names.SCHEDULED_HANDLER, "sqs") == {
+        key(dead_letter_queue): {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"},
+        key(queue): send,
+        key(failed_runs): {"sqs:SendMessage"},
+    }
+
+
+def test_only_the_scheduled_function_publishes_events_and_only_on_the_stages_bus(
+    any_stack: Synthesized,
+) -> None:
+    (bus_id,) = any_stack.resources("AWS::Events::EventBus")
+    assert grants_by_resource(any_stack, names.API_HANDLER, "events") == {}
+    assert grants_by_resource(any_stack, names.QUEUE_HANDLER, "events") == {}
+    assert grants_by_resource(any_stack, names.SCHEDULED_HANDLER, "events") == {
+        key({"Fn::GetAtt": [bus_id, "Arn"]}): {"events:PutEvents"}
+    }
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
-def test_functions_use_the_idempotency_table_only_as_idempotency_needs(
-    any_stack: Synthesized, handler: str
-) -> None:
-    # Given a function's DynamoDB permissions
-    statements = statements_for(role_statements(any_stack, handler), "dynamodb")
-    table_id = next(iter(any_stack.resources("AWS::DynamoDB::Table")))
+def test_functions_use_each_table_only_as_they_need(any_stack: Synthesized, handler: str) -> None:
+    # Given a function's DynamoDB permissions, by resource
+    grants = grants_by_resource(any_stack, handler, "dynamodb")
+    idempotency = key(table_arn(any_stack, names.IDEMPOTENCY_TABLE_NAME))
+    tracking = key(table_arn(any_stack, names.TRACKING_TABLE_NAME))
+    open_index = key(index_arn(any_stack, names.TRACKING_TABLE_NAME, names.TRACKING_OPEN_INDEX))
 
-    # Then they are the four item actions Powertools' idempotency layer calls, on that table only
-    assert len(statements) == 1
-    (statement,) = statements
-    assert sorted(actions_of(statement)) == [
-        "dynamodb:DeleteItem",
-        "dynamodb:GetItem",
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-    ]
-    assert resources_of(statement) == [{"Fn::GetAtt": [table_id, "Arn"]}]
+    # Then: the four item actions Powertools' idempotency layer calls, on its table (the scheduled
+    # function settles records); the tracking actions its code calls; Query on the `open` index
+    # only where it is read; nothing else, no wildcard over indexes
+    expected = {idempotency: IDEMPOTENCY_ACTIONS, tracking: TRACKING_ITEM_ACTIONS[handler]}
+    if handler in QUERIES_THE_INDEX:
+        expected[open_index] = {"dynamodb:Query"}
+    assert grants == expected
 
 
 def test_wildcard_resources_are_only_for_xray(any_stack: Synthesized) -> None:

@@ -285,7 +285,7 @@ def test_one_run_at_a_time(tracking: Tracking, lambda_context) -> None:
 
 
 def test_a_backlog_is_taken_in_over_several_runs_within_each_invocations_time(
-    tracking: Tracking, lambda_context
+    tracking: Tracking, lambda_context, capsys
 ) -> None:
     from gateway.tracker import RUN_MARGIN_SECONDS
     from scheduled_handler import get_tracker
@@ -303,6 +303,13 @@ def test_a_backlog_is_taken_in_over_several_runs_within_each_invocations_time(
 
     # Then it took in one wave, left the rest for the next run, and did not poll
     assert (first.taken_in, first.left_for_next_run, first.polled) == (4, 4, 0)
+    # And said so in the metric the tracking-backlog alarm reads
+    backlog = [
+        json.loads(line)
+        for line in capsys.readouterr().out.splitlines()
+        if names.METRIC_TRACKING_BACKLOG in line and line.startswith("{")
+    ]
+    assert [entry[names.METRIC_TRACKING_BACKLOG] for entry in backlog] == [[4.0]]
     accepted = [e for e in tracking.events() if e["detail-type"] == names.DETAIL_TYPE_MESSAGE_ACCEPTED]
     assert len(accepted) == 4
     # And the next run, with time, takes in the rest and polls all eight
