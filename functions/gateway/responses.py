@@ -4,17 +4,23 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 
-class SentMessageModel(BaseModel):
+class _Documented(BaseModel):
+    # Only the OpenAPI description needs these schemas, and it is made at synthesis (and once by
+    # the local front): the deployed function never builds them, which saves its cold start.
+    model_config = ConfigDict(defer_build=True)
+
+
+class SentMessageModel(_Documented):
     destination: str = Field(description="The number as sent to the provider.", examples=["306912345678"])
     smsid: int | str = Field(
         description="The provider's message id, for status look-ups.", examples=[20818588]
     )
 
 
-class FallbackSms(BaseModel):
+class FallbackSms(_Documented):
     """What the fallback SMS costs for each destination that gets it."""
 
     encoding: Literal["GSM-7", "UCS-2"] = Field(
@@ -26,7 +32,7 @@ class FallbackSms(BaseModel):
     non_gsm_characters: list[str] = Field(description="The first characters that made it UCS-2.")
 
 
-class CountryCost(BaseModel):
+class CountryCost(_Documented):
     calling_code: str = Field(examples=["30"])
     region: str | None = Field(description="ISO 3166 code.", examples=["GR"])
     destinations: int
@@ -36,7 +42,7 @@ class CountryCost(BaseModel):
     worst_case_cost: float | None = Field(default=None, description="Euros if every destination falls back.")
 
 
-class PreviewResponse(BaseModel):
+class PreviewResponse(_Documented):
     """Every rule applied, nothing sent."""
 
     destinations: list[str] = Field(description="Normalised, duplicates removed, as they would be sent.")
@@ -51,7 +57,7 @@ class PreviewResponse(BaseModel):
     reference: str | None = None
 
 
-class BalanceResponse(BaseModel):
+class BalanceResponse(_Documented):
     balance: float = Field(description="Euros.", examples=[169.64])
     currency: Literal["EUR"]
     country: dict[str, str | None] | None = Field(description="calling_code and region, when asked.")
@@ -61,7 +67,7 @@ class BalanceResponse(BaseModel):
     low_cost_price_per_sms: float | None
 
 
-class SendResponse(BaseModel):
+class SendResponse(_Documented):
     """The provider accepted the message for every destination."""
 
     submission_id: int | str | None = Field(description="The provider's submission id.")
@@ -74,7 +80,7 @@ class SendResponse(BaseModel):
     sms: FallbackSms | None = Field(default=None, description="IM_SMSFB: the fallback SMS, per destination.")
 
 
-class MessageStatus(BaseModel):
+class MessageStatus(_Documented):
     """Where a message stands: LiveAll's status in one vocabulary, whatever channel carried it.
 
     The same fields are the detail of every event on the bus (with `previous_state`).
@@ -112,17 +118,17 @@ class MessageEventDetail(MessageStatus):
     )
 
 
-class LookupResponse(BaseModel):
+class LookupResponse(_Documented):
     messages: list[MessageStatus] = Field(description="One per id LiveAll knows, in the order asked.")
     not_found: list[int] = Field(description="Ids LiveAll does not know for this account.")
 
 
-class FieldErrorModel(BaseModel):
+class FieldErrorModel(_Documented):
     field: str = Field(examples=["destinations[1]"])
     message: str = Field(examples=["'123' is not a valid phone number for its country code"])
 
 
-class NotSentModel(BaseModel):
+class NotSentModel(_Documented):
     destination: str = Field(examples=["306912345678"])
     type: str = Field(
         description="The problem type of why it was not sent (outcome-unknown: it may have been).",
@@ -130,7 +136,7 @@ class NotSentModel(BaseModel):
     )
 
 
-class Problem(BaseModel):
+class Problem(_Documented):
     """An RFC 9457 problem (media type application/problem+json), from the gateway or from API Gateway.
 
     API Gateway's own answers (missing key, throttling, too large) have type `about:blank`.
