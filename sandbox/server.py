@@ -11,13 +11,15 @@ from collections.abc import Callable, Iterable
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler
 from types import TracebackType
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 from urllib.parse import parse_qs, urlsplit
 
 from sandbox.loopback import LoopbackServer
 from sandbox.model import GARBAGE_WRONG_SHAPE, Endpoint, Fault
 from sandbox.rules import Rejection, error_message
 from sandbox.state import DEFAULT_DELIVERY_STEP_SECONDS, DataShape, SandboxState
+
+AnswerT = TypeVar("AnswerT")
 
 JSON_TYPE: Final = "application/json; charset=utf-8"
 TEXT_TYPE: Final = "text/plain; charset=utf-8"
@@ -228,28 +230,32 @@ class _Handler(BaseHTTPRequestHandler):
             self._answer_json(response)
             return
         if fault.kind == "slow":
-            self._slow_send(fault, payload)
+            slow_response = self._slowly(fault, lambda: sandbox.process_send(payload))
+            if slow_response is not None:
+                sandbox.pause(sandbox.latency)
+                self._answer_json(slow_response)
             return
         # Before processing the provider did nothing; after it, the message is sent.
         processed = sandbox.process_send(payload) if fault.after_processing else None
         sandbox.pause(sandbox.latency)
         self._misbehave(fault, processed)
 
-    def _slow_send(self, fault: Fault, payload: Any) -> None:
+    def _slowly(self, fault: Fault, answer: Callable[[], AnswerT]) -> AnswerT | None:
+        """A slow fault: the endpoint's work, then the stall (after processing), or the stall first.
+
+        A provider that stalls before doing anything does nothing for a client that has given
+        up meanwhile (None, the connection dropped); a patient client gets the normal answer.
+        """
         sandbox = self.server.sandbox
         if fault.after_processing:
-            response = sandbox.process_send(payload)
+            made = answer()
             sandbox.pause(fault.delay)
-        else:
-            sandbox.pause(fault.delay)
-            # A provider that stalls before doing anything does nothing for a client
-            # that has given up meanwhile; a patient client gets the normal answer.
-            if not self._client_still_connected():
-                self._drop()
-                return
-            response = sandbox.process_send(payload)
-        sandbox.pause(sandbox.latency)
-        self._answer_json(response)
+            return made
+        sandbox.pause(fault.delay)
+        if not self._client_still_connected():
+            self._drop()
+            return None
+        return answer()
 
     def _misbehave(self, fault: Fault, processed: dict[str, Any] | None) -> None:
         if fault.kind == "error_code":
@@ -289,15 +295,10 @@ class _Handler(BaseHTTPRequestHandler):
         sandbox = self.server.sandbox
         fault = sandbox.pick_fault(endpoint)
         if fault is not None and fault.kind == "slow":
-            if fault.after_processing:
-                answer = self._text_answer(endpoint, fields)
-                sandbox.pause(fault.delay)
-            else:
-                sandbox.pause(fault.delay)
-                if not self._client_still_connected():
-                    self._drop()
-                    return
-                answer = self._text_answer(endpoint, fields)
+            slow_answer = self._slowly(fault, lambda: self._text_answer(endpoint, fields))
+            if slow_answer is None:
+                return
+            answer = slow_answer
         else:
             # These endpoints only read, so computing the answer before the fault is harmless;
             # the garbage fault needs it to cut in half.

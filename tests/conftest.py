@@ -32,6 +32,19 @@ TEST_TOKEN = "7e57c0ffee0000deadbeef00aa11bb22cc33dd44"
 APPROVED_SENDER = "MyShop"
 
 
+class FakeClock:
+    """A clock that moves only when told (the sandbox's, the tracker's, the reconciler's)."""
+
+    def __init__(self, now: float) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
 @pytest.fixture(scope="session")
 def sandbox() -> Iterator[ProviderSandbox]:
     with ProviderSandbox(tokens={TEST_TOKEN}, approved_senders={APPROVED_SENDER}) as server:

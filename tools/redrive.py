@@ -36,9 +36,7 @@ from botocore.exceptions import ClientError
 import local  # noqa: F401 - puts functions/ on sys.path
 from gateway import names
 from gateway.dead_letters import SOURCE_MESSAGE_ID_ATTRIBUTE as SOURCE_MESSAGE_ID
-
-# Attributes that describe the failure; the rest (idempotency identity) travels with the replay.
-REASON_ATTRIBUTES = frozenset({"ErrorType", "ErrorDetail", "ProviderCode", "ProviderMessage"})
+from gateway.dead_letters import DeadLetterScan, send_back
 
 _UNSUPPORTED = frozenset(
     {"NotImplemented", "InvalidAction", "UnsupportedOperation", "InternalFailure", "500"}
@@ -97,54 +95,23 @@ def move_one_by_one(
     # SentTimestamp is when a message entered the dead-letter queue (SQS's redrive keeps the
     # original one, which is older still): anything later was parked during this run.
     started_ms = int(time.time() * 1000)
-    skipped: dict[str, str] = {}  # message id -> receipt handle, hidden until the end of the run
     moved_identities: set[str] = set()
-    try:
-        while not stop.is_set():
-            batch = sqs.receive_message(
-                QueueUrl=queues.dead_letter_url,
-                MaxNumberOfMessages=10,
-                WaitTimeSeconds=0,
-                VisibilityTimeout=30,
-                AttributeNames=["SentTimestamp"],
-                MessageAttributeNames=["All"],
-            ).get("Messages", [])
-            fresh = [m for m in batch if m["MessageId"] not in skipped]
-            if not fresh:
-                break
-            for message in fresh:
-                identity = _identity(message)
-                error_type = _attribute(message, "ErrorType") or "redriven-by-queue"
-                parked_during_run = int(message.get("Attributes", {}).get("SentTimestamp", 0)) > started_ms
-                unwanted = error_types is not None and error_type not in error_types
-                if stop.is_set() or parked_during_run or unwanted or identity in moved_identities:
-                    skipped[message["MessageId"]] = message["ReceiptHandle"]
-                    continue
-                _move(sqs, queues, message)
-                moved_identities.add(identity)
-                run.moved[error_type] += 1
-    finally:
-        for receipt_handle in skipped.values():
-            sqs.change_message_visibility(
-                QueueUrl=queues.dead_letter_url, ReceiptHandle=receipt_handle, VisibilityTimeout=0
-            )
+    with DeadLetterScan(sqs, queues.dead_letter_url, attribute_names=["SentTimestamp"]) as scan:
+        for message in scan:
+            if stop.is_set():
+                break  # the message in hand was finished; the rest stay where they are
+            identity = _identity(message)
+            error_type = _attribute(message, "ErrorType") or "redriven-by-queue"
+            parked_during_run = int(message.get("Attributes", {}).get("SentTimestamp", 0)) > started_ms
+            unwanted = error_types is not None and error_type not in error_types
+            if parked_during_run or unwanted or identity in moved_identities:
+                continue
+            send_back(sqs, message, queue_url=queues.queue_url, dead_letter_queue_url=queues.dead_letter_url)
+            scan.taken(message)
+            moved_identities.add(identity)
+            run.moved[error_type] += 1
     run.interrupted = stop.is_set()
     return run
-
-
-def _move(sqs: Any, queues: Queues, message: dict[str, Any]) -> None:
-    """Send to the queue, then delete from the dead-letter queue; the reason stays behind."""
-    attributes = message.get("MessageAttributes", {})
-    kept = {
-        name: {k: v for k, v in value.items() if k not in ("StringListValues", "BinaryListValues")}
-        for name, value in attributes.items()
-        if name not in REASON_ATTRIBUTES
-    }
-    if names.QUEUE_IDEMPOTENCY_ATTRIBUTE not in kept and SOURCE_MESSAGE_ID not in kept:
-        # Moved here by SQS's own redrive, with the id it was first sent under: keep that identity.
-        kept[SOURCE_MESSAGE_ID] = {"DataType": "String", "StringValue": message["MessageId"]}
-    sqs.send_message(QueueUrl=queues.queue_url, MessageBody=message["Body"], MessageAttributes=kept)
-    sqs.delete_message(QueueUrl=queues.dead_letter_url, ReceiptHandle=message["ReceiptHandle"])
 
 
 def _attribute(message: dict[str, Any], name: str) -> str | None:

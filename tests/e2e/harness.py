@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
 
+import boto3
 import urllib3
 
 REPO = Path(__file__).resolve().parents[2]
@@ -18,6 +19,17 @@ HOST = "127.0.0.1"
 RUNNER_VARIABLES = ("LIVEALL_BASE_URL", "LIVEALL_TOKEN", "PORT", "VIBER_GATEWAY_API_KEY")
 
 T = TypeVar("T")
+
+
+def local_aws_client(service: str, endpoint_url: str) -> Any:
+    """A boto3 client of the local AWS emulator, as a user's own tools would make one."""
+    return boto3.client(
+        service,
+        endpoint_url=endpoint_url,
+        region_name="eu-central-1",
+        aws_access_key_id="local",
+        aws_secret_access_key="local",
+    )
 
 
 @dataclass
@@ -55,6 +67,22 @@ class LocalService:
         response = self.http.request(method, f"{self.aws_url}/_emulator/faults", body=encoded)
         assert response.status == 200, response.data
         return response.json()
+
+    def aws(self, service: str) -> Any:
+        return local_aws_client(service, self.aws_url)
+
+    def subscribe(self, name: str, pattern: dict[str, Any]) -> str:
+        """A rule on the stage's bus for events matching `pattern`, into a new queue; its URL."""
+        from gateway import names
+
+        queue_url = str(self.sqs.create_queue(QueueName=name)["QueueUrl"])
+        arn = self.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        events = self.aws("events")
+        events.put_rule(Name=name, EventBusName=names.EVENT_BUS_NAME, EventPattern=json.dumps(pattern))
+        events.put_targets(Rule=name, EventBusName=names.EVENT_BUS_NAME, Targets=[{"Id": "e2e", "Arn": arn}])
+        return queue_url
 
     def ledger(self) -> list[dict[str, Any]]:
         return list(self.sandbox("GET", "ledger"))

@@ -16,12 +16,19 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import boto3
 import pytest
 import urllib3
 
 from gateway import names
-from tests.e2e.harness import HOST, REPO, RUNNER_VARIABLES, LocalService, free_port, port_is_free
+from tests.e2e.harness import (
+    HOST,
+    REPO,
+    RUNNER_VARIABLES,
+    LocalService,
+    free_port,
+    local_aws_client,
+    port_is_free,
+)
 
 START_TIMEOUT_SECONDS = 30
 STOP_TIMEOUT_SECONDS = 10
@@ -86,13 +93,7 @@ def running_local_service(
         _stop(process)
         pytest.fail(f"{error}; its output:\n{log_path.read_text(errors='replace')}")
     endpoint_url = f"http://{HOST}:{aws_port}"
-    sqs = boto3.client(
-        "sqs",
-        endpoint_url=endpoint_url,
-        region_name="eu-central-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    sqs = local_aws_client("sqs", endpoint_url)
     try:
         yield LocalService(
             api_url=f"http://{HOST}:{api_port}",

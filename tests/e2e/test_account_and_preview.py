@@ -12,7 +12,6 @@ import json
 import uuid
 from typing import Any
 
-import boto3
 import pytest
 
 from gateway import names
@@ -117,21 +116,10 @@ def test_an_invalid_preview_is_a_422_naming_every_field(local: LocalService) -> 
 
 def test_a_balance_below_the_threshold_raises_one_balance_low_event(local: LocalService) -> None:
     # Given a consumer of Balance Low events on the local bus
-    events = boto3.client(
-        "events",
-        endpoint_url=local.aws_url,
-        region_name="eu-central-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
+    queue_url = local.subscribe(
+        f"e2e-balance-{uuid.uuid4().hex[:8]}",
+        {"source": [names.EVENT_SOURCE], "detail-type": [names.DETAIL_TYPE_BALANCE_LOW]},
     )
-    name = f"e2e-balance-{uuid.uuid4().hex[:8]}"
-    queue_url = local.sqs.create_queue(QueueName=name)["QueueUrl"]
-    arn = local.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    pattern = {"source": [names.EVENT_SOURCE], "detail-type": [names.DETAIL_TYPE_BALANCE_LOW]}
-    events.put_rule(Name=name, EventBusName=names.EVENT_BUS_NAME, EventPattern=json.dumps(pattern))
-    events.put_targets(Rule=name, EventBusName=names.EVENT_BUS_NAME, Targets=[{"Id": "e2e", "Arn": arn}])
 
     # When the account's balance drops below the local threshold of 10 euros
     local.sandbox("POST", "config", {"balance": 4.5})

@@ -11,7 +11,6 @@ import json
 import uuid
 from typing import Any
 
-import boto3
 import pytest
 
 from gateway import names
@@ -33,22 +32,9 @@ CASES = [
 
 def _subscribe(local: LocalService, reference: str) -> str:
     """A rule on the bus for events of this reference, into a queue of the test's own."""
-    events = boto3.client(
-        "events",
-        endpoint_url=local.aws_url,
-        region_name="eu-central-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
+    return local.subscribe(
+        f"e2e-{reference}", {"source": [names.EVENT_SOURCE], "detail": {"reference": [reference]}}
     )
-    queue_url = local.sqs.create_queue(QueueName=f"e2e-{reference}")["QueueUrl"]
-    arn = local.sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
-        "QueueArn"
-    ]
-    rule = f"e2e-{reference}"
-    pattern = {"source": [names.EVENT_SOURCE], "detail": {"reference": [reference]}}
-    events.put_rule(Name=rule, EventBusName=names.EVENT_BUS_NAME, EventPattern=json.dumps(pattern))
-    events.put_targets(Rule=rule, EventBusName=names.EVENT_BUS_NAME, Targets=[{"Id": "e2e", "Arn": arn}])
-    return str(queue_url)
 
 
 def _read(local: LocalService, queue_url: str, into: list[dict[str, Any]]) -> list[dict[str, Any]]:

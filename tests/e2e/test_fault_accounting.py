@@ -149,17 +149,10 @@ def _make(service: LocalService, target: str, *arguments: str) -> subprocess.Com
 
 def _send_as_another_system(service: LocalService, body: dict[str, Any]) -> None:
     """Another system of the same LiveAll account (its token from the secret) sending to a number."""
-    import boto3
 
     from gateway import names
 
-    secrets = boto3.client(
-        "secretsmanager",
-        endpoint_url=service.aws_url,
-        region_name="eu-central-1",
-        aws_access_key_id="local",
-        aws_secret_access_key="local",
-    )
+    secrets = service.aws("secretsmanager")
     token = json.loads(secrets.get_secret_value(SecretId=names.TOKEN_SECRET_NAME)["SecretString"])["apitoken"]
     answer = service.http.request(
         "POST",

@@ -13,24 +13,14 @@ import pytest
 from gateway import names
 from local.emulator import Resources
 from sandbox import ProviderSandbox
-from tests.conftest import load_event, make_lambda_context, reset_process_caches
-
-
-class Clock:
-    """The tracker's clock, moved by the test (the sandbox's statuses are forced, not timed)."""
-
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.conftest import FakeClock, load_event, make_lambda_context, reset_process_caches
 
 
 @dataclass
 class Tracking:
     provider: ProviderSandbox
     aws: Resources
-    clock: Clock
+    clock: FakeClock
 
     def events(self) -> list[dict[str, Any]]:
         """Every event the bus routed to the sink queue since the last call."""
@@ -63,4 +53,4 @@ def tracking(gateway_env: ProviderSandbox, aws: Resources, monkeypatch: pytest.M
     monkeypatch.setenv(names.ENV_EVENT_BUS_NAME, names.EVENT_BUS_NAME)
     gateway_env.configure({"delivery_step_seconds": 3600})
     reset_process_caches()
-    return Tracking(gateway_env, aws, Clock(time.time()))
+    return Tracking(gateway_env, aws, FakeClock(time.time()))

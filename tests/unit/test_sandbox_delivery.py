@@ -19,6 +19,7 @@ import pytest
 import urllib3
 
 from sandbox import STATUS_TEXTS, ProviderSandbox, Status
+from tests.conftest import FakeClock
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 SENDER = "MyShop"
@@ -32,22 +33,9 @@ def number(last_digit: int | str) -> str:
     return f"30691234567{last_digit}"
 
 
-class FakeClock:
-    """A clock that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
-
-
 @pytest.fixture(scope="module")
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(START)
 
 
 @pytest.fixture(scope="module")

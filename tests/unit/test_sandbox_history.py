@@ -11,6 +11,7 @@ import urllib3
 from urllib3.exceptions import ProtocolError
 
 from sandbox import Fault, ProviderSandbox
+from tests.conftest import FakeClock
 
 TOKEN = "0123456789abcdef0123456789abcdef"
 SENDER = "MyShop"
@@ -27,19 +28,9 @@ def utc(year: int, month: int, day: int, hour: int, minute: int = 0, second: int
 NOON = utc(2024, 6, 15, 9)  # 12:00 in Athens (EEST)
 
 
-class FakeClock:
-    """A clock that moves only when told."""
-
-    def __init__(self) -> None:
-        self.now = NOON
-
-    def __call__(self) -> float:
-        return self.now
-
-
 @pytest.fixture(scope="module")
 def clock() -> FakeClock:
-    return FakeClock()
+    return FakeClock(NOON)
 
 
 @pytest.fixture(scope="module")
