@@ -25,6 +25,7 @@ VALID_BODY: dict[str, Any] = {
     "destinations": ["+30 691 234 5678"],
     "senderid": "MyShop",
     "sms_text": "Your order has shipped.",
+    "reference": "order-1042",  # the caller's own: never sent to LiveAll
 }
 FIELDS = [
     "im_type",
@@ -37,6 +38,7 @@ FIELDS = [
     "sms_text",
     "pricecat",
     "idempotency_key",
+    "reference",
     "apitoken",
     "unknown_field",
 ]
@@ -105,6 +107,9 @@ TARGETED: dict[str, st.SearchStrategy[Any]] = {
         ["\u0663\u0664\u0665\u0666\u0667", "123", "1234567890123", "1" * 17, "My\nShop", " "]
     ),
     "pricecat": st.sampled_from([True, False, 1.0, 0.0, "1", 2, -1]),
+    # The caller's own: kept by the gateway, never sent to LiveAll.
+    "reference": invisible
+    | st.sampled_from(["order-1042", "Παραγγελία 7", "r" * 256, "r" * 257, "ref\n", "\udfff", 1042]),
     "im_image_urls": st.lists(hostile_urls, min_size=1, max_size=1),
     "im_actions": st.lists(
         st.fixed_dictionaries({"caption": st.just("Open") | invisible, "url": hostile_urls}),
@@ -143,6 +148,28 @@ def mutated_body(draw: st.DrawFn) -> dict[str, Any]:
     return body
 
 
+@st.composite
+def accepted_body(draw: st.DrawFn) -> dict[str, Any]:
+    """A body every rule accepts, varied where the rules allow: what is sent must be what was checked."""
+    body = copy.deepcopy(VALID_BODY)
+    body["destinations"] = draw(
+        st.lists(
+            st.sampled_from(["+30 691 234 5678", "306912345679", "00306987654321", "+30 6912345670"]),
+            min_size=1,
+            max_size=3,
+        )
+    )
+    body["im_text"] = draw(
+        st.sampled_from(["Your order has shipped.", "Στάλθηκε η παραγγελία σας: 5 €", "a" * 1000])
+    )
+    reference = draw(st.sampled_from([None, "order-1042", "Παραγγελία 7", "r" * 256]))
+    if reference is None:
+        del body["reference"]
+    else:
+        body["reference"] = reference
+    return body
+
+
 def _field_value(field: str) -> st.SearchStrategy[Any]:
     if field == "destinations":
         return st.lists(hostile_text | st.sampled_from(["306912345678", "+30 691 234 5679"]), max_size=4)
@@ -165,6 +192,7 @@ def _nested(depth: int) -> bytes:
 
 
 raw_body = st.one_of(
+    accepted_body().map(_dumps),
     mutated_body().map(_dumps),
     st.lists(mutated_body(), min_size=1, max_size=2).map(_dumps),  # an array of messages
     json_value.map(_dumps),
@@ -197,10 +225,14 @@ content_type = st.one_of(
 )
 
 
+# The routes that take a send's body, and a sample event of each.
+BODY_ROUTE_EVENTS = {"/messages": "api-post-im.json", "/messages/preview": "api-post-preview.json"}
+
+
 @st.composite
 def api_event(draw: st.DrawFn) -> tuple[dict[str, Any], bytes]:
-    """A POST /messages proxy event of AWS's documented shape, and the body bytes it carries."""
-    event = load_event("api-post-im.json")
+    """A POST /messages or /messages/preview proxy event of AWS's documented shape, and its body bytes."""
+    event = load_event(BODY_ROUTE_EVENTS[draw(st.sampled_from(sorted(BODY_ROUTE_EVENTS)))])
     raw = draw(raw_body)
     for headers in (event["headers"], event["multiValueHeaders"]):
         headers.pop("Content-Type")
