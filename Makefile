@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-local.txt 
 LOCAL_STAMP := $(VENV)/.installed-local-$(shell cat requirements.txt requirements-local.txt | cksum | cut -d' ' -f1)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: venv test lint invoke run redrive reconcile clean build synth deploy
+.PHONY: venv test check lint invoke run redrive reconcile clean build synth deploy
 
 # Create or refresh the virtualenv whenever a requirements file changes. The dev set
 # includes the local one, so `make run` after `make test` installs nothing.
@@ -44,6 +44,12 @@ lint: venv
 	$(BIN)/ruff format --check functions sandbox local tools bench tests infra
 	$(BIN)/mypy functions
 	$(BIN)/actionlint
+
+# The inner loop (README: Tests): lint, types, and the unit and integration tiers but the tests
+# marked slow (the benchmarks' smoke run), in under two minutes here. `make test` runs
+# everything, as CI does.
+check: lint
+	$(BIN)/pytest -m "not slow" tests/unit tests/integration
 
 # Every test: lint, then all tiers of pytest. tests/infra checks the real layer and runs
 # checkov, so both are made first (instant when up to date).

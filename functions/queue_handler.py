@@ -37,7 +37,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from gateway import dead_letters, names
+from gateway import dead_letters, names, priming, snapshot
 from gateway.failures import Failure, GatewayError, QueueAction
 from gateway.idempotency import explicit_key, get_idempotent_sender, message_id_key
 from gateway.observability import logger, metrics, tracer
@@ -213,6 +213,13 @@ def _handle(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
         event=event, record_handler=send_record, processor=processor, context=context
     )
 
+
+def prime() -> None:
+    """Before the snapshot: what any first batch would do the same way, sending nothing."""
+    priming.prime_queue(parse=parse_queued_request)
+
+
+snapshot.register_once(before_snapshot=prime, after_restore=priming.forget_environment)
 
 gc.freeze()
 gc.enable()

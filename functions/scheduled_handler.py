@@ -17,26 +17,30 @@ import gc
 gc.disable()
 
 from functools import cache
-from typing import Any
-
-from aws_lambda_powertools.utilities.typing import LambdaContext
+from typing import TYPE_CHECKING, Any
 
 from gateway import names
-from gateway.account import BalanceCheck
-from gateway.dead_letters import DeadLetters
-from gateway.events import EventPublisher
 from gateway.failures import Failure, GatewayError
-from gateway.idempotency import get_idempotent_sender
-from gateway.lookup import get_queries
 from gateway.observability import logger, metrics, tracer
-from gateway.reconcile import Reconciler
+from gateway.queries import get_queries
 from gateway.send import get_sender
 from gateway.settings import get_settings
-from gateway.tracker import Tracker
+
+# Each task's code is loaded by its first run: a container that only tracks never loads the
+# reconciler (nor the idempotency store it settles).
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.typing import LambdaContext
+
+    from gateway.account import BalanceCheck
+    from gateway.events import EventPublisher
+    from gateway.reconcile import Reconciler
+    from gateway.tracker import Tracker
 
 
 @cache
 def get_publisher() -> EventPublisher | None:
+    from gateway.events import EventPublisher
+
     settings = get_settings()
     return EventPublisher(settings.event_bus_name) if settings.event_bus_name else None
 
@@ -44,6 +48,8 @@ def get_publisher() -> EventPublisher | None:
 @cache
 def get_tracker() -> Tracker | None:
     """The process-wide tracker; None when the function has no tracking table (tracking is off)."""
+    from gateway.tracker import Tracker
+
     settings = get_settings()
     store = get_sender().tracking
     if store is None:
@@ -59,6 +65,10 @@ def get_tracker() -> Tracker | None:
 
 @cache
 def get_reconciler() -> Reconciler | None:
+    from gateway.dead_letters import DeadLetters
+    from gateway.idempotency import get_idempotent_sender
+    from gateway.reconcile import Reconciler
+
     settings = get_settings()
     store = get_sender().tracking
     if store is None:
@@ -82,6 +92,8 @@ def get_reconciler() -> Reconciler | None:
 
 @cache
 def get_balance_check() -> BalanceCheck:
+    from gateway.account import BalanceCheck
+
     settings = get_settings()
     return BalanceCheck(
         get_queries(), get_publisher(), get_sender().tracking, threshold=settings.low_balance_euros

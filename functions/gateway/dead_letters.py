@@ -6,12 +6,14 @@ import threading
 from collections.abc import Iterator
 from functools import cache
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway import names
-from gateway.aws import aws_session
+from gateway.aws import aws_client
 from gateway.failures import Failure, GatewayError
-from gateway.tracking import UnknownSend
+
+if TYPE_CHECKING:
+    from gateway.tracking import UnknownSend
 
 # SQS allows 10 message attributes and 256 KB; the reason fits in a few short ones.
 MAX_ATTRIBUTE_TEXT = 1024
@@ -34,10 +36,11 @@ def remainder_key(store_key: str, failure: Failure) -> str:
 
 @cache
 def sqs_client() -> Any:
-    # Made on the first parking, not at cold start: most batches park nothing. The lock
-    # because records park from several threads and a boto3 session is not thread-safe.
+    # Made on the first parking (or before the snapshot), not at every cold start: most batches
+    # park nothing. Under the lock: records park from several threads, and the cache alone
+    # could make two.
     with _client_lock:
-        return aws_session().client("sqs")
+        return aws_client("sqs")
 
 
 def park(

@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from gateway import names
-from gateway.aws import aws_session
+from gateway.aws import aws_client
 from gateway.observability import count, logger
 from gateway.tracking import TrackedMessage
 
@@ -74,7 +74,7 @@ class EventPublisher:
 
     def __init__(self, bus_name: str) -> None:
         self.bus_name = bus_name
-        self.client: Any = aws_session().client("events")
+        self.client: Any = aws_client("events")
 
     def publish(self, events: list[Event]) -> list[bool]:
         """Whether each event was put on the bus (failed entries are tried once more)."""

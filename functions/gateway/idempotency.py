@@ -28,10 +28,10 @@ import time
 import warnings
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools.utilities.idempotency import (
     DynamoDBPersistenceLayer,
@@ -47,19 +47,20 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 from aws_lambda_powertools.utilities.idempotency.persistence.datarecord import DataRecord
 
 from gateway import names
-from gateway.aws import aws_session
+from gateway.aws import aws_client
 from gateway.compact import id_runs, ids_from_runs
 from gateway.failures import Failure, GatewayError
 from gateway.observability import count, logger
-from gateway.preview import fallback_sms
 from gateway.provider import SendResult, SentMessage
+from gateway.request import MAX_IDEMPOTENCY_KEY_LENGTH as MAX_KEY_LENGTH
 from gateway.request import FieldError, SendRequest
-from gateway.send import SendAttempt, SendContext, Sender, get_sender
+from gateway.segments import fallback_sms
+from gateway.send import Answer, SendAttempt, SendContext, Sender, get_sender
 from gateway.settings import get_settings
-from gateway.tracking import UnknownSend
 
-MAX_KEY_LENGTH = 255
-KEY_PATTERN = r"^[\x20-\x7e]+$"  # printable ASCII, as HTTP header values are
+if TYPE_CHECKING:
+    from gateway.tracking import UnknownSend
+
 _KEY = re.compile(r"[\x20-\x7e]+")  # matched whole: `$` would let "abc\n" through
 _REPLAY_MARK = "__replayed"
 STATUS_COMPLETED = "COMPLETED"  # Powertools' DataRecord status of a saved answer
@@ -73,14 +74,6 @@ RECORD_VERSION = 1
 warnings.filterwarnings("ignore", message="Couldn't determine the remaining time left")
 # Stored answers above this size are compressed (only ids that do not run in sequence get there).
 COMPRESS_ABOVE_BYTES = 32 * 1024
-
-
-@dataclass(frozen=True, slots=True)
-class Answer:
-    """The answer to a send: the 200 body, and whether it was replayed from the store."""
-
-    body: dict[str, Any]
-    replayed: bool
 
 
 def explicit_key(key: str, *, source: str) -> str:
@@ -190,9 +183,11 @@ class IdempotentSender:
             reason = outcome if isinstance(outcome, Exception) else RuntimeError("settled as not sent")
             self._persistence.delete_record(data=job, exception=reason)
 
-    def prepare(self) -> None:
+    def prepare(self) -> DynamoDBPersistenceLayer:
         """Build the persistence layer (and its boto3 client) now, in this thread."""
         self._idempotent()
+        assert self._persistence is not None
+        return self._persistence
 
     def _idempotent(self) -> Callable[..., dict[str, Any]]:
         if self._send_once is None:
@@ -200,7 +195,7 @@ class IdempotentSender:
                 table_name=self.table_name,
                 key_attr=names.IDEMPOTENCY_KEY_ATTRIBUTE,
                 expiry_attr=names.IDEMPOTENCY_TTL_ATTRIBUTE,
-                boto3_session=aws_session(),
+                boto3_client=aws_client("dynamodb"),
             )
             # Configured now, not at the first send: the reconciler (another function, which never
             # sends) settles records, and must find them under the keys the senders wrote.

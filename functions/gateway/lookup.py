@@ -4,12 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from functools import cache
 from typing import Any
 
 from gateway.events import message_status
 from gateway.queries import ProviderQueries
-from gateway.send import get_sender
 from gateway.tracking import TrackingStore, untracked, with_status
 
 
@@ -43,10 +41,3 @@ def look_up(
         current = with_status(message, record) if message is not None else untracked(record)
         lookup.messages.append(message_status(current))
     return lookup
-
-
-@cache
-def get_queries() -> ProviderQueries:
-    """The read endpoints, sharing the sender's token cache and connection pool."""
-    sender = get_sender()
-    return ProviderQueries(sender.token_source, sender.client)

@@ -18,6 +18,9 @@ ENV_PROVIDER_READ_TIMEOUT = "PROVIDER_READ_TIMEOUT_SECONDS"
 ENV_METRICS_NAMESPACE = "POWERTOOLS_METRICS_NAMESPACE"
 ENV_SERVICE_NAME = "POWERTOOLS_SERVICE_NAME"
 ENV_IDEMPOTENCY_TABLE = "IDEMPOTENCY_TABLE"
+# Where callers' numbers are from: their metadata is loaded before a SnapStart snapshot.
+ENV_PRIME_COUNTRIES = "PRIME_COUNTRIES"
+DEFAULT_PRIME_COUNTRIES = ("GR", "CY")
 
 # Defaults. The production provider URL is only ever a deployment default;
 # tests and the local runner always point at the sandbox.

@@ -36,8 +36,9 @@ def normalise(raw: str) -> str:
     # Fast path (bulk sends): a number already written as country code + national number needs
     # no parsing, only the validity check; anything else takes phonenumbers' full parse.
     number = _split_country_code(digits)
-    if number is None or not phonenumbers.is_valid_number(number):
-        number = _parse(digits)
+    if number is not None and phonenumbers.is_valid_number(number):
+        return digits  # already E.164 without its '+': the number was read from exactly these digits
+    number = _parse(digits)
     # E.164 without its '+' is the provider's form (it keeps Italy's leading zero).
     return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)[1:]
 

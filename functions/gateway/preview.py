@@ -18,24 +18,10 @@ from gateway.failures import GatewayError
 from gateway.phone import country_code, region
 from gateway.queries import ProviderQueries
 from gateway.request import MAX_TEXT_LENGTH, SendRequest
-from gateway.segments import count_segments
+from gateway.segments import fallback_sms
 
 # Countries priced per preview: each is one GetAccountBalance call.
 MAX_PRICED_COUNTRIES = 10
-
-
-def fallback_sms(request: SendRequest) -> dict[str, Any] | None:
-    """The fallback SMS's encoding, length and segments (per destination that falls back); None for IM."""
-    if request.im_type != "IM_SMSFB" or request.sms_text is None:
-        return None
-    segments = count_segments(request.sms_text)
-    return {
-        "encoding": segments.encoding,
-        "characters": segments.characters,
-        "segments": segments.segments,
-        "characters_per_segment": segments.per_segment,
-        "non_gsm_characters": list(segments.non_gsm_characters),
-    }
 
 
 def preview(

@@ -9,6 +9,7 @@ malformed answer is `provider-failed`: a read can always be asked again.
 from __future__ import annotations
 
 from collections.abc import Callable
+from functools import cache
 from typing import TypeVar
 
 from gateway.balance import Balance, parse_balance_answer
@@ -82,3 +83,12 @@ def _failure(endpoint: str, error: ProviderAnswerError) -> GatewayError:
         provider_code=error.code,
         provider_message=error.message,
     )
+
+
+@cache
+def get_queries() -> ProviderQueries:
+    """The read endpoints, sharing the sender's token cache and connection pool."""
+    from gateway.send import get_sender  # the sender's module needs nothing of this one
+
+    sender = get_sender()
+    return ProviderQueries(sender.token_source, sender.client)

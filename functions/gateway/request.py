@@ -40,6 +40,9 @@ MAX_NAME_LENGTH = 100  # Viber sender names and button captions: the gateway's o
 MAX_REFERENCE_LENGTH = 256
 MAX_URL_LENGTH = 2048
 MAX_ALPHANUMERIC_SENDER_ID = 11
+# An idempotency key (header, queue attribute or field): printable ASCII, as HTTP header values are.
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+IDEMPOTENCY_KEY_PATTERN = r"^[\x20-\x7e]+$"
 NUMERIC_SENDER_ID_LENGTH = (4, 16)
 
 # Characters that show nothing: whitespace, controls, format characters (zero-width spaces and

@@ -13,7 +13,10 @@ caller transliterates them.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from gateway.request import SendRequest
 
 # GSM 03.38 default alphabet, in code order 0x00-0x7F, without 0x1B (the escape to the extension
 # table, never a character of its own). The Greek capitals in it are those unlike any Latin letter.
@@ -100,3 +103,17 @@ def _pack(
             parts, used = parts + 1, 0
         used += cost
     return SmsSegments(encoding, total, parts, part, non_gsm)
+
+
+def fallback_sms(request: SendRequest) -> dict[str, Any] | None:
+    """The fallback SMS's encoding, length and segments (per destination that falls back); None for IM."""
+    if request.im_type != "IM_SMSFB" or request.sms_text is None:
+        return None
+    segments = count_segments(request.sms_text)
+    return {
+        "encoding": segments.encoding,
+        "characters": segments.characters,
+        "segments": segments.segments,
+        "characters_per_segment": segments.per_segment,
+        "non_gsm_characters": list(segments.non_gsm_characters),
+    }

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import ValidationError
 
@@ -20,12 +20,14 @@ from gateway.body import read_json_object
 from gateway.failures import MAX_LISTED_ERRORS, Failure, GatewayError
 from gateway.observability import configure, count, count_by, logger
 from gateway.phone import mask
-from gateway.preview import fallback_sms
 from gateway.provider import ProviderClient, ProviderRejected, SendResult
 from gateway.request import FieldError, SendRequest, describe_errors
+from gateway.segments import fallback_sms
 from gateway.settings import get_settings
 from gateway.token import TokenSource
-from gateway.tracking import TrackingStore, UnknownSend
+
+if TYPE_CHECKING:  # the tracking table's code loads with the store, when tracking is on
+    from gateway.tracking import TrackingStore
 
 # Enough masked numbers in a log line to trace a message, not a phone book.
 LOGGED_DESTINATIONS = 10
@@ -83,6 +85,14 @@ class SendAttempt:
             raise failed[0][1]
         # Some sent, or failures of different kinds (one of which may have sent): say which is which.
         raise PartiallySent(sent, failed, self.reference)
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """The answer to a send: the 200 body, and whether it was replayed from the idempotency store."""
+
+    body: dict[str, Any]
+    replayed: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -256,6 +266,8 @@ class Sender:
         # A partial send's unknown part is parked (queue) as a message of its own, under a key of its own.
         partial = bool(attempt.sent) or len({error.failure for _, error in attempt.failed}) > 1
         finished = time.time()
+        from gateway.tracking import UnknownSend
+
         try:
             self.tracking.record_unknown(
                 UnknownSend(
@@ -291,11 +303,11 @@ def get_sender() -> Sender:
     """The process-wide sender, built from the settings on first use."""
     settings = get_settings()
     configure(settings)
-    tracking = (
-        TrackingStore(settings.tracking_table, settings.tracking_window_seconds)
-        if settings.tracking_table
-        else None
-    )
+    tracking = None
+    if settings.tracking_table:
+        from gateway.tracking import TrackingStore
+
+        tracking = TrackingStore(settings.tracking_table, settings.tracking_window_seconds)
     return Sender(
         TokenSource(settings.token_secret_id, settings.token_max_age_seconds),
         ProviderClient(
@@ -307,6 +319,23 @@ def get_sender() -> Sender:
         max_concurrency=settings.provider_max_concurrency,
         tracking=tracking,
     )
+
+
+def send_answer(
+    request: SendRequest,
+    *,
+    idempotency_key: str | None,
+    seconds_left: Callable[[], float] | None,
+    key_source: str = names.IDEMPOTENCY_KEY_HEADER,
+) -> Answer:
+    """POST /messages: send now, or at most once under the caller's key; GatewayError as the taxonomy says."""
+    if idempotency_key is None:
+        return Answer(get_sender().send(request, seconds_left=seconds_left).answer(), replayed=False)
+    # The idempotency store (Powertools idempotency, a DynamoDB client) loads with the first keyed send.
+    from gateway.idempotency import explicit_key, get_idempotent_sender
+
+    key = explicit_key(idempotency_key, source=key_source)
+    return get_idempotent_sender().send(request, key=key, seconds_left=seconds_left)
 
 
 @dataclass(frozen=True, slots=True)

@@ -98,9 +98,30 @@ class Settings(BaseModel):
         ge=0,
         le=3600,
     )
+    # ISO 3166 codes, comma-separated in the environment ("GR,CY").
+    prime_countries: tuple[str, ...] = Field(
+        default=names.DEFAULT_PRIME_COUNTRIES, validation_alias=names.ENV_PRIME_COUNTRIES
+    )
     low_balance_euros: float | None = Field(default=None, validation_alias=names.ENV_LOW_BALANCE_EUROS, ge=0)
     # Without a bus, no events are published (the rest works the same).
     event_bus_name: str | None = Field(default=None, validation_alias=names.ENV_EVENT_BUS_NAME, min_length=1)
+
+    @field_validator("prime_countries", mode="before")
+    @classmethod
+    def _country_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip().upper() for part in value.split(",") if part.strip()]
+        return value
+
+    @field_validator("prime_countries")
+    @classmethod
+    def _known_countries(cls, countries: tuple[str, ...]) -> tuple[str, ...]:
+        import phonenumbers
+
+        unknown = [code for code in countries if code not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            raise ValueError(f"not ISO 3166 codes phonenumbers knows: {', '.join(unknown[:5])}")
+        return countries
 
     @field_validator("provider_base_url")
     @classmethod

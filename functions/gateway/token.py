@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-from typing import cast
+from typing import Any, cast
 
 from aws_lambda_powertools.utilities import parameters
 
-from gateway.aws import aws_session
+from gateway.aws import aws_client
 from gateway.failures import Failure, GatewayError
 from gateway.observability import logger
 
@@ -22,7 +22,20 @@ class TokenSource:
         self.secret_id = secret_id
         self.max_age_seconds = max_age_seconds
         # Its boto3 client is made here: get_sender() makes the token source on first use, not at import.
-        self._secrets = parameters.SecretsProvider(boto3_session=aws_session())
+        self._secrets = parameters.SecretsProvider(boto3_client=aws_client("secretsmanager"))
+
+    @property
+    def client(self) -> Any:
+        """The Secrets Manager client (priming calls it without sending; gateway.priming)."""
+        return self._secrets.client
+
+    def is_cached(self) -> bool:
+        """Whether a token is held in this process (never before a SnapStart snapshot)."""
+        return bool(self._secrets.store)
+
+    def forget(self) -> None:
+        """Drop the cached token (a process restored from a snapshot reads the secret anew)."""
+        self._secrets.clear_cache()  # type: ignore[no-untyped-call]
 
     def get(self, *, refresh: bool = False) -> str:
         """The token; `refresh=True` bypasses the cache (after the provider refused the token)."""

@@ -25,7 +25,7 @@ from typing import Any
 from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 
 from gateway import names
-from gateway.aws import aws_session
+from gateway.aws import aws_client
 from gateway.compact import id_runs, ids_from_runs
 from gateway.provider import SendResult
 from gateway.statuses import Channel, State, StatusRecord, status_meaning
@@ -147,7 +147,7 @@ class TrackingStore:
         self.window_seconds = window_seconds
         self.clock = clock
         # Made here, on first use (the send path makes the store only when tracking is on).
-        self.client: Any = aws_session().client("dynamodb")
+        self.client: Any = aws_client("dynamodb")
 
     # ----- the send path ----------------------------------------------------------------------
 

@@ -1,0 +1,286 @@
+"""The API's routes on Powertools' REST resolver: everything but the send itself, and the description.
+
+api_handler serves `POST /messages` itself (the hot path, without the resolver's
+per-request cost) and hands every other request to `app` here, imported on the
+first such request (or before the snapshot, with SnapStart). The resolver still
+declares `POST /messages`, so that the OpenAPI description comes from one place;
+tests/integration/test_api_fast_path.py holds the two paths to the same answers.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.event_handler.openapi.exceptions import (
+    RequestUnsupportedContentType,
+    RequestValidationError,
+)
+from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Path, Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from pydantic import StringConstraints
+
+from gateway import names
+from gateway.account import balance_answer
+from gateway.failures import Failure, GatewayError
+from gateway.lookup import look_up
+from gateway.observability import logger
+from gateway.preview import preview
+from gateway.problems import PROBLEM_JSON, internal_error, problem_parts
+from gateway.queries import get_queries
+from gateway.request import (
+    IDEMPOTENCY_KEY_PATTERN,
+    MAX_IDEMPOTENCY_KEY_LENGTH,
+    SendRequest,
+    describe_errors,
+)
+from gateway.responses import (
+    BalanceResponse,
+    LookupResponse,
+    MessageStatus,
+    PreviewResponse,
+    Problem,
+    SendResponse,
+)
+from gateway.send import get_sender, invalid_request, record_failure, send_answer
+from gateway.settings import SettingsError
+
+API_TITLE = "viber-gateway"
+API_VERSION = "1.0.0"
+# Entries Powertools reports when the body is not a JSON object at all.
+_NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "model_type", "missing"}
+# Where Powertools says a parameter came from; the field path starts after it.
+_PARAMETER_SOURCES = frozenset({"body", "header", "query", "path"})
+
+app = APIGatewayRestResolver(enable_validation=True)
+
+
+def _problem_response(status: int, description: str) -> OpenAPIResponse:
+    return {"description": description, "content": {PROBLEM_JSON: {"model": Problem}}}
+
+
+@app.post(
+    "/messages",
+    summary="Send a Viber message, with SMS fallback where asked",
+    description="The body is LiveAll's SendIM without `apitoken`: the gateway supplies the token.",
+    tags=["messages"],
+    security=[{"apiKey": []}],
+    responses={
+        200: {"description": "Sent", "content": {"application/json": {"model": SendResponse}}},
+        400: _problem_response(400, "The body is not one JSON object (or not UTF-8, or not valid base64)"),
+        403: _problem_response(403, "API Gateway: the x-api-key header is missing or not a key of the API"),
+        409: _problem_response(409, "The idempotency key was used for another message, or is in progress"),
+        413: _problem_response(413, "API Gateway: the request is larger than 10 MB"),
+        415: _problem_response(415, "The body is not sent as application/json in UTF-8"),
+        422: _problem_response(422, "A value is invalid, or the provider rejected one"),
+        429: _problem_response(429, "API Gateway: too many requests for the stage or the key's usage plan"),
+        500: _problem_response(500, "The gateway failed unexpectedly (quote request_id)"),
+        502: _problem_response(502, "The provider failed (nothing was sent), or only part was sent"),
+        503: _problem_response(503, "The provider is unreachable or the gateway is misconfigured"),
+        504: _problem_response(
+            504, "The outcome is unknown: do not resend blindly (or API Gateway timed out)"
+        ),
+    },
+)
+def post_messages(
+    request: Annotated[SendRequest, Body(description="The message to send")],
+    idempotency_key: Annotated[
+        str | None,
+        Header(
+            alias=names.IDEMPOTENCY_KEY_HEADER,
+            min_length=1,
+            max_length=MAX_IDEMPOTENCY_KEY_LENGTH,
+            pattern=IDEMPOTENCY_KEY_PATTERN,
+            description="Sends at most once per key within the window (24 h by default): a repeat with the "
+            "same body replays the first answer, marked by the Idempotent-Replayed header.",
+        ),
+    ] = None,
+) -> Response[Any]:
+    # api_handler answers this route itself; the resolver's copy is the description, and the twin
+    # the fast path is tested against.
+    answer = send_answer(request, idempotency_key=idempotency_key, seconds_left=_seconds_left)
+    return _json(200, answer.body, replayed=answer.replayed)
+
+
+@app.post(
+    "/messages/preview",
+    summary="Check a message and what it would cost, without sending it",
+    description="Every rule of POST /messages; the destinations as they would be sent, per country, the "
+    "fallback SMS's encoding and segments, and the worst-case SMS cost where the balance says the price.",
+    tags=["messages"],
+    security=[{"apiKey": []}],
+    responses={
+        200: {
+            "description": "What would be sent",
+            "content": {"application/json": {"model": PreviewResponse}},
+        },
+        400: _problem_response(400, "The body is not one JSON object (or not UTF-8, or not valid base64)"),
+        403: _problem_response(403, "API Gateway: the x-api-key header is missing or not a key of the API"),
+        413: _problem_response(413, "API Gateway: the request is larger than 10 MB"),
+        415: _problem_response(415, "The body is not sent as application/json in UTF-8"),
+        422: _problem_response(422, "A value is invalid"),
+        429: _problem_response(429, "API Gateway: too many requests for the stage or the key's usage plan"),
+        500: _problem_response(500, "The gateway failed unexpectedly (quote request_id)"),
+    },
+)
+def post_preview(
+    request: Annotated[SendRequest, Body(description="The message, as for POST /messages")],
+) -> Response[Any]:
+    return _json(200, preview(request, get_queries(), seconds_left=_seconds_left), replayed=False)
+
+
+@app.get(
+    "/account/balance",
+    summary="The LiveAll account's balance, and what an SMS costs in a country",
+    tags=["account"],
+    security=[{"apiKey": []}],
+    responses={
+        200: {"description": "The balance", "content": {"application/json": {"model": BalanceResponse}}},
+        403: _problem_response(403, "API Gateway: the x-api-key header is missing or not a key of the API"),
+        422: _problem_response(422, "The country is not one"),
+        429: _problem_response(429, "API Gateway: too many requests for the stage or the key's usage plan"),
+        500: _problem_response(500, "The gateway failed unexpectedly (quote request_id)"),
+        502: _problem_response(502, "The provider failed to answer"),
+        503: _problem_response(503, "The provider is unreachable or the gateway is misconfigured"),
+    },
+)
+def get_balance(
+    country: Annotated[
+        str | None,
+        Query(
+            min_length=1,
+            max_length=4,
+            pattern=r"^(?:[A-Za-z]{2}|\+?[0-9]{1,3})$",
+            description="ISO 3166 code (GR) or calling code (30): adds SMS remaining and their price there.",
+        ),
+    ] = None,
+) -> Response[Any]:
+    return _json(200, balance_answer(get_queries(), country), replayed=False)
+
+
+SMSID_PATTERN = r"^[0-9]{1,20}$"
+_LOOKUP_ERRORS = {
+    404: _problem_response(404, "LiveAll does not know this message id for the account"),
+    403: _problem_response(403, "API Gateway: the x-api-key header is missing or not a key of the API"),
+    422: _problem_response(422, "An id is not a message id"),
+    429: _problem_response(429, "API Gateway: too many requests for the stage or the key's usage plan"),
+    500: _problem_response(500, "The gateway failed unexpectedly (quote request_id)"),
+    502: _problem_response(502, "The provider failed to answer"),
+    503: _problem_response(503, "The provider is unreachable or the gateway is misconfigured"),
+}
+
+
+@app.get(
+    "/messages/<smsid>",
+    summary="Where a message stands",
+    description="Asks LiveAll now, and adds what the gateway knows (the reference).",
+    tags=["messages"],
+    security=[{"apiKey": []}],
+    responses={
+        200: {"description": "Its status", "content": {"application/json": {"model": MessageStatus}}},
+        **_LOOKUP_ERRORS,
+    },
+)
+def get_message(
+    smsid: Annotated[str, Path(pattern=SMSID_PATTERN, description="The id a send answered.")],
+) -> Response[Any]:
+    found = look_up([smsid], get_queries(), get_sender().tracking, seconds_left=_seconds_left)
+    if not found.messages:
+        raise GatewayError(Failure.NOT_FOUND, f"LiveAll does not know the message {smsid} for this account.")
+    return _json(200, found.messages[0], replayed=False)
+
+
+@app.get(
+    "/messages",
+    summary="Where several messages stand",
+    description=f"Up to {names.MAX_LOOKUP_IDS} ids: `?smsid=20818588&smsid=20818589`.",
+    tags=["messages"],
+    security=[{"apiKey": []}],
+    responses={
+        200: {"description": "Their status", "content": {"application/json": {"model": LookupResponse}}},
+        **_LOOKUP_ERRORS,
+    },
+)
+def get_messages(
+    smsid: Annotated[
+        list[Annotated[str, StringConstraints(pattern=SMSID_PATTERN)]],
+        Query(min_length=1, max_length=names.MAX_LOOKUP_IDS, description="A message id; repeat it."),
+    ],
+) -> Response[Any]:
+    found = look_up(smsid, get_queries(), get_sender().tracking, seconds_left=_seconds_left)
+    return _json(200, {"messages": found.messages, "not_found": found.not_found}, replayed=False)
+
+
+def _json(status: int, body: dict[str, Any], *, replayed: bool) -> Response[Any]:
+    headers = {names.IDEMPOTENCY_REPLAYED_HEADER: "true"} if replayed else None
+    return Response(
+        status_code=status, content_type="application/json", body=json.dumps(body), headers=headers
+    )
+
+
+@app.get("/openapi.json", include_in_schema=False)
+def get_openapi() -> Response[str]:
+    return Response(status_code=200, content_type="application/json", body=openapi_json())
+
+
+def openapi_json() -> str:
+    # Imported here: Powertools' OpenAPI document models take about 100 ms to import, and only
+    # this route needs them, not a cold start that sends a message.
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+
+    return app.get_openapi_json_schema(
+        title=API_TITLE,
+        version=API_VERSION,
+        summary="Viber business messages with SMS fallback through LiveAll",
+        security_schemes={"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
+    )
+
+
+def _seconds_left() -> float:
+    return float(app.lambda_context.get_remaining_time_in_millis()) / 1000
+
+
+def _problem(error: GatewayError) -> Response[str]:
+    status, headers, body = problem_parts(error, app.current_event.request_context.request_id)
+    return Response(status_code=status, content_type=PROBLEM_JSON, body=body, headers=headers)
+
+
+@app.exception_handler([RequestValidationError, RequestUnsupportedContentType])
+def _on_invalid_body(error: RequestValidationError | RequestUnsupportedContentType) -> Response[str]:
+    entries = list(error.errors())
+    if isinstance(error, RequestUnsupportedContentType):
+        failure = GatewayError(Failure.UNSUPPORTED_MEDIA_TYPE, "Send the body as application/json.")
+    elif any(tuple(e.get("loc", ())) == ("body",) and e.get("type") in _NOT_AN_OBJECT for e in entries):
+        failure = GatewayError(Failure.MALFORMED_REQUEST, "The body must be one JSON object.")
+    else:
+        failure = invalid_request(describe_errors(entries, strip_prefix=_PARAMETER_SOURCES))
+    record_failure(failure)
+    return _problem(failure)
+
+
+@app.exception_handler(GatewayError)
+def _on_gateway_error(error: GatewayError) -> Response[str]:
+    record_failure(error)
+    return _problem(error)
+
+
+@app.exception_handler(SettingsError)
+def _on_settings_error(error: SettingsError) -> Response[str]:
+    logger.error("gateway misconfigured", extra={"reason": str(error)})
+    failure = GatewayError(Failure.MISCONFIGURED, "The gateway's configuration is incomplete.")
+    record_failure(failure)
+    return _problem(failure)
+
+
+@app.exception_handler(Exception)
+def _on_unexpected(error: Exception) -> Response[str]:
+    failure = internal_error(error)
+    record_failure(failure)
+    return _problem(failure)
+
+
+@app.not_found
+def _on_not_found(_: Exception) -> Response[str]:
+    body = {"type": "about:blank", "title": "Not Found", "status": 404, "detail": "No such route."}
+    return Response(status_code=404, content_type=PROBLEM_JSON, body=json.dumps(body))
