@@ -50,6 +50,7 @@ KEY_API_RESERVED_CONCURRENCY = "apiReservedConcurrency"
 KEY_ROLLOUT = "rollout"
 KEY_ALARM_TOPIC_ARN = "alarmTopicArn"
 KEY_LOW_BALANCE_EUROS = "lowBalanceEuros"
+KEY_SNAP_START = "snapStart"
 CONTEXT_KEYS = (
     KEY_STAGE,
     KEY_PROVIDER_BASE_URL,
@@ -67,6 +68,7 @@ CONTEXT_KEYS = (
     KEY_ROLLOUT,
     KEY_ALARM_TOPIC_ARN,
     KEY_LOW_BALANCE_EUROS,
+    KEY_SNAP_START,
 )
 
 DEFAULT_STAGE = "prod"
@@ -111,6 +113,10 @@ PRODUCTION_ROLLOUT = "canary-10-percent-5-minutes"
 # what a day or two of your own traffic costs; `none` turns both off.
 DEFAULT_LOW_BALANCE_EUROS = 10.0
 MAX_LOW_BALANCE_EUROS = 1_000_000.0
+
+# Lambda SnapStart exists for the Python 3.12 and newer managed runtimes. What else rules it out
+# (provisioned concurrency, EFS, ephemeral storage over 512 MB) the stack never configures.
+MIN_SNAP_START_PYTHON = (3, 12)
 
 # Event source mappings accept a maximum concurrency between 2 and 1000.
 MIN_QUEUE_MAX_CONCURRENCY = 2
@@ -179,6 +185,8 @@ class GatewayConfig:
     rollout: str | None = None  # None: the stage's default (rollout_strategy)
     alarm_topic_arn: str | None = None
     low_balance_euros: float | None = DEFAULT_LOW_BALANCE_EUROS  # None: no Balance Low, no alarm
+    # SnapStart on the published versions of the API and queue functions (README: SnapStart).
+    snap_start: bool = True
 
     @property
     def stack_name(self) -> str:
@@ -245,7 +253,15 @@ class GatewayConfig:
             low_balance_euros=_parse(
                 context, KEY_LOW_BALANCE_EUROS, defaults.low_balance_euros, _balance_threshold
             ),
+            snap_start=_parse(context, KEY_SNAP_START, defaults.snap_start, _boolean),
         )
+        if config.snap_start and _minor_version(config.lambda_python_version) < MIN_SNAP_START_PYTHON:
+            oldest = ".".join(str(part) for part in MIN_SNAP_START_PYTHON)
+            raise ConfigError(
+                f"context key {KEY_SNAP_START!r}: Lambda offers SnapStart on python{oldest} and newer "
+                f"runtimes only, and {KEY_LAMBDA_PYTHON_VERSION} is {config.lambda_python_version}: "
+                f"give -c {KEY_SNAP_START}=false, or a newer runtime"
+            )
         if config.stage == PRODUCTION_STAGE and not config.alarm_subscribed:
             # Other stages only warn (infra.components.monitoring): nobody may miss prod's alarms.
             raise ConfigError(
@@ -362,6 +378,11 @@ def _python_version(raw: Any) -> str:
     if not _PYTHON_VERSION_PATTERN.match(value):
         raise ValueError("expected a Python minor version such as 3.13")
     return value
+
+
+def _minor_version(version: str) -> tuple[int, int]:
+    major, minor = version.split(".")
+    return int(major), int(minor)
 
 
 def _reserved_concurrency(raw: Any) -> int | None:

@@ -80,6 +80,7 @@ class MessagesApi(Construct):
             description=f"{names.SERVICE_NAME} REST API: send, preview, look up, balance",
             timeout_seconds=names.API_FUNCTION_TIMEOUT_SECONDS,
             memory_mb=names.API_FUNCTION_MEMORY_MB,
+            snap_start=config.snap_start,
             # A hung provider holds every invocation up to the timeout: the cap keeps it from
             # taking the account's concurrency from everything else (infra.config).
             reserved_concurrency=config.api_reserved_concurrency,

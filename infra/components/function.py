@@ -32,6 +32,8 @@ LOG_GROUP_ENCRYPTION_REASON = (
 # The alias the API integration and the event source mapping invoke; a deployment moves it
 # to the new version, at once or step by step (infra.components.rollout).
 LIVE_ALIAS = "live"
+# The warning CDK adds to every function with SnapStart, whether it publishes versions or not.
+SNAP_START_REQUIRES_PUBLISH_WARNING = "@aws-cdk/aws-lambda:snapStartRequirePublish"
 # What Powertools' DynamoDBPersistenceLayer calls, and nothing else of the table's API.
 IDEMPOTENCY_TABLE_ACTIONS = (
     "dynamodb:GetItem",
@@ -177,7 +179,8 @@ def grant_tracking(role: iam.IRole, table: dynamodb.ITable, actions: tuple[str, 
 
 
 class GatewayFunction(Construct):
-    """One function of the service: arm64, JSON logs into its own log group, X-Ray active.
+    """One function of the service: arm64, JSON logs into its own log group, X-Ray active,
+    SnapStart on its published versions when `snap_start` says so.
 
     Its role is written out instead of using AWSLambdaBasicExecutionRole, so it
     can write to its own log group only. It may read the token secret and
@@ -196,6 +199,7 @@ class GatewayFunction(Construct):
         description: str,
         timeout_seconds: int,
         memory_mb: int,
+        snap_start: bool,
         extra_environment: dict[str, str] | None = None,
         reserved_concurrency: int | None = None,
         unreserved_reason: str = "",
@@ -238,7 +242,17 @@ class GatewayFunction(Construct):
             dead_letter_queue=dead_letter_queue,
             # Earlier versions stay, so that CodeDeploy (or an operator) can move the alias back.
             current_version_options=lambda_.VersionOptions(removal_policy=RemovalPolicy.RETAIN),
+            # Lambda initialises each published version once and new environments resume from its
+            # snapshot (README: SnapStart). It never applies to $LATEST, which nothing here invokes.
+            snap_start=lambda_.SnapStartConf.ON_PUBLISHED_VERSIONS if snap_start else None,
         )
+        if snap_start:
+            # CDK warns that SnapStart needs published versions: every deployment publishes one
+            # (current_version), and the alias below, the only thing callers invoke, points at it.
+            Annotations.of(self.function).acknowledge_warning(
+                SNAP_START_REQUIRES_PUBLISH_WARNING,
+                "The live alias invokes the version each deployment publishes (current_version).",
+            )
         self.alias = lambda_.Alias(
             self,
             "Alias",

@@ -82,6 +82,7 @@ class QueueConsumer(Construct):
             description=f"{names.SERVICE_NAME} queue consumer: sends queued messages",
             timeout_seconds=names.QUEUE_FUNCTION_TIMEOUT_SECONDS,
             memory_mb=names.QUEUE_FUNCTION_MEMORY_MB,
+            snap_start=config.snap_start,
             extra_environment={names.ENV_DEAD_LETTER_QUEUE_URL: self.dead_letter_queue.queue_url},
             unreserved_reason="Its event source mapping's maximum concurrency (queueMaxConcurrency) bounds "
             "it; reserved concurrency below that would make SQS throttle and retry the batches.",

@@ -103,6 +103,9 @@ class ScheduledWork(Construct):
             description=f"{names.SERVICE_NAME} scheduled work: track, reconcile, check the balance",
             timeout_seconds=names.SCHEDULED_FUNCTION_TIMEOUT_SECONDS,
             memory_mb=names.SCHEDULED_FUNCTION_MEMORY_MB,
+            # Invoked every minute, in the background: nearly always warm, so a snapshot would only
+            # add its cache charge (README: SnapStart).
+            snap_start=False,
             extra_environment=environment,
             reserved_concurrency=SCHEDULED_RESERVED_CONCURRENCY,
             tracking_actions=TRACKING_SCHEDULED_ACTIONS,

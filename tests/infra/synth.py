@@ -33,6 +33,7 @@ ALTERNATIVE_CONTEXT: dict[str, Any] = {
     "logRetentionDays": 90,
     "apiReservedConcurrency": "25",
     "lowBalanceEuros": "25.5",
+    "snapStart": "false",
 }
 
 

@@ -32,6 +32,7 @@ def test_defaults_are_the_production_ones() -> None:
     assert config.lambda_python_version == cdk_json_context()["lambdaPythonVersion"]
     assert config.api_reserved_concurrency == 40
     assert config.low_balance_euros == 10
+    assert config.snap_start is True
     # And prod is protected, rolled out by canary, and counts in its own metric namespace
     assert config.protected is True
     assert config.rollout_strategy == "canary-10-percent-5-minutes"
@@ -111,6 +112,7 @@ def test_string_values_from_the_command_line_are_parsed() -> None:
         "rollout": "canary-10-percent-15-minutes",
         "alarmTopicArn": "arn:aws:sns:eu-west-1:123456789012:pager",
         "lowBalanceEuros": "12.5",
+        "snapStart": "false",
     }
 
     # When the configuration is read
@@ -134,6 +136,7 @@ def test_string_values_from_the_command_line_are_parsed() -> None:
         rollout="canary-10-percent-15-minutes",
         alarm_topic_arn="arn:aws:sns:eu-west-1:123456789012:pager",
         low_balance_euros=12.5,
+        snap_start=False,
     )
     assert config.physical_name(names.QUEUE_NAME) == f"{names.QUEUE_NAME}-dev"
 
@@ -168,8 +171,12 @@ def test_string_values_from_the_command_line_are_parsed() -> None:
         ({"lowBalanceEuros": "nan"}, "euros greater than 0"),
         ({"lowBalanceEuros": "ten"}, "'lowBalanceEuros'"),
         ({"lowBalanceEuros": True}, "'lowBalanceEuros'"),
+        ({"snapStart": "maybe"}, "context key 'snapStart': expected true or false (got 'maybe')"),
+        ({"snapStart": 1.5}, "'snapStart'"),
         ({"lambda_python_version": "3.12"}, "did you mean 'lambdaPythonVersion'"),
         ({"auth_mode": "iam"}, "did you mean 'authMode'"),
+        ({"snap_start": "false"}, "did you mean 'snapStart'"),
+        ({"SnapStart": "false"}, "did you mean 'snapStart'"),
         ({"QueueMaxConcurrency": "3"}, "did you mean 'queueMaxConcurrency'"),
     ],
 )
@@ -179,6 +186,29 @@ def test_invalid_values_stop_with_a_message_naming_the_key(context: dict[str, An
     # Then it fails with a message that says which key and what it accepts
     with pytest.raises(ConfigError, match=re.escape(message)):
         GatewayConfig.from_context({**ALARM_EMAIL, **context})
+
+
+@pytest.mark.parametrize(("raw", "expected"), [("false", False), ("no", False), (False, False), ("1", True)])
+def test_snapstart_can_be_turned_off(raw: Any, expected: bool) -> None:
+    # Given snapStart as -c or cdk.json gives it
+    # When the configuration is read
+    config = GatewayConfig.from_context({**ALARM_EMAIL, "snapStart": raw})
+
+    # Then SnapStart is on or off as asked
+    assert config.snap_start is expected
+
+
+def test_snapstart_needs_a_runtime_that_has_it() -> None:
+    # Given a Python runtime older than 3.12, which Lambda offers no SnapStart for
+    old_runtime = {**ALARM_EMAIL, "lambdaPythonVersion": "3.11"}
+
+    # When the configuration is read with SnapStart on (the default)
+    # Then it stops with a message naming both keys and the way out
+    message = r"'snapStart'.*python3\.12 and newer.*lambdaPythonVersion is 3\.11.*snapStart=false"
+    with pytest.raises(ConfigError, match=message):
+        GatewayConfig.from_context(old_runtime)
+    # And with SnapStart off that runtime is accepted
+    assert GatewayConfig.from_context({**old_runtime, "snapStart": "false"}).snap_start is False
 
 
 def test_cdk_own_context_keys_are_left_alone() -> None:
