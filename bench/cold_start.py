@@ -12,6 +12,9 @@ host-architecture twin (build/layer-host/: the same requirements, pruning and
 compileall flags, only the wheel platform differs), since its arm64 compiled packages
 (pydantic_core) cannot be imported here; the .pyc files do not depend on the
 architecture.
+
+ChildBench holds that machinery (the folders, the interpreter, the environment, spawning
+the children); bench.restored's first request after a SnapStart restore uses it too.
 """
 
 from __future__ import annotations
@@ -122,11 +125,15 @@ class ChildRun:
     stderr: str
 
 
-class ColdStartBench:
-    def __init__(self, environment: BenchEnvironment, *, runs: int, runs_without_pyc: int) -> None:
+class ChildBench:
+    """What the benchmarks of fresh processes share: the deployed folders, the runtime's Python, the
+    functions' environment, a scratch folder, and spawning bench/cold_child.py under that condition.
+
+    A subclass implements `_run`; `run` removes the scratch folder afterwards.
+    """
+
+    def __init__(self, environment: BenchEnvironment) -> None:
         self.environment = environment
-        self.runs = runs
-        self.runs_without_pyc = runs_without_pyc
         self.deployed = prepare_deployed()
         self.python = str(self.deployed.python.path)
         self.condition = CONDITION_AS_DEPLOYED.format(python=f"python{self.deployed.python.version}")
@@ -141,61 +148,7 @@ class ColdStartBench:
             shutil.rmtree(self._scratch, ignore_errors=True)
 
     def _run(self) -> BenchmarkResult:
-        result = BenchmarkResult(NAME)
-        print(
-            f"cold start: {self.runs} fresh processes each for the API and queue handlers (tracing off and "
-            "on) and the floor (import boto3 + one get_secret_value), interleaved, from the built layer",
-            flush=True,
-        )
-        print(f"  condition: {self.condition}", flush=True)
-        measured_env = self._environment(self.deployed)
-        environments = {mode: measured_env for mode in HANDLER_MODES}
-        # The floor is a function without the layer: only the runtime's own boto3.
-        environments[FLOOR_MODE] = {**measured_env, "PYTHONPATH": str(self.deployed.runtime_sdk)}
-        for mode in TRACED_MODES:
-            environments[mode] = self._traced(measured_env)
-        for mode, environment in environments.items():
-            self._cold_start(mode, environment)  # one warm-up each: the OS file cache, not bytecode
-        if not self.clock_is_shared:
-            self._estimated_startup_ms = self._estimate_startup_ms(measured_env)
-
-        samples: dict[str, list[ColdStart]] = defaultdict(list)
-        for _ in range(self.runs):
-            # Interleaved, so that a change in the machine's load hits every mode alike.
-            for mode, environment in environments.items():
-                samples[mode].append(self._cold_start(mode, environment))
-
-        floor_ms = median([s.total_ms for s in samples[FLOOR_MODE]])
-        for mode in (*HANDLER_MODES, *TRACED_MODES):
-            handler_ms = median([s.total_ms for s in samples[mode]])
-            label = _label(mode)
-            result.add(f"{label} cold start (median of {self.runs})", handler_ms, "ms")
-            result.add(f"{label} / floor", handler_ms / floor_ms, "x", TARGET_RATIO)
-        result.add(f"floor: boto3 + get_secret_value (median of {self.runs})", floor_ms, "ms")
-        result.details.update(
-            condition=self.condition,
-            python=str(self.deployed.python.path),
-            sys_path=self.deployed.path(),
-            startup_measured_as=(
-                "parent's spawn time to the child's first line, on the shared CLOCK_MONOTONIC"
-                if self.clock_is_shared
-                else "median wall time of a child that exits at once (includes its teardown)"
-            ),
-            phases_median_ms={mode: _phase_medians(runs) for mode, runs in samples.items()},
-            samples=[asdict(s) | {"total_ms": s.total_ms} for runs in samples.values() for s in runs],
-        )
-        for mode, phases in result.details["phases_median_ms"].items():
-            print(
-                f"  {mode:<12} start-up {phases['startup_ms']:7.1f} ms  "
-                f"imports {phases['import_ms']:7.1f} ms  first request {phases['request_ms']:7.1f} ms  "
-                f"total {phases['total_ms']:7.1f} ms",
-                flush=True,
-            )
-
-        if self.runs_without_pyc:
-            self._without_pyc(result)
-        self._import_profile(result, measured_env)
-        return result
+        raise NotImplementedError
 
     def _environment(self, deployed: Deployed) -> dict[str, str]:
         """The functions' settings, the deployed folders on the path, no bytecode written."""
@@ -203,13 +156,9 @@ class ColdStartBench:
         environment["PYTHONPATH"] = deployed.path()
         return environment
 
-    def _traced(self, environment: dict[str, str]) -> dict[str, str]:
-        """The measured condition plus what makes Powertools trace: Lambda's task root and a trace header."""
-        traced = dict(environment)
-        traced.pop("POWERTOOLS_TRACE_DISABLED", None)
-        traced["LAMBDA_TASK_ROOT"] = str(self.deployed.function_code)
-        traced["_X_AMZN_TRACE_ID"] = SAMPLE_TRACE_HEADER
-        return traced
+    def _floor_environment(self, environment: dict[str, str]) -> dict[str, str]:
+        """A function without the layer: only the runtime's own boto3 on the path."""
+        return {**environment, "PYTHONPATH": str(self.deployed.runtime_sdk)}
 
     # ----- the children ------------------------------------------------------------
 
@@ -246,31 +195,103 @@ class ColdStartBench:
         exited = time.perf_counter()
         if completed.returncode != 0:
             raise BenchmarkBroken(
-                f"cold start child ({mode}) exited with {completed.returncode}: {completed.stderr[-2000:]}"
+                f"child process ({mode}) exited with {completed.returncode}: {completed.stderr[-2000:]}"
             )
         report: dict[str, Any] = json.loads(result_path.read_text())
         if report["status"] != 200:
-            raise BenchmarkBroken(f"cold start child ({mode}) answered {report['status']}, not 200")
+            raise BenchmarkBroken(f"child process ({mode}) answered {report['status']}, not 200")
         return ChildRun(spawned, exited, report, completed.stderr)
 
-    def _cold_start(self, mode: str, environment: dict[str, str]) -> ColdStart:
-        child = self._spawn(mode, environment)
-        report = child.report
+    def _startup_ms(self, child: ChildRun) -> float:
+        """The interpreter's start-up: the parent's spawn to the child's first line, or the estimate."""
         if self._estimated_startup_ms is not None:
-            startup_ms = self._estimated_startup_ms
-        else:
-            startup_ms = (report["started"] - child.spawned) * 1000
-        return ColdStart(
-            mode=mode,
-            startup_ms=startup_ms,
-            import_ms=(report["imported"] - report["started"]) * 1000,
-            request_ms=(report["answered"] - report["imported"]) * 1000,
-        )
+            return self._estimated_startup_ms
+        return (child.report["started"] - child.spawned) * 1000
 
     def _estimate_startup_ms(self, environment: dict[str, str]) -> float:
         """Without a shared clock: the wall time of children that stop at their first line."""
         runs = [self._spawn("noop", environment) for _ in range(5)]
         return median([(run.exited - run.spawned) * 1000 for run in runs])
+
+
+class ColdStartBench(ChildBench):
+    def __init__(self, environment: BenchEnvironment, *, runs: int, runs_without_pyc: int) -> None:
+        super().__init__(environment)
+        self.runs = runs
+        self.runs_without_pyc = runs_without_pyc
+
+    def _run(self) -> BenchmarkResult:
+        result = BenchmarkResult(NAME)
+        print(
+            f"cold start: {self.runs} fresh processes each for the API and queue handlers (tracing off and "
+            "on) and the floor (import boto3 + one get_secret_value), interleaved, from the built layer",
+            flush=True,
+        )
+        print(f"  condition: {self.condition}", flush=True)
+        measured_env = self._environment(self.deployed)
+        environments = {mode: measured_env for mode in HANDLER_MODES}
+        environments[FLOOR_MODE] = self._floor_environment(measured_env)
+        for mode in TRACED_MODES:
+            environments[mode] = self._traced(measured_env)
+        for mode, environment in environments.items():
+            self._cold_start(mode, environment)  # one warm-up each: the OS file cache, not bytecode
+        if not self.clock_is_shared:
+            self._estimated_startup_ms = self._estimate_startup_ms(measured_env)
+
+        samples: dict[str, list[ColdStart]] = defaultdict(list)
+        for _ in range(self.runs):
+            # Interleaved, so that a change in the machine's load hits every mode alike.
+            for mode, environment in environments.items():
+                samples[mode].append(self._cold_start(mode, environment))
+
+        floor_ms = median([s.total_ms for s in samples[FLOOR_MODE]])
+        for mode in (*HANDLER_MODES, *TRACED_MODES):
+            handler_ms = median([s.total_ms for s in samples[mode]])
+            result.add(f"{_label(mode)} cold start (median of {self.runs})", handler_ms, "ms")
+            result.add(ratio_figure(mode), handler_ms / floor_ms, "x", TARGET_RATIO)
+        result.add(f"floor: boto3 + get_secret_value (median of {self.runs})", floor_ms, "ms")
+        result.details.update(
+            condition=self.condition,
+            python=str(self.deployed.python.path),
+            sys_path=self.deployed.path(),
+            startup_measured_as=(
+                "parent's spawn time to the child's first line, on the shared CLOCK_MONOTONIC"
+                if self.clock_is_shared
+                else "median wall time of a child that exits at once (includes its teardown)"
+            ),
+            phases_median_ms={mode: _phase_medians(runs) for mode, runs in samples.items()},
+            samples=[asdict(s) | {"total_ms": s.total_ms} for runs in samples.values() for s in runs],
+        )
+        for mode, phases in result.details["phases_median_ms"].items():
+            print(
+                f"  {mode:<12} start-up {phases['startup_ms']:7.1f} ms  "
+                f"imports {phases['import_ms']:7.1f} ms  first request {phases['request_ms']:7.1f} ms  "
+                f"total {phases['total_ms']:7.1f} ms",
+                flush=True,
+            )
+
+        if self.runs_without_pyc:
+            self._without_pyc(result)
+        self._import_profile(result, measured_env)
+        return result
+
+    def _traced(self, environment: dict[str, str]) -> dict[str, str]:
+        """The measured condition plus what makes Powertools trace: Lambda's task root and a trace header."""
+        traced = dict(environment)
+        traced.pop("POWERTOOLS_TRACE_DISABLED", None)
+        traced["LAMBDA_TASK_ROOT"] = str(self.deployed.function_code)
+        traced["_X_AMZN_TRACE_ID"] = SAMPLE_TRACE_HEADER
+        return traced
+
+    def _cold_start(self, mode: str, environment: dict[str, str]) -> ColdStart:
+        child = self._spawn(mode, environment)
+        report = child.report
+        return ColdStart(
+            mode=mode,
+            startup_ms=self._startup_ms(child),
+            import_ms=(report["imported"] - report["started"]) * 1000,
+            request_ms=(report["answered"] - report["imported"]) * 1000,
+        )
 
     # ----- without bytecode ----------------------------------------------------------
 
@@ -331,6 +352,11 @@ class ColdStartBench:
 def _child_mode(series: str) -> str:
     """What bench/cold_child.py is asked to do for a series: a traced series is its handler's."""
     return series.removesuffix(TRACED_SUFFIX)
+
+
+def ratio_figure(series: str) -> str:
+    """The name of a series' cold start / floor figure (the runner's target summary looks it up)."""
+    return f"{_label(series)} / floor"
 
 
 def _label(series: str) -> str:

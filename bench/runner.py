@@ -8,6 +8,7 @@ A missed target is reported, not an error; exit status 1 means a benchmark broke
 (for example a handler answered non-200), so its figures would mean nothing.
 Figures go to bench/results/latest.json (latest-smoke.json, latest-NAME.json for
 smoke and --only runs); see bench/README.md for what each benchmark measures.
+A run at full sizes ends with issue 17's targets, from the figures collected.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.environment import REPO, BenchEnvironment, configure_process
-from bench.report import BenchmarkBroken, BenchmarkResult, render_table, write_json
+from bench.report import BenchmarkBroken, BenchmarkResult, format_value, render_table, write_json
 
 RESULTS = REPO / "bench" / "results"
 PROVIDER_LATENCY_SECONDS = 0.1
@@ -34,6 +35,7 @@ PROVIDER_LATENCY_SECONDS = 0.1
 class Sizes:
     cold_runs: int
     cold_runs_without_pyc: int
+    restored_runs: int
     warm_requests: int
     warm_warmup: int
     batch_records: int
@@ -47,6 +49,7 @@ class Sizes:
 FULL = Sizes(
     cold_runs=10,
     cold_runs_without_pyc=5,
+    restored_runs=10,
     warm_requests=2000,
     warm_warmup=200,
     batch_records=10,
@@ -61,6 +64,7 @@ FULL = Sizes(
 SMOKE = Sizes(
     cold_runs=2,
     cold_runs_without_pyc=0,
+    restored_runs=2,
     warm_requests=50,
     warm_warmup=10,
     batch_records=10,
@@ -85,6 +89,12 @@ def _cold_start(environment: BenchEnvironment, options: Options) -> BenchmarkRes
     return ColdStartBench(
         environment, runs=sizes.cold_runs, runs_without_pyc=sizes.cold_runs_without_pyc
     ).run()
+
+
+def _restored(environment: BenchEnvironment, options: Options) -> BenchmarkResult:
+    from bench.restored import run_restored
+
+    return run_restored(environment, runs=options.sizes.restored_runs)
 
 
 def _warm_overhead(environment: BenchEnvironment, options: Options) -> BenchmarkResult:
@@ -137,11 +147,59 @@ def _tracker(environment: BenchEnvironment, options: Options) -> BenchmarkResult
 
 BENCHMARKS: dict[str, Callable[[BenchEnvironment, Options], BenchmarkResult]] = {
     "cold-start": _cold_start,
+    "restored": _restored,
     "warm-overhead": _warm_overhead,
     "sqs-batch": _sqs_batch,
     "bulk": _bulk,
     "tracker": _tracker,
 }
+
+
+# Issue 17's targets, each one figure of a benchmark (the limit and the verdict are the figure's own).
+ISSUE_17 = "issue 17 targets"
+ISSUE_17_TARGETS = (
+    ("API cold start / floor", "cold-start", "api handler / floor"),
+    ("queue cold start / floor", "cold-start", "queue handler / floor"),
+    (
+        "restored first request / floor first call",
+        "restored",
+        "api restored first request / floor first call",
+    ),
+    ("warm overhead p50 difference", "warm-overhead", "p50 difference (handler - bare)"),
+)
+
+
+def issue_targets(results: list[BenchmarkResult]) -> list[dict[str, Any]]:
+    """Issue 17's targets from the figures collected: measured value and verdict, or why there is none."""
+    figures = {result.name: {figure.name: figure for figure in result.figures} for result in results}
+    rows: list[dict[str, Any]] = []
+    for label, benchmark, figure_name in ISSUE_17_TARGETS:
+        row: dict[str, Any] = {"name": label, "benchmark": benchmark, "figure": figure_name}
+        if benchmark not in figures:
+            row["verdict"] = f"not run (benchmark {benchmark} was not run)"
+        elif figure_name not in figures[benchmark]:
+            row["verdict"] = f"no figure {figure_name!r} in {benchmark}'s results"
+        else:
+            figure = figures[benchmark][figure_name]
+            row.update(figure.as_json())
+        rows.append(row)
+    return rows
+
+
+def render_issue_targets(rows: list[dict[str, Any]]) -> str:
+    cells = []
+    for row in rows:
+        if "value" in row:
+            limit = "" if row["target"] is None else "<= " + format_value(row["target"], row["unit"])
+            cells.append((row["name"], format_value(row["value"], row["unit"]), limit, row["verdict"]))
+        else:
+            cells.append((row["name"], "", "", row["verdict"]))
+    widths = [max(len(cell[i]) for cell in cells) for i in range(3)]
+    lines = [ISSUE_17]
+    for label, value, limit, verdict in cells:
+        columns = (label.ljust(widths[0]), value.rjust(widths[1]), limit.rjust(widths[2]), verdict)
+        lines.append("  " + "  ".join(columns).rstrip())
+    return "\n".join(lines)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -225,6 +283,10 @@ def main(argv: list[str] | None = None) -> int:
     document["machine"]["load_average_after"] = os.getloadavg() if hasattr(os, "getloadavg") else None
     document["seconds"] = round(time.perf_counter() - started, 1)
     print("\n" + render_table(results))
+    targets = issue_targets(results)
+    document["issue_17_targets"] = targets
+    if not args.smoke:
+        print("\n" + render_issue_targets(targets))
     write_json(output, document)
     print(f"\n{document['seconds']} s; figures written to {output}", flush=True)
     return 0

@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-BENCHMARKS = {"cold-start", "warm-overhead", "sqs-batch", "bulk", "tracker"}
+BENCHMARKS = {"cold-start", "restored", "warm-overhead", "sqs-batch", "bulk", "tracker"}
+# The restored first request's figures (names without their "(median of N)").
+RESTORED_FIGURES = {
+    "api restored first request",
+    "floor first call: get_secret_value + one POST",
+    "api restored first request / floor first call",
+    "queue restored first request",
+    "api first call after import, without hooks",
+}
+ISSUE_17_TARGETS = 4
 # Generous: the smoke run takes seconds, but CI machines are shared.
 TIMEOUT_SECONDS = 180
 
@@ -45,6 +54,13 @@ def test_smoke_run_exits_0_and_reports_every_figure_as_a_positive_number(tmp_pat
             assert math.isfinite(value), f"{name}: {figure_name} is {value!r}"
             assert value > 0, f"{name}: {figure_name} is {value!r}"
             assert figure["verdict"] in {"PASS", "MISS", "-"}
+    restored = report["benchmarks"]["restored"]["figures"]
+    assert {name.split(" (median of ")[0] for name in restored} == RESTORED_FIGURES
+    assert restored["api restored first request / floor first call"]["target"] == 1.2
+    # Issue 17's targets each found their figure (the block itself is printed by full runs only)
+    targets = report["issue_17_targets"]
+    assert len(targets) == ISSUE_17_TARGETS
+    assert all(target["verdict"] in {"PASS", "MISS"} for target in targets), targets
     # The table went to stdout, one line per figure
     figure_count = sum(len(b["figures"]) for b in report["benchmarks"].values())
     table_rows = [line for line in completed.stdout.splitlines() if line.split(" ", 1)[0] in BENCHMARKS]
