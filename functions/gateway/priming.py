@@ -142,6 +142,20 @@ def _priming(function: str) -> Iterator[Any]:
     logger.debug("primed", extra={"function": function})
 
 
+def _prime_output() -> None:
+    """The first log line's formatting and the first metrics' serialisation, written nowhere; and the
+    IDNA codec the first connection to a host name loads."""
+    import logging
+
+    from gateway.observability import metrics
+
+    record = logging.LogRecord("priming", logging.INFO, __file__, 0, "primed", None, None)
+    record.extra = {"destination_count": 1}
+    logger.registered_formatter.format(record)
+    metrics.serialize_metric_set(metrics={"Priming": {"Unit": "Count", "Value": [1.0]}})
+    "priming.invalid".encode("idna")
+
+
 def _prime_sender(settings: Any) -> None:
     """Number metadata, the sender and its clients, and the AWS operations a send makes."""
     from gateway.send import get_sender
@@ -152,6 +166,7 @@ def _prime_sender(settings: Any) -> None:
         example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
         if example is not None:
             normalise(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164))
+    _prime_output()
     sender = get_sender()
     _stop_before_sending(sender.token_source.client, "GetSecretValue", {"SecretId": settings.token_secret_id})
     if sender.tracking is not None:
