@@ -49,8 +49,11 @@ if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
 SEND_ROUTE = ("POST", "/messages")
-# The preview takes the same body: it passes the same boundary before the resolver reads it.
-PREVIEW_ROUTE = ("POST", "/messages/preview")
+# The routes with a body: it passes the same boundary before the resolver reads it.
+BODY_ROUTES = frozenset(
+    {("POST", "/messages/preview"), ("PUT", "/suppressions/{number}"), ("POST", "/suppressions/import")}
+)
+NUMBER_RESOURCE = "/suppressions/{number}"
 JSON_HEADERS = {"Content-Type": ["application/json"]}
 REPLAYED_JSON_HEADERS = {**JSON_HEADERS, names.IDEMPOTENCY_REPLAYED_HEADER: ["true"]}
 # The header's rules, as the resolver's Header(...) in api_routes states them for the description.
@@ -86,13 +89,30 @@ def _handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     route = (event.get("httpMethod"), event.get("resource") or event.get("path"))
     if route == SEND_ROUTE:
         return send_message(event, lambda: context.get_remaining_time_in_millis() / 1000)
-    if route == PREVIEW_ROUTE:
+    if route in BODY_ROUTES:
         try:
             event = with_canonical_body(event)
         except GatewayError as refused:
             record_failure(refused)
             return _proxy_answer(*problem_parts(refused, _request_id(event)))
+    if event.get("resource") == NUMBER_RESOURCE:
+        event = _with_encoded_number(event)
     return resolve(event, context)
+
+
+def _with_encoded_number(event: dict[str, Any]) -> dict[str, Any]:
+    """The path with the number percent-encoded, as the resolver's route patterns take it.
+
+    API Gateway decodes path parameters; a number written '+30 691 234 5678' would not match
+    the resolver's pattern for a path segment. The route decodes it again.
+    """
+    from urllib.parse import quote
+
+    parameters = event.get("pathParameters")
+    number = parameters.get("number") if isinstance(parameters, dict) else None
+    if not isinstance(number, str):
+        return event
+    return {**event, "path": "/suppressions/" + quote(number, safe="")}
 
 
 def send_message(event: dict[str, Any], seconds_left: Callable[[], float]) -> dict[str, Any]:

@@ -10,7 +10,7 @@ tests/integration/test_api_fast_path.py holds the two paths to the same answers.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.openapi.exceptions import (
@@ -42,9 +42,16 @@ from gateway.responses import (
     PreviewResponse,
     Problem,
     SendResponse,
+    SuppressionEntries,
+    SuppressionEntry,
+    SuppressionImported,
+    SuppressionPage,
+    SuppressionRemoved,
 )
 from gateway.send import get_sender, invalid_request, record_failure, send_answer
-from gateway.settings import SettingsError
+from gateway.settings import SettingsError, get_settings
+from gateway.suppression.requests import EntryIn, ImportRequest
+from gateway.suppression.rules import Reason
 
 API_TITLE = "viber-gateway"
 API_VERSION = "1.0.0"
@@ -127,7 +134,8 @@ def post_messages(
 def post_preview(
     request: Annotated[SendRequest, Body(description="The message, as for POST /messages")],
 ) -> Response[Any]:
-    return _json(200, preview(request, get_queries(), seconds_left=_seconds_left), replayed=False)
+    answer = preview(request, get_queries(), suppression=get_sender().suppression, seconds_left=_seconds_left)
+    return _json(200, answer, replayed=False)
 
 
 @app.get(
@@ -157,6 +165,169 @@ def get_balance(
     ] = None,
 ) -> Response[Any]:
     return _json(200, balance_answer(get_queries(), country), replayed=False)
+
+
+_SUPPRESSION_ERRORS = {
+    403: _problem_response(403, "API Gateway: the x-api-key header is missing or not a key of the API"),
+    422: _problem_response(422, "A value is invalid"),
+    429: _problem_response(429, "API Gateway: too many requests for the stage or the key's usage plan"),
+    500: _problem_response(500, "The gateway failed unexpectedly (quote request_id)"),
+    503: _problem_response(503, "The stage has no suppression list"),
+}
+NUMBER_DESCRIPTION = (
+    "The number in any format a send takes ('+306912345678', '00306912345678', '306912345678'), "
+    "percent-encoded where it holds spaces or other separators."
+)
+SenderQuery = Annotated[
+    str | None,
+    Query(min_length=1, max_length=100, description="A Viber sender name: that sender's entry only."),
+]
+
+
+@app.put(
+    "/suppressions/<number>",
+    summary="Put a number on the suppression list (or change its entry)",
+    description="One entry per number and scope (every sender, or one Viber sender name). Every send "
+    "leaves the number out while the entry lasts. Destination Suppressed is published when it is new or "
+    "changed.",
+    tags=["suppressions"],
+    security=[{"apiKey": []}],
+    responses={
+        200: {
+            "description": "The entry as stored",
+            "content": {"application/json": {"model": SuppressionEntry}},
+        },
+        400: _problem_response(400, "The body is not one JSON object (or not UTF-8, or not valid base64)"),
+        413: _problem_response(413, "API Gateway: the request is larger than 10 MB"),
+        415: _problem_response(415, "The body is not sent as application/json in UTF-8"),
+        **_SUPPRESSION_ERRORS,
+    },
+)
+def put_suppression(
+    number: Annotated[str, Path(description=NUMBER_DESCRIPTION)],
+    entry: Annotated[EntryIn, Body(description="Why, for whom, until when")],
+) -> Response[Any]:
+    service = _suppressions()
+    answer, _ = service.add(_number(number), entry, _caller())
+    return _json(200, answer, replayed=False)
+
+
+@app.get(
+    "/suppressions/<number>",
+    summary="A number's entries on the suppression list",
+    tags=["suppressions"],
+    security=[{"apiKey": []}],
+    responses={
+        200: {"description": "Its entries", "content": {"application/json": {"model": SuppressionEntries}}},
+        404: _problem_response(404, "The number is not on the list"),
+        **_SUPPRESSION_ERRORS,
+    },
+)
+def get_suppression(number: Annotated[str, Path(description=NUMBER_DESCRIPTION)]) -> Response[Any]:
+    return _json(200, _suppressions().get(_number(number)), replayed=False)
+
+
+@app.delete(
+    "/suppressions/<number>",
+    summary="Take a number off the suppression list",
+    description="Its entry for one sender (`?sender=`), or every entry of the number. Publishes "
+    "Suppression Removed for each entry removed. The entries are erased, not kept.",
+    tags=["suppressions"],
+    security=[{"apiKey": []}],
+    responses={
+        200: {
+            "description": "What was removed",
+            "content": {"application/json": {"model": SuppressionRemoved}},
+        },
+        404: _problem_response(404, "The number has no such entry"),
+        **_SUPPRESSION_ERRORS,
+    },
+)
+def delete_suppression(
+    number: Annotated[str, Path(description=NUMBER_DESCRIPTION)], sender: SenderQuery = None
+) -> Response[Any]:
+    return _json(200, _suppressions().remove(_number(number), sender, _caller()), replayed=False)
+
+
+@app.get(
+    "/suppressions",
+    summary="The suppression list, a page at a time",
+    description="Filtered by reason and scope; `next_cursor` leads to the next page.",
+    tags=["suppressions"],
+    security=[{"apiKey": []}],
+    responses={
+        200: {"description": "A page", "content": {"application/json": {"model": SuppressionPage}}},
+        **_SUPPRESSION_ERRORS,
+    },
+)
+def list_suppressions(
+    reason: Annotated[Reason | None, Query(description="Only entries of this reason.")] = None,
+    sender: SenderQuery = None,
+    scope: Annotated[
+        Literal["all", "every-sender"] | None,
+        Query(description="every-sender: only entries for every sender (not one sender's)."),
+    ] = None,
+    cursor: Annotated[
+        str | None, Query(min_length=1, max_length=2048, description="next_cursor of the page before.")
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=1000, description="Entries per page.")] = 100,
+) -> Response[Any]:
+    answer = _suppressions().page(
+        reason=None if reason is None else reason.value,
+        sender=sender,
+        every_sender=scope == "every-sender",
+        cursor=cursor,
+        limit=limit,
+    )
+    return _json(200, answer, replayed=False)
+
+
+@app.post(
+    "/suppressions/import",
+    summary="Put up to 10,000 numbers on the suppression list at once",
+    description="All or nothing: one invalid entry refuses the whole import, naming it. Importing the "
+    "same entries again changes nothing (and publishes nothing).",
+    tags=["suppressions"],
+    security=[{"apiKey": []}],
+    responses={
+        200: {"description": "What changed", "content": {"application/json": {"model": SuppressionImported}}},
+        400: _problem_response(400, "The body is not one JSON object (or not UTF-8, or not valid base64)"),
+        413: _problem_response(413, "API Gateway: the request is larger than 10 MB"),
+        415: _problem_response(415, "The body is not sent as application/json in UTF-8"),
+        **_SUPPRESSION_ERRORS,
+    },
+)
+def import_suppressions(request: Annotated[ImportRequest, Body(description="The entries")]) -> Response[Any]:
+    return _json(200, _suppressions().import_entries(request, _caller()), replayed=False)
+
+
+def _suppressions() -> Any:
+    from gateway.suppression.service import SuppressionList
+
+    store = get_sender().suppression
+    if store is None:
+        raise GatewayError(Failure.MISCONFIGURED, "This stage has no suppression list (SUPPRESSION_TABLE).")
+    settings = get_settings()
+    publisher = None
+    if settings.event_bus_name:
+        from gateway.events import EventPublisher
+
+        publisher = EventPublisher(settings.event_bus_name)
+    return SuppressionList(store, publisher)
+
+
+def _number(raw: str) -> str:
+    from urllib.parse import unquote
+
+    from gateway.suppression.service import number_from_path
+
+    return number_from_path(unquote(raw))
+
+
+def _caller() -> str:
+    """Who is asking: the API key's id as API Gateway tells it (not the key), or `api`."""
+    identity = app.current_event.request_context.identity
+    return identity.api_key_id or "api"
 
 
 SMSID_PATTERN = r"^[0-9]{1,20}$"

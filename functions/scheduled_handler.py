@@ -60,6 +60,8 @@ def get_tracker() -> Tracker | None:
         get_publisher(),
         batch_size=settings.status_batch_size,
         poll_seconds=settings.tracking_poll_seconds,
+        suppression=get_sender().suppression,
+        suppress_after_failures=settings.auto_suppress_after_failures,
     )
 
 
@@ -115,7 +117,7 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
             seconds_left=lambda: context.get_remaining_time_in_millis() / 1000,
             lease_seconds=context.get_remaining_time_in_millis() // 1000 + 5,
         )
-        return dict(vars(run))
+        return {name: value for name, value in vars(run).items() if name != "deliveries"}
     if task == names.TASK_RECONCILE:
         reconciler = get_reconciler()
         if reconciler is None:

@@ -51,6 +51,7 @@ KEY_ROLLOUT = "rollout"
 KEY_ALARM_TOPIC_ARN = "alarmTopicArn"
 KEY_LOW_BALANCE_EUROS = "lowBalanceEuros"
 KEY_SNAP_START = "snapStart"
+KEY_AUTO_SUPPRESS_AFTER_FAILURES = "autoSuppressAfterFailures"
 CONTEXT_KEYS = (
     KEY_STAGE,
     KEY_PROVIDER_BASE_URL,
@@ -69,6 +70,7 @@ CONTEXT_KEYS = (
     KEY_ALARM_TOPIC_ARN,
     KEY_LOW_BALANCE_EUROS,
     KEY_SNAP_START,
+    KEY_AUTO_SUPPRESS_AFTER_FAILURES,
 )
 
 DEFAULT_STAGE = "prod"
@@ -117,6 +119,10 @@ MAX_LOW_BALANCE_EUROS = 1_000_000.0
 # Lambda SnapStart exists for the Python 3.12 and newer managed runtimes. What else rules it out
 # (provisioned concurrency, EFS, ephemeral storage over 512 MB) the stack never configures.
 MIN_SNAP_START_PYTHON = (3, 12)
+
+# Delivery tracking suppresses a number after this many messages in a row failed for good on it
+# (0: never). More than 100 would never trigger for any real number: a typo, not a choice.
+MAX_AUTO_SUPPRESS_AFTER_FAILURES = 100
 
 # Event source mappings accept a maximum concurrency between 2 and 1000.
 MIN_QUEUE_MAX_CONCURRENCY = 2
@@ -187,6 +193,8 @@ class GatewayConfig:
     low_balance_euros: float | None = DEFAULT_LOW_BALANCE_EUROS  # None: no Balance Low, no alarm
     # SnapStart on the published versions of the API and queue functions (README: SnapStart).
     snap_start: bool = True
+    # Failed-for-good messages in a row after which delivery tracking suppresses a number (0: never).
+    auto_suppress_after_failures: int = names.DEFAULT_AUTO_SUPPRESS_AFTER_FAILURES
 
     @property
     def stack_name(self) -> str:
@@ -254,6 +262,12 @@ class GatewayConfig:
                 context, KEY_LOW_BALANCE_EUROS, defaults.low_balance_euros, _balance_threshold
             ),
             snap_start=_parse(context, KEY_SNAP_START, defaults.snap_start, _boolean),
+            auto_suppress_after_failures=_parse(
+                context,
+                KEY_AUTO_SUPPRESS_AFTER_FAILURES,
+                defaults.auto_suppress_after_failures,
+                _failures_before_suppressing,
+            ),
         )
         if config.snap_start and _minor_version(config.lambda_python_version) < MIN_SNAP_START_PYTHON:
             oldest = ".".join(str(part) for part in MIN_SNAP_START_PYTHON)
@@ -407,6 +421,16 @@ def _balance_threshold(raw: Any) -> float | None:
         raise ValueError(
             f"expected euros greater than 0 and at most {MAX_LOW_BALANCE_EUROS:,.0f}, or none (no "
             "Balance Low event, no balance alarm)"
+        )
+    return value
+
+
+def _failures_before_suppressing(raw: Any) -> int:
+    value = _integer(raw)
+    if not 0 <= value <= MAX_AUTO_SUPPRESS_AFTER_FAILURES:
+        raise ValueError(
+            f"expected an integer from 0 (never suppress a number automatically) to "
+            f"{MAX_AUTO_SUPPRESS_AFTER_FAILURES}"
         )
     return value
 

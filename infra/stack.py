@@ -7,18 +7,19 @@ from constructs import Construct
 
 from gateway import names
 from infra.components.api import MessagesApi
+from infra.components.event_bus import EventBus
 from infra.components.function import DependencyLayer, SharedFunctionResources
 from infra.components.monitoring import Monitoring
 from infra.components.queue_consumer import QueueConsumer
 from infra.components.rollout import Rollout
-from infra.components.scheduled import EventBus, ScheduledWork
+from infra.components.scheduled import ScheduledWork
 from infra.components.secret import ProviderTokenSecret
-from infra.components.storage import IdempotencyStore, TrackingTable
+from infra.components.storage import IdempotencyStore, SuppressionTable, TrackingTable
 from infra.config import GatewayConfig
 
 
 class ViberGatewayStack(Stack):
-    """REST API and SQS queue in front of the same send use case, with token, table and alarms."""
+    """REST API and SQS queue in front of the same send use case, with token, tables and alarms."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: GatewayConfig) -> None:
         super().__init__(
@@ -35,6 +36,7 @@ class ViberGatewayStack(Stack):
         self.provider_token = ProviderTokenSecret(self, "ProviderToken", config=config)
         self.idempotency_store = IdempotencyStore(self, "Idempotency", config=config)
         self.tracking_table = TrackingTable(self, "Tracking", config=config)
+        self.suppression_table = SuppressionTable(self, "Suppression", config=config)
         self.event_bus = EventBus(self, "Events", config=config)
         self.dependency_layer = DependencyLayer(self, "Dependencies", config=config)
         shared = SharedFunctionResources.create(
@@ -43,8 +45,10 @@ class ViberGatewayStack(Stack):
             token_secret=self.provider_token.secret,
             idempotency_table=self.idempotency_store.table,
             tracking_table=self.tracking_table.table,
+            suppression_table=self.suppression_table.table,
         )
-        self.messages_api = MessagesApi(self, "Api", shared=shared)
+        # Both the API and the scheduled function publish on the stage's bus.
+        self.messages_api = MessagesApi(self, "Api", shared=shared, bus=self.event_bus.bus)
         self.queue_consumer = QueueConsumer(self, "Queue", shared=shared)
         self.scheduled_work = ScheduledWork(
             self, "Scheduled", shared=shared, bus=self.event_bus.bus, consumer=self.queue_consumer
@@ -85,6 +89,10 @@ class ViberGatewayStack(Stack):
             ),
             "IdempotencyTableName": (self.idempotency_store.table.table_name, "Idempotency records"),
             "TrackingTableName": (self.tracking_table.table.table_name, "Tracked messages, unknown outcomes"),
+            "SuppressionTableName": (
+                self.suppression_table.table.table_name,
+                "The suppression list: numbers that must not be messaged",
+            ),
             "EventBusName": (
                 self.event_bus.bus.event_bus_name,
                 "Delivery events (source viber-gateway): add your rules here",

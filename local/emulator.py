@@ -211,7 +211,8 @@ def provision(
     visibility_timeout: int | None = None,
     with_sink: bool = True,
 ) -> Resources:
-    """Create the token secret, the queues, the idempotency and tracking tables, and the event bus.
+    """Create the token secret, the queues, the idempotency, tracking and suppression tables, and
+    the event bus.
 
     Every name and setting comes from gateway.names, as in the stack. `client` makes a boto3
     client for a service: the emulator's (local.run), or boto3.client under moto's mock_aws
@@ -254,6 +255,7 @@ def provision(
         TimeToLiveSpecification={"Enabled": True, "AttributeName": names.IDEMPOTENCY_TTL_ATTRIBUTE},
     )
     create_tracking_table(dynamodb)
+    create_suppression_table(dynamodb)
     return Resources(
         queue_url=queue_url,
         queue_arn=_queue_arn(sqs, queue_url),
@@ -289,6 +291,28 @@ def create_tracking_table(dynamodb: Any) -> None:
     dynamodb.update_time_to_live(
         TableName=names.TRACKING_TABLE_NAME,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": names.TRACKING_TTL_ATTRIBUTE},
+    )
+
+
+def create_suppression_table(dynamodb: Any) -> None:
+    """The suppression list: keyed by `pk` and `sk`, entries expiring on TTL, as the stack makes it."""
+    from gateway import names
+
+    dynamodb.create_table(
+        TableName=names.SUPPRESSION_TABLE_NAME,
+        KeySchema=[
+            {"AttributeName": names.SUPPRESSION_KEY_ATTRIBUTE, "KeyType": "HASH"},
+            {"AttributeName": names.SUPPRESSION_SORT_ATTRIBUTE, "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[
+            {"AttributeName": names.SUPPRESSION_KEY_ATTRIBUTE, "AttributeType": "S"},
+            {"AttributeName": names.SUPPRESSION_SORT_ATTRIBUTE, "AttributeType": "S"},
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=names.SUPPRESSION_TABLE_NAME,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": names.SUPPRESSION_TTL_ATTRIBUTE},
     )
 
 

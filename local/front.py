@@ -2,7 +2,7 @@
 
 Each request becomes a REST API proxy event for the API function, shaped like
 events/api-post-im.json. Like the deployed REST API it serves exactly
-POST /messages, GET /messages and GET /messages/{smsid} (x-api-key required)
+POST /messages, GET /messages and GET /messages/{smsid}, the suppression list's routes (x-api-key required)
 and GET /openapi.json (open, the function's document answered without invoking
 it, as the deployed MOCK integration does); anything else gets API Gateway's own
 403. GET /docs is local only: Swagger UI from the installed Powertools package,
@@ -63,6 +63,11 @@ ROUTES: Final = (
     Route("GET", "/account/balance", keyed=True),
     Route("GET", "/messages", keyed=True),
     Route("GET", "/messages/{smsid}", keyed=True),
+    Route("GET", "/suppressions", keyed=True),
+    Route("POST", "/suppressions/import", keyed=True),
+    Route("PUT", "/suppressions/{number}", keyed=True),
+    Route("GET", "/suppressions/{number}", keyed=True),
+    Route("DELETE", "/suppressions/{number}", keyed=True),
     Route("GET", OPENAPI_PATH, keyed=False),
 )
 DOCS_PATH: Final = "/docs"

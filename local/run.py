@@ -260,6 +260,11 @@ def function_environment(
         ),
         names.ENV_LOW_BALANCE_EUROS: current.get(names.ENV_LOW_BALANCE_EUROS, str(LOCAL_LOW_BALANCE_EUROS)),
         names.ENV_TRACKING_TABLE: names.TRACKING_TABLE_NAME,
+        names.ENV_SUPPRESSION_TABLE: names.SUPPRESSION_TABLE_NAME,
+        # The stack's default (context key autoSuppressAfterFailures), or the caller's.
+        names.ENV_AUTO_SUPPRESS_AFTER_FAILURES: current.get(
+            names.ENV_AUTO_SUPPRESS_AFTER_FAILURES, str(names.DEFAULT_AUTO_SUPPRESS_AFTER_FAILURES)
+        ),
         names.ENV_EVENT_BUS_NAME: names.EVENT_BUS_NAME,
         # Young messages polled at every run of the (local, quick) schedule.
         names.ENV_TRACKING_POLL_SECONDS: "1",

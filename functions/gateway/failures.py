@@ -106,6 +106,11 @@ class Failure(Enum):
         may_have_sent=True,
         provider_error=True,
     )
+    # Every destination of a send is on the suppression list: nothing was sent, and sending again
+    # cannot help until the list changes (the problem says which and why).
+    ALL_SUPPRESSED = FailureClass(
+        "all-suppressed", "Every destination is suppressed", 422, QueueAction.DEAD_LETTER
+    )
     # A status lookup for an id the provider does not know for this account.
     NOT_FOUND = FailureClass("not-found", "No such message", 404, QueueAction.DEAD_LETTER)
     # A defect of the gateway (an exception nothing above describes). Retrying cannot mend it:

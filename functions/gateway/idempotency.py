@@ -57,6 +57,7 @@ from gateway.request import FieldError, SendRequest
 from gateway.segments import fallback_sms
 from gateway.send import Answer, SendAttempt, SendContext, Sender, get_sender
 from gateway.settings import get_settings
+from gateway.suppression.rules import Suppressed
 
 if TYPE_CHECKING:
     from gateway.tracking import UnknownSend
@@ -218,7 +219,7 @@ class IdempotentSender:
     ) -> dict[str, Any]:
         attempt = self.sender.send(request, seconds_left=seconds_left, context=context)
         attempts.append(attempt)
-        if not attempt.may_have_sent:
+        if not attempt.may_have_sent and not attempt.all_suppressed:
             attempt.answer()  # raises the failure: the record is dropped and a retry may send
         # Some or all of it may have gone out: keep what happened, so a retry answers it again.
         return attempt_record(attempt)
@@ -305,6 +306,9 @@ def attempt_record(attempt: SendAttempt) -> dict[str, Any]:
         else:
             chunks.append([len(chunk), _failure(outcome)])
     record: dict[str, Any] = {"v": RECORD_VERSION, "duplicates_removed": attempt.duplicates_removed}
+    if attempt.suppressed:
+        # What the list left out is kept, so a replay answers it whatever the list says by then.
+        record["suppressed"] = [[s.destination, s.reason, s.sender] for s in attempt.suppressed]
     encoded = json.dumps(chunks, separators=(",", ":"))
     if len(encoded) > COMPRESS_ABOVE_BYTES:
         record["chunks_z"] = base64.b64encode(zlib.compress(encoded.encode(), 9)).decode("ascii")
@@ -319,7 +323,9 @@ def attempt_from_record(record: dict[str, Any], request: SendRequest) -> SendAtt
         chunks = json.loads(zlib.decompress(base64.b64decode(record["chunks_z"])))
     else:
         chunks = record["chunks"]
-    destinations = request.destinations
+    suppressed = tuple(Suppressed(*kept) for kept in record.get("suppressed", ()))
+    left_out = {item.destination for item in suppressed}
+    destinations = [destination for destination in request.destinations if destination not in left_out]
     split: list[list[str]] = []
     outcomes: list[SendResult | GatewayError] = []
     start = 0
@@ -334,7 +340,7 @@ def attempt_from_record(record: dict[str, Any], request: SendRequest) -> SendAtt
         else:
             outcomes.append(_failure_from(kept[0]))
     duplicates = int(record["duplicates_removed"])
-    return SendAttempt(split, outcomes, duplicates, request.reference, fallback_sms(request))
+    return SendAttempt(split, outcomes, duplicates, request.reference, fallback_sms(request), suppressed)
 
 
 def _failure(error: GatewayError) -> dict[str, Any]:

@@ -97,6 +97,7 @@ FAILURE_TYPES = (
     "outcome-unknown",
     "partially-sent",
     "not-found",
+    "all-suppressed",
     "internal-error",
 )
 
@@ -217,3 +218,21 @@ ENV_RECONCILE_GRACE_SECONDS = "RECONCILE_GRACE_SECONDS"
 DEFAULT_RECONCILE_GRACE_SECONDS = 10 * 60
 ENV_RECONCILE_SKEW_SECONDS = "RECONCILE_SKEW_SECONDS"
 DEFAULT_RECONCILE_SKEW_SECONDS = 30
+
+# The suppression list (gateway.suppression): numbers that must not be messaged.
+ENV_SUPPRESSION_TABLE = "SUPPRESSION_TABLE"  # unset: no list, every send goes to every number
+SUPPRESSION_TABLE_NAME = "viber-gateway-suppressions"
+SUPPRESSION_KEY_ATTRIBUTE = "pk"  # entry#<number> or bucket#<n>
+SUPPRESSION_SORT_ATTRIBUTE = "sk"  # the entry's scope, or "members" for a bucket
+SUPPRESSION_TTL_ATTRIBUTE = "expires_at"  # entries with an expiry; DynamoDB removes them after it
+# The send path reads the list by bucket: one item per bucket holds what a send needs to know of
+# every entry in it, so a send of one number reads one item and one of 10,000 a few calls.
+SUPPRESSION_BUCKETS = 512
+# Delivery tracking suppresses a number whose messages failed for good this many times in a row
+# (0: never). Context key autoSuppressAfterFailures.
+ENV_AUTO_SUPPRESS_AFTER_FAILURES = "AUTO_SUPPRESS_AFTER_FAILURES"
+DEFAULT_AUTO_SUPPRESS_AFTER_FAILURES = 3
+DETAIL_TYPE_DESTINATION_SUPPRESSED = "Destination Suppressed"
+DETAIL_TYPE_SUPPRESSION_REMOVED = "Suppression Removed"
+METRIC_SUPPRESSED_DESTINATIONS = "SuppressedDestinations"  # destinations a send left out
+MAX_SUPPRESSION_IMPORT = 10_000

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gateway.balance import low_cost_price_per_sms, price_per_sms
 from gateway.failures import GatewayError
@@ -20,16 +20,28 @@ from gateway.queries import ProviderQueries
 from gateway.request import MAX_TEXT_LENGTH, SendRequest
 from gateway.segments import fallback_sms
 
+if TYPE_CHECKING:
+    from gateway.suppression.store import SuppressionStore
+
 # Countries priced per preview: each is one GetAccountBalance call.
 MAX_PRICED_COUNTRIES = 10
 
 
 def preview(
-    request: SendRequest, queries: ProviderQueries | None, *, seconds_left: Callable[[], float] | None = None
+    request: SendRequest,
+    queries: ProviderQueries | None,
+    *,
+    suppression: SuppressionStore | None = None,
+    seconds_left: Callable[[], float] | None = None,
 ) -> dict[str, Any]:
     sms = fallback_sms(request)
+    destinations = request.destinations
+    suppressed = suppression.check(destinations, request.im_sender_name) if suppression is not None else []
+    if suppressed:
+        left_out = {item.destination for item in suppressed}
+        destinations = [destination for destination in destinations if destination not in left_out]
     by_country: dict[str, int] = {}
-    for destination in request.destinations:
+    for destination in destinations:
         code = country_code(destination)
         by_country[code] = by_country.get(code, 0) + 1
     countries = []
@@ -48,7 +60,7 @@ def preview(
             worst_case = None if worst_case is None or cost is None else worst_case + cost
         countries.append(entry)
     answer: dict[str, Any] = {
-        "destinations": request.destinations,
+        "destinations": destinations,
         "duplicates_removed": request.duplicates_removed,
         "countries": countries,
         "viber": {"characters": len(request.im_text), "max_characters": MAX_TEXT_LENGTH},
@@ -58,6 +70,8 @@ def preview(
     }
     if request.reference is not None:
         answer["reference"] = request.reference
+    if suppressed:
+        answer["suppressed"] = [item.as_dict() for item in suppressed]
     return answer
 
 

@@ -88,12 +88,12 @@ def prime_api(
         if settings is None:
             return
         parse(sample_event("/messages"))
-        _prime_sender(settings)
-        # A Viber-only preview asks LiveAll for no price: the resolver, its validation and the
-        # preview's code run, and nothing leaves the process.
-        answer = resolve(
-            sample_event("/messages/preview", {**SAMPLE_BODY, "im_type": "IM"}), PrimingContext()
-        )
+        sender = _prime_sender(settings)
+        # A Viber-only preview asks LiveAll for no price, and its look at the suppression list is
+        # answered here: the resolver, its validation and the preview's code run, nothing leaves.
+        preview = sample_event("/messages/preview", {**SAMPLE_BODY, "im_type": "IM"})
+        with _answered_here(sender.suppression.client if sender.suppression is not None else None):
+            answer = resolve(preview, PrimingContext())
         if answer.get("statusCode") != 200:
             logger.warning("priming: the preview answered", extra={"status": answer.get("statusCode")})
 
@@ -156,7 +156,7 @@ def _prime_output() -> None:
     "priming.invalid".encode("idna")
 
 
-def _prime_sender(settings: Any) -> None:
+def _prime_sender(settings: Any) -> Any:
     """Number metadata, the sender and its clients, and the AWS operations a send makes."""
     from gateway.send import get_sender
     from gateway.settings import Settings
@@ -176,6 +176,11 @@ def _prime_sender(settings: Any) -> None:
             "BatchWriteItem",
             {"RequestItems": {sender.tracking.table_name: [{"PutRequest": {"Item": item}}]}},
         )
+    if sender.suppression is not None:
+        # A send of one number reads its bucket, a larger one reads buckets in batches.
+        for destinations in (["306912345678"], ["306912345678", "35799123456"]):
+            with _answered_here(sender.suppression.client):
+                sender.suppression.check(destinations, "Priming")
     from gateway.idempotency import get_idempotent_sender
 
     store = get_idempotent_sender().prepare()
@@ -187,6 +192,7 @@ def _prime_sender(settings: Any) -> None:
         ("DeleteItem", {"Key": key}),
     ):
         _stop_before_sending(store.client, operation, {"TableName": store.table_name, **parameters})
+    return sender
 
 
 def _stop_before_sending(client: Any, operation: str, parameters: dict[str, Any]) -> None:
@@ -195,15 +201,25 @@ def _stop_before_sending(client: Any, operation: str, parameters: dict[str, Any]
     The operation's model, its serializer and the endpoint rules (cached per parameters) are
     loaded by it, as the first real call would load them.
     """
-    event = f"before-call.{client.meta.service_model.service_id.hyphenize()}.{operation}"
-    marker = f"viber-gateway-priming-{operation}"
+    with _answered_here(client):
+        getattr(client, xform_name(operation))(**parameters)
+
+
+@contextlib.contextmanager
+def _answered_here(client: Any | None) -> Iterator[None]:
+    """While it lasts, botocore answers every call of `client` with an empty answer, unsigned and unsent."""
+    if client is None:
+        yield
+        return
+    event = f"before-call.{client.meta.service_model.service_id.hyphenize()}"
+    marker = "viber-gateway-priming"
 
     def answer(**_: Any) -> tuple[AWSResponse, dict[str, Any]]:
         return AWSResponse(url="priming", status_code=200, headers={}, raw=None), {}
 
     client.meta.events.register_first(event, answer, unique_id=marker)
     try:
-        getattr(client, xform_name(operation))(**parameters)
+        yield
     finally:
         client.meta.events.unregister(event, unique_id=marker)
 

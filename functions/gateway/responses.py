@@ -55,6 +55,9 @@ class PreviewResponse(_Documented):
     )
     currency: Literal["EUR"]
     reference: str | None = None
+    suppressed: list[SuppressedModel] | None = Field(
+        default=None, description="Destinations the suppression list would leave out, and why."
+    )
 
 
 class BalanceResponse(_Documented):
@@ -65,6 +68,48 @@ class BalanceResponse(_Documented):
     low_cost_sms_remaining: int | None
     price_per_sms: float | None = Field(description="Balance / remaining, euros (with a country).")
     low_cost_price_per_sms: float | None
+
+
+class SuppressedModel(_Documented):
+    destination: str = Field(examples=["306912345678"])
+    reason: Literal["opt-out", "bounced", "complaint", "manual"]
+    sender: str | None = Field(description="The entry's sender; null: it applies to every sender.")
+
+
+class SuppressionEntry(_Documented):
+    """An entry of the suppression list."""
+
+    number: str = Field(description="Normalised, as sends normalise destinations.", examples=["306912345678"])
+    reason: Literal["opt-out", "bounced", "complaint", "manual"]
+    sender: str | None = Field(description="The Viber sender name it is limited to; null: every sender.")
+    note: str | None
+    added_at: str = Field(description="ISO 8601 UTC.", examples=["2026-12-06T10:00:00Z"])
+    added_by: str = Field(description="The API key's id, or the source (delivery-tracking).")
+    expires_at: str | None = Field(description="ISO 8601 UTC; null: until deleted.")
+
+
+class SuppressionEntries(_Documented):
+    number: str
+    entries: list[SuppressionEntry]
+
+
+class SuppressionRemoved(_Documented):
+    number: str
+    removed: list[SuppressionEntry]
+
+
+class SuppressionPage(_Documented):
+    entries: list[SuppressionEntry]
+    next_cursor: str | None = Field(description="Pass it as cursor for the next page; null: the last page.")
+
+
+class SuppressionImported(_Documented):
+    added: int
+    updated: int
+    unchanged: int = Field(
+        description="Already listed with the same reason, note and expiry: left as they were."
+    )
+    repeated: int = Field(description="Entries given twice (same number and sender): the last one counted.")
 
 
 class SendResponse(_Documented):
@@ -78,6 +123,9 @@ class SendResponse(_Documented):
     )
     reference: str | None = Field(default=None, description="The reference the request carried.")
     sms: FallbackSms | None = Field(default=None, description="IM_SMSFB: the fallback SMS, per destination.")
+    suppressed: list[SuppressedModel] | None = Field(
+        default=None, description="Destinations the suppression list left out, and why (absent when none)."
+    )
 
 
 class MessageStatus(_Documented):
@@ -161,4 +209,8 @@ class Problem(_Documented):
     )
     not_sent: list[NotSentModel] | None = Field(
         default=None, description="partially-sent: the destinations that were not sent, and why."
+    )
+    suppressed: list[SuppressedModel] | None = Field(
+        default=None,
+        description="all-suppressed, partially-sent: destinations the suppression list left out.",
     )

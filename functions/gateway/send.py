@@ -26,7 +26,9 @@ from gateway.segments import fallback_sms
 from gateway.settings import get_settings
 from gateway.token import TokenSource
 
-if TYPE_CHECKING:  # the tracking table's code loads with the store, when tracking is on
+if TYPE_CHECKING:  # the tables' code loads with their stores, when the stage has them
+    from gateway.suppression.rules import Suppressed
+    from gateway.suppression.store import SuppressionStore
     from gateway.tracking import TrackingStore
 
 # Enough masked numbers in a log line to trace a message, not a phone book.
@@ -45,7 +47,13 @@ class SendAttempt:
     outcomes: list[SendResult | GatewayError]
     duplicates_removed: int
     reference: str | None = None  # the caller's, echoed in the answer
-    sms: dict[str, Any] | None = None  # the fallback SMS's segments (gateway.preview.fallback_sms)
+    sms: dict[str, Any] | None = None  # the fallback SMS's segments (gateway.segments.fallback_sms)
+    suppressed: tuple[Suppressed, ...] = ()  # destinations the suppression list left out, and why
+
+    @property
+    def all_suppressed(self) -> bool:
+        """Every destination was on the list: nothing was sent, and the answer says so."""
+        return not self.chunks and bool(self.suppressed)
 
     @property
     def sent(self) -> list[SendResult]:
@@ -67,6 +75,8 @@ class SendAttempt:
     def answer(self) -> dict[str, Any]:
         """The 200 body; raises the failure (or PartiallySent) as the caller must hear it."""
         sent, failed = self.sent, self.failed
+        if self.all_suppressed:
+            raise AllSuppressed(self.suppressed, self.reference)
         if not failed:
             answer: dict[str, Any] = {
                 "submission_id": sent[0].submission_id,
@@ -79,12 +89,30 @@ class SendAttempt:
                 answer["reference"] = self.reference
             if self.sms is not None:
                 answer["sms"] = self.sms
+            if self.suppressed:
+                answer["suppressed"] = [item.as_dict() for item in self.suppressed]
             return answer
         kinds = {error.failure for _, error in failed}
-        if not sent and len(kinds) == 1:
+        if not sent and len(kinds) == 1 and not self.suppressed:
             raise failed[0][1]
         # Some sent, or failures of different kinds (one of which may have sent): say which is which.
-        raise PartiallySent(sent, failed, self.reference)
+        raise PartiallySent(sent, failed, self.reference, self.suppressed)
+
+
+class AllSuppressed(GatewayError):
+    """Every destination is on the suppression list: nothing was sent."""
+
+    def __init__(self, suppressed: tuple[Suppressed, ...], reference: str | None = None) -> None:
+        reasons = sorted({item.reason for item in suppressed})
+        super().__init__(
+            Failure.ALL_SUPPRESSED,
+            f"Every destination is on the suppression list ({', '.join(reasons)}); nothing was sent. "
+            "suppressed says which and why; sending again changes nothing until the list does.",
+            extra={
+                "suppressed": [item.as_dict() for item in suppressed],
+                **({"reference": reference} if reference is not None else {}),
+            },
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -112,6 +140,7 @@ class PartiallySent(GatewayError):
         sent: list[SendResult],
         failed: list[tuple[list[str], GatewayError]],
         reference: str | None = None,
+        suppressed: tuple[Suppressed, ...] = (),
     ) -> None:
         sent_count = sum(len(result.messages) for result in sent)
         unsent_count = sum(len(destinations) for destinations, _ in failed)
@@ -131,6 +160,7 @@ class PartiallySent(GatewayError):
                     for destination in destinations
                 ],
                 **({"reference": reference} if reference is not None else {}),
+                **({"suppressed": [item.as_dict() for item in suppressed]} if suppressed else {}),
             },
         )
 
@@ -154,12 +184,14 @@ class Sender:
         chunk_size: int = 1000,
         max_concurrency: int = 4,
         tracking: TrackingStore | None = None,
+        suppression: SuppressionStore | None = None,
     ) -> None:
         self.token_source = token_source
         self.client = client
         self.chunk_size = chunk_size
         self.max_concurrency = max_concurrency
         self.tracking = tracking
+        self.suppression = suppression
 
     def send(
         self,
@@ -171,6 +203,14 @@ class Sender:
         """Send `request`; never raises once a provider request has gone out (the attempt says it all)."""
         started = time.time()
         destinations = request.destinations
+        suppressed = self._suppressed(request)
+        if suppressed:
+            left_out = {item.destination for item in suppressed}
+            destinations = [destination for destination in destinations if destination not in left_out]
+            if not destinations:
+                return SendAttempt(
+                    [], [], request.duplicates_removed, request.reference, fallback_sms(request), suppressed
+                )
         chunks = [destinations[i : i + self.chunk_size] for i in range(0, len(destinations), self.chunk_size)]
         base_payload = request.provider_payload(self.token_source.get())
         outcomes = self._send_chunks(base_payload, chunks, seconds_left)
@@ -187,7 +227,7 @@ class Sender:
             for index, outcome in zip(refused, retried, strict=True):
                 outcomes[index] = outcome
         attempt = SendAttempt(
-            chunks, outcomes, request.duplicates_removed, request.reference, fallback_sms(request)
+            chunks, outcomes, request.duplicates_removed, request.reference, fallback_sms(request), suppressed
         )
         if attempt.sent:
             self._record_sent(attempt.sent, request.duplicates_removed)
@@ -195,6 +235,29 @@ class Sender:
         if any(error.failure is Failure.OUTCOME_UNKNOWN for _, error in attempt.failed):
             self._record_unknown(attempt, request, context or SendContext(), started)
         return attempt
+
+    def _suppressed(self, request: SendRequest) -> tuple[Suppressed, ...]:
+        """What the suppression list stops of this send (GatewayError if the list cannot be read)."""
+        if self.suppression is None:
+            return ()
+        try:
+            found = self.suppression.check(request.destinations, request.im_sender_name)
+        except Exception as error:
+            # Unread, the list could let an opt-out through: nothing is sent, and the queue retries.
+            logger.error("suppression list unreadable", extra={"reason": type(error).__name__})
+            raise GatewayError(
+                Failure.MISCONFIGURED, "The suppression list cannot be read; nothing was sent."
+            ) from None
+        if found:
+            count(names.METRIC_SUPPRESSED_DESTINATIONS, len(found))
+            logger.info(
+                "suppressed destinations left out",
+                extra={
+                    "count": len(found),
+                    "destinations": [mask(s.destination) for s in found[:LOGGED_DESTINATIONS]],
+                },
+            )
+        return tuple(found)
 
     def _send_chunks(
         self, base_payload: dict[str, Any], chunks: list[list[str]], seconds_left: Callable[[], float] | None
@@ -308,6 +371,11 @@ def get_sender() -> Sender:
         from gateway.tracking import TrackingStore
 
         tracking = TrackingStore(settings.tracking_table, settings.tracking_window_seconds)
+    suppression = None
+    if settings.suppression_table:
+        from gateway.suppression.store import SuppressionStore
+
+        suppression = SuppressionStore(settings.suppression_table)
     return Sender(
         TokenSource(settings.token_secret_id, settings.token_max_age_seconds),
         ProviderClient(
@@ -318,6 +386,7 @@ def get_sender() -> Sender:
         chunk_size=settings.provider_chunk_size,
         max_concurrency=settings.provider_max_concurrency,
         tracking=tracking,
+        suppression=suppression,
     )
 
 

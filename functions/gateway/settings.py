@@ -102,6 +102,16 @@ class Settings(BaseModel):
     prime_countries: tuple[str, ...] = Field(
         default=names.DEFAULT_PRIME_COUNTRIES, validation_alias=names.ENV_PRIME_COUNTRIES
     )
+    # The suppression list: without a table, sends go to every number they name.
+    suppression_table: str | None = Field(
+        default=None, validation_alias=names.ENV_SUPPRESSION_TABLE, min_length=1
+    )
+    auto_suppress_after_failures: int = Field(
+        default=names.DEFAULT_AUTO_SUPPRESS_AFTER_FAILURES,
+        validation_alias=names.ENV_AUTO_SUPPRESS_AFTER_FAILURES,
+        ge=0,
+        le=100,
+    )
     low_balance_euros: float | None = Field(default=None, validation_alias=names.ENV_LOW_BALANCE_EUROS, ge=0)
     # Without a bus, no events are published (the rest works the same).
     event_bus_name: str | None = Field(default=None, validation_alias=names.ENV_EVENT_BUS_NAME, min_length=1)

@@ -18,7 +18,8 @@ import time
 import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from gateway import names
 from gateway.events import Event, EventPublisher, accepted, status_changed, tracking_ended
@@ -26,11 +27,17 @@ from gateway.failures import GatewayError
 from gateway.observability import COUNT, count, gauge, logger
 from gateway.queries import ProviderQueries
 from gateway.send import record_failure
-from gateway.statuses import StatusRecord
+from gateway.statuses import State, StatusRecord
 from gateway.tracking import Submission, TrackedMessage, TrackingStore, with_status
+
+if TYPE_CHECKING:
+    from gateway.suppression.store import SuppressionStore
 
 # Time kept back from the invocation for the last writes and the metrics.
 RUN_MARGIN_SECONDS = 10.0
+# Where a message ends that says its number cannot take messages, and where one that can.
+FAILED_FOR_GOOD = frozenset({State.UNDELIVERED, State.EXPIRED, State.REJECTED, State.FAILED})
+DELIVERED = frozenset({State.DELIVERED, State.SEEN})
 
 
 def poll_interval(age_seconds: float, base_seconds: int) -> int:
@@ -61,6 +68,9 @@ class TrackerRun:
     take_in_seconds: float = 0.0
     index_seconds: float = 0.0
     poll_seconds: float = 0.0
+    suppressed: int = 0  # numbers put on the suppression list for failing again and again
+    # (number, failed for good) of each message that ended or was delivered in this run, in order
+    deliveries: list[tuple[str, bool]] = field(default_factory=list, repr=False)
 
 
 class Tracker:
@@ -74,7 +84,11 @@ class Tracker:
         poll_seconds: int = 60,
         concurrency: int = 4,
         clock: Callable[[], float] = time.time,
+        suppression: SuppressionStore | None = None,
+        suppress_after_failures: int = 0,
     ) -> None:
+        self.suppression = suppression
+        self.suppress_after_failures = suppress_after_failures
         self.store = store
         self.queries = queries
         self.publisher = publisher
@@ -95,6 +109,7 @@ class Tracker:
             self._take_in(run, seconds_left)
             run.take_in_seconds = round(time.perf_counter() - started, 3)
             polled = self._poll(run, seconds_left)
+            self._suppress_dead_numbers(run)
         finally:
             self.store.release_lease(owner)
         count(names.METRIC_MESSAGES_POLLED, run.polled)
@@ -103,8 +118,23 @@ class Tracker:
         gauge(names.METRIC_TRACKING_BACKLOG, run.left_for_next_run, unit=COUNT)
         if polled:  # a run that only took in knows nothing of the open messages' age
             gauge(names.METRIC_OLDEST_OPEN_MESSAGE_AGE, run.oldest_open_age_seconds)
-        logger.info("tracker run", extra=vars(run))
+        logger.info("tracker run", extra={k: v for k, v in vars(run).items() if k != "deliveries"})
         return run
+
+    def _suppress_dead_numbers(self, run: TrackerRun) -> None:
+        """Numbers whose messages failed for good N times in a row go on the suppression list.
+
+        Done once per run, after the polling, so that no two workers count one number at once.
+        """
+        if self.suppression is None or self.suppress_after_failures <= 0 or not run.deliveries:
+            return
+        added = self.suppression.record_deliveries(run.deliveries, self.suppress_after_failures)
+        run.suppressed = len(added)
+        if added and self.publisher is not None:
+            from gateway.suppression.service import entry_answer
+
+            events = [Event(names.DETAIL_TYPE_DESTINATION_SUPPRESSED, entry_answer(entry)) for entry in added]
+            run.events_not_published += self.publisher.publish(events).count(False)
 
     def _take_in(self, run: TrackerRun, seconds_left: Callable[[], float] | None) -> None:
         """New sends in, a wave of submissions at a time, while the invocation has time for it.
@@ -199,6 +229,11 @@ class Tracker:
             if not all(went_out):
                 continue  # stored later, after its events went out
             stored.append((updated, due_at))
+            if updated.state != message.state:
+                if updated.final and updated.state in FAILED_FOR_GOOD:
+                    done.deliveries.append((updated.destination, True))
+                elif updated.state in DELIVERED and message.state not in DELIVERED:
+                    done.deliveries.append((updated.destination, False))
             done.changed += sum(event.detail_type == names.DETAIL_TYPE_STATUS_CHANGED for event in events)
             done.finished += updated.final
             done.windows_ended += updated.tracking_ended
@@ -218,6 +253,7 @@ def _add(run: TrackerRun, done: TrackerRun) -> None:
         setattr(run, name, getattr(run, name) + getattr(done, name))
     run.left_for_next_run += done.left_for_next_run
     run.events_not_published += done.events_not_published
+    run.deliveries += done.deliveries
     run.oldest_open_age_seconds = max(run.oldest_open_age_seconds, done.oldest_open_age_seconds)
 
 

@@ -1,16 +1,19 @@
-"""The REST API: the API function's routes (send, preview, look up, balance) and `GET /openapi.json`."""
+"""The REST API: the API function's routes (send, preview, look up, balance, the suppression list)
+and `GET /openapi.json`."""
 
 from __future__ import annotations
 
 import json
 
 from aws_cdk import aws_apigateway as apigateway
+from aws_cdk import aws_events as events
 from aws_cdk import aws_logs as logs
 from constructs import Construct
 
 from gateway import names
 from infra.components.function import (
     LOG_GROUP_ENCRYPTION_REASON,
+    SUPPRESSION_API_ACTIONS,
     TRACKING_LOOKUP_ACTIONS,
     TRACKING_SEND_ACTIONS,
     GatewayFunction,
@@ -22,6 +25,7 @@ from infra.nag import acknowledge, skip_checkov
 from infra.openapi import OpenApiError, generate_document, mock_response_template
 
 MESSAGES_PATH = "messages"
+SUPPRESSIONS_PATH = "suppressions"
 OPENAPI_PATH = "openapi.json"
 
 # One JSON object per request. No bodies and no headers: requests carry phone
@@ -64,12 +68,21 @@ class MessagesApi(Construct):
     """Regional REST API with stage throttling, access and execution logs and X-Ray.
 
     Every route of the function (`POST /messages`, `POST /messages/preview`,
-    `GET /messages`, `GET /messages/{smsid}`, `GET /account/balance`) needs an API
-    key (usage plan with the same throttling) in `api_key` mode, or SigV4 (AWS_IAM)
-    in `iam` mode. `GET /openapi.json` stays open so that callers can fetch the contract.
+    `GET /messages`, `GET /messages/{smsid}`, `GET /account/balance`, and the suppression
+    list's `GET /suppressions`, `POST /suppressions/import`, `GET`/`PUT`/`DELETE
+    /suppressions/{number}`) needs an API key (usage plan with the same throttling) in
+    `api_key` mode, or SigV4 (AWS_IAM) in `iam` mode. `GET /openapi.json` stays open so
+    that callers can fetch the contract.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, shared: SharedFunctionResources) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        shared: SharedFunctionResources,
+        bus: events.IEventBus,
+    ) -> None:
         super().__init__(scope, construct_id)
         config = shared.config
         self.handler = GatewayFunction(
@@ -77,7 +90,7 @@ class MessagesApi(Construct):
             "Handler",
             shared=shared,
             handler=names.API_HANDLER,
-            description=f"{names.SERVICE_NAME} REST API: send, preview, look up, balance",
+            description=f"{names.SERVICE_NAME} REST API: send, preview, look up, balance, suppression list",
             timeout_seconds=names.API_FUNCTION_TIMEOUT_SECONDS,
             memory_mb=names.API_FUNCTION_MEMORY_MB,
             snap_start=config.snap_start,
@@ -88,6 +101,10 @@ class MessagesApi(Construct):
             "leaves nothing to reserve (README: Limits).",
             # Sends are recorded for tracking; lookups read what the tracker keeps.
             tracking_actions=TRACKING_SEND_ACTIONS + TRACKING_LOOKUP_ACTIONS,
+            # Sends leave suppressed numbers out; the list's routes add, change, remove, list, import.
+            suppression_actions=SUPPRESSION_API_ACTIONS,
+            # Destination Suppressed and Suppression Removed, when the list changes through the API.
+            event_bus=bus,
         )
         self.access_log_group = logs.LogGroup(self, "AccessLogs", retention=log_retention(config))
         skip_checkov(self.access_log_group, "CKV_AWS_158", LOG_GROUP_ENCRYPTION_REASON)
@@ -125,6 +142,9 @@ class MessagesApi(Construct):
         self._iam_mode = config.auth_mode is AuthMode.IAM
         # Every route the function serves (api_handler), each protected alike.
         messages = self.rest_api.root.add_resource(MESSAGES_PATH)
+        suppressions = self.rest_api.root.add_resource(SUPPRESSIONS_PATH)
+        # A static segment beside a path parameter: API Gateway matches `import` first.
+        suppressed_number = suppressions.add_resource("{number}")
         self.send_method = self._protected(messages, "POST")
         self.methods = {
             f"POST /{MESSAGES_PATH}": self.send_method,
@@ -134,6 +154,12 @@ class MessagesApi(Construct):
             "GET /account/balance": self._protected(
                 self.rest_api.root.add_resource("account").add_resource("balance"), "GET"
             ),
+            f"GET /{SUPPRESSIONS_PATH}": self._protected(suppressions, "GET"),
+            f"POST /{SUPPRESSIONS_PATH}/import": self._protected(suppressions.add_resource("import"), "POST"),
+            **{
+                f"{verb} /{SUPPRESSIONS_PATH}/{{number}}": self._protected(suppressed_number, verb)
+                for verb in ("GET", "PUT", "DELETE")
+            },
         }
         self.openapi_document = self._openapi_document()
         openapi_method = self.rest_api.root.add_resource(OPENAPI_PATH).add_method(
@@ -175,7 +201,7 @@ class MessagesApi(Construct):
             usage_plan = self.rest_api.add_usage_plan(
                 "UsagePlan",
                 name=config.physical_name(names.SERVICE_NAME),
-                description="Callers of the API (send, preview, look up, balance)",
+                description="Callers of the API (send, preview, look up, balance, suppression list)",
                 throttle=apigateway.ThrottleSettings(
                     rate_limit=config.throttle_rate, burst_limit=config.throttle_burst
                 ),

@@ -1,4 +1,4 @@
-"""What both functions share: code asset, dependency layer, runtime, role, log group, grants, alias."""
+"""What the functions share: code asset, dependency layer, runtime, role, log group, grants, alias."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from pathlib import Path
 
 from aws_cdk import Annotations, Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda as lambda_
 from aws_cdk import aws_logs as logs
@@ -52,6 +53,27 @@ TRACKING_SCHEDULED_ACTIONS = (  # tracker, reconciler, balance check: items, lea
     "dynamodb:GetItem",
     "dynamodb:PutItem",
     "dynamodb:Query",
+)
+# What each function does with the suppression list (gateway.suppression), and nothing more; the
+# table has no index. TransactWriteItems has no permission of its own: each of its items needs
+# the action it performs (PutItem, UpdateItem, DeleteItem, ConditionCheckItem).
+SUPPRESSION_CHECK_ACTIONS = ("dynamodb:BatchGetItem", "dynamodb:GetItem")  # sends: a number's bucket
+SUPPRESSION_API_ACTIONS = (  # sends, and the list's API: add, change, remove (transactions), list, import
+    *SUPPRESSION_CHECK_ACTIONS,
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:Scan",
+    "dynamodb:UpdateItem",
+)
+SUPPRESSION_SCHEDULED_ACTIONS = (  # delivery tracking suppresses numbers that failed for good
+    *SUPPRESSION_CHECK_ACTIONS,
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:PutItem",
+    "dynamodb:UpdateItem",
 )
 
 
@@ -120,7 +142,7 @@ def _placeholder_layer_dir() -> Path:
 
 @dataclass(frozen=True)
 class SharedFunctionResources:
-    """What every function of the service gets: the same code, layer, secret and table."""
+    """What every function of the service gets: the same code, layer, secret and tables."""
 
     config: GatewayConfig
     code: lambda_.Code
@@ -128,6 +150,7 @@ class SharedFunctionResources:
     token_secret: secretsmanager.ISecret
     idempotency_table: dynamodb.ITable
     tracking_table: dynamodb.ITable
+    suppression_table: dynamodb.ITable
 
     @classmethod
     def create(
@@ -138,6 +161,7 @@ class SharedFunctionResources:
         token_secret: secretsmanager.ISecret,
         idempotency_table: dynamodb.ITable,
         tracking_table: dynamodb.ITable,
+        suppression_table: dynamodb.ITable,
     ) -> SharedFunctionResources:
         # functions/'s sources with their checked-hash bytecode for the runtime (about 15 ms of
         # every cold start less than compiling them there), staged under build/function-code/.
@@ -153,6 +177,7 @@ class SharedFunctionResources:
             token_secret=token_secret,
             idempotency_table=idempotency_table,
             tracking_table=tracking_table,
+            suppression_table=suppression_table,
         )
 
     def environment(self) -> dict[str, str]:
@@ -164,6 +189,7 @@ class SharedFunctionResources:
             names.ENV_SERVICE_NAME: names.SERVICE_NAME,
             names.ENV_IDEMPOTENCY_TABLE: self.idempotency_table.table_name,
             names.ENV_TRACKING_TABLE: self.tracking_table.table_name,
+            names.ENV_SUPPRESSION_TABLE: self.suppression_table.table_name,
             names.ENV_LOG_LEVEL: LOG_LEVEL,
         }
 
@@ -178,13 +204,22 @@ def grant_tracking(role: iam.IRole, table: dynamodb.ITable, actions: tuple[str, 
         role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:Query"], resources=[index_arn]))
 
 
+def grant_suppression(role: iam.IRole, table: dynamodb.ITable, actions: tuple[str, ...]) -> None:
+    """These actions on the table's items, by name: no wildcard, and no index (it has none)."""
+    if not actions or any("*" in action or not action.startswith("dynamodb:") for action in actions):
+        raise ValueError(f"name each DynamoDB action of the suppression list, got {actions!r}")
+    role.add_to_principal_policy(iam.PolicyStatement(actions=list(actions), resources=[table.table_arn]))
+
+
 class GatewayFunction(Construct):
     """One function of the service: arm64, JSON logs into its own log group, X-Ray active,
     SnapStart on its published versions when `snap_start` says so.
 
     Its role is written out instead of using AWSLambdaBasicExecutionRole, so it
     can write to its own log group only. It may read the token secret and
-    read/write idempotency records; anything more is granted by the caller.
+    read/write idempotency records, use the tracking table and the suppression
+    list with the actions it is given, and publish on `event_bus` when given (which
+    it is then told the name of); anything more is granted by the caller.
     Every deployment publishes a version; callers invoke `alias`, which
     infra.components.rollout moves to it.
     """
@@ -204,6 +239,8 @@ class GatewayFunction(Construct):
         reserved_concurrency: int | None = None,
         unreserved_reason: str = "",
         tracking_actions: tuple[str, ...] = TRACKING_SEND_ACTIONS,
+        suppression_actions: tuple[str, ...],
+        event_bus: events.IEventBus | None = None,
         dead_letter_queue: sqs.IQueue | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
@@ -230,7 +267,11 @@ class GatewayFunction(Construct):
             timeout=Duration.seconds(timeout_seconds),
             memory_size=memory_mb,
             role=self.role,
-            environment={**shared.environment(), **(extra_environment or {})},
+            environment={
+                **shared.environment(),
+                **({names.ENV_EVENT_BUS_NAME: event_bus.event_bus_name} if event_bus is not None else {}),
+                **(extra_environment or {}),
+            },
             tracing=lambda_.Tracing.ACTIVE,
             logging_format=lambda_.LoggingFormat.JSON,
             # Lambda drops JSON application logs below this level: keep it equal to Powertools'.
@@ -276,6 +317,9 @@ class GatewayFunction(Construct):
         shared.token_secret.grant_read(self.role)
         shared.idempotency_table.grant(self.role, *IDEMPOTENCY_TABLE_ACTIONS)
         grant_tracking(self.role, shared.tracking_table, tracking_actions)
+        grant_suppression(self.role, shared.suppression_table, suppression_actions)
+        if event_bus is not None:
+            event_bus.grant_put_events_to(self.role)  # events:PutEvents on this bus only
         acknowledge(
             self.role,
             "AwsSolutions-IAM5[Resource::*]",

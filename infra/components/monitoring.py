@@ -436,6 +436,10 @@ class Monitoring(Construct):
                     service_metric(self._config, names.METRIC_DESTINATIONS_SENT).with_(
                         label="destinations sent"
                     ),
+                    # Left out by the suppression list: the list working, so graphed, never alarmed.
+                    service_metric(self._config, names.METRIC_SUPPRESSED_DESTINATIONS).with_(
+                        label="destinations suppressed"
+                    ),
                 ],
                 width=12,
             ),

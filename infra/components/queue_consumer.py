@@ -9,7 +9,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from gateway import names
-from infra.components.function import GatewayFunction, SharedFunctionResources
+from infra.components.function import SUPPRESSION_CHECK_ACTIONS, GatewayFunction, SharedFunctionResources
 from infra.nag import skip_checkov
 
 # Messages wait at most this long for the consumer. The dead-letter queue keeps
@@ -84,6 +84,8 @@ class QueueConsumer(Construct):
             memory_mb=names.QUEUE_FUNCTION_MEMORY_MB,
             snap_start=config.snap_start,
             extra_environment={names.ENV_DEAD_LETTER_QUEUE_URL: self.dead_letter_queue.queue_url},
+            # Sends leave suppressed numbers out: it reads the list, never changes it.
+            suppression_actions=SUPPRESSION_CHECK_ACTIONS,
             unreserved_reason="Its event source mapping's maximum concurrency (queueMaxConcurrency) bounds "
             "it; reserved concurrency below that would make SQS throttle and retry the batches.",
         )

@@ -1,5 +1,5 @@
-"""Delivery events and the scheduled work: the stage's event bus, and the scheduled function that
-tracks messages (every minute), reconciles unknown outcomes (every 5) and checks the balance (every 15)."""
+"""The scheduled work: the scheduled function that tracks messages (every minute), reconciles
+unknown outcomes (every 5) and checks the balance (every 15), publishing on the stage's bus."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from gateway import names
-from infra.components.function import TRACKING_SCHEDULED_ACTIONS, GatewayFunction, SharedFunctionResources
+from infra.components.function import (
+    SUPPRESSION_SCHEDULED_ACTIONS,
+    TRACKING_SCHEDULED_ACTIONS,
+    GatewayFunction,
+    SharedFunctionResources,
+)
 from infra.components.queue_consumer import QueueConsumer
-from infra.config import GatewayConfig
 from infra.nag import acknowledge, skip_checkov
 
-# Consumers that were down can replay what they missed from the archive (EventBridge StartReplay).
-EVENT_ARCHIVE_DAYS = 7
 # Failed asynchronous invocations (a run that raised) are kept this long, for a look.
 FAILED_RUNS_RETENTION = Duration.days(14)
 # One run per task at a time is enough (each task holds a lease in the table); a few more let
@@ -27,35 +29,14 @@ SCHEDULED_RESERVED_CONCURRENCY = 5
 MAX_EVENT_AGE = Duration.minutes(5)
 
 
-class EventBus(Construct):
-    """The stage's bus (`viber-gateway-events-<stage>`): Message Accepted, Status Changed, Tracking
-    Ended, Send Outcome Resolved and Balance Low, with source `viber-gateway`; archived for replay."""
-
-    def __init__(self, scope: Construct, construct_id: str, *, config: GatewayConfig) -> None:
-        super().__init__(scope, construct_id)
-        self.bus = events.EventBus(
-            self,
-            "Bus",
-            event_bus_name=config.physical_name(names.EVENT_BUS_NAME),
-            description=f"{names.SERVICE_NAME} ({config.stage}): delivery events (README: Delivery events)",
-        )
-        self.archive = self.bus.archive(
-            "Archive",
-            archive_name=config.physical_name(names.EVENT_BUS_NAME),
-            description="Every event of the gateway, for consumers to replay what they missed",
-            event_pattern=events.EventPattern(source=[names.EVENT_SOURCE]),
-            retention=Duration.days(EVENT_ARCHIVE_DAYS),
-        )
-
-
 class ScheduledWork(Construct):
     """The scheduled function (scheduled_handler) and its three schedules, each an EventBridge rule
     on the default bus invoking the function's live alias with `{"task": ...}`.
 
     It may read and write the tracking table (items, leases, state), settle idempotency
-    records, publish on the stage's bus, and move dead letters: delete them (sent) or send
-    them back to the queue (not sent). A run that raises is an error (alarmed) and its
-    event goes to a queue of failed runs; the next tick runs again.
+    records, add numbers to the suppression list, publish on the stage's bus, and move dead
+    letters: delete them (sent) or send them back to the queue (not sent). A run that raises
+    is an error (alarmed) and its event goes to a queue of failed runs; the next tick runs again.
     """
 
     def __init__(
@@ -89,9 +70,10 @@ class ScheduledWork(Construct):
             'recognise; it holds only schedule events ({"task": ...}).',
         )
         environment = {
-            names.ENV_EVENT_BUS_NAME: bus.event_bus_name,
             names.ENV_QUEUE_URL: consumer.queue.queue_url,
             names.ENV_DEAD_LETTER_QUEUE_URL: consumer.dead_letter_queue.queue_url,
+            # 0 included: the function then never suppresses a number by itself.
+            names.ENV_AUTO_SUPPRESS_AFTER_FAILURES: str(config.auto_suppress_after_failures),
         }
         if config.low_balance_euros is not None:
             environment[names.ENV_LOW_BALANCE_EUROS] = f"{config.low_balance_euros:g}"
@@ -109,10 +91,12 @@ class ScheduledWork(Construct):
             extra_environment=environment,
             reserved_concurrency=SCHEDULED_RESERVED_CONCURRENCY,
             tracking_actions=TRACKING_SCHEDULED_ACTIONS,
+            # Delivery tracking suppresses numbers whose messages failed for good, in a row.
+            suppression_actions=SUPPRESSION_SCHEDULED_ACTIONS,
+            event_bus=bus,
             dead_letter_queue=self.failed_runs,
         )
         role = self.handler.role
-        bus.grant_put_events_to(role)
         # Settling a dead letter: read and delete it, or send it back to the queue.
         role.add_to_principal_policy(
             iam.PolicyStatement(

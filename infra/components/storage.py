@@ -1,4 +1,4 @@
-"""The idempotency table (Powertools DynamoDBPersistenceLayer)."""
+"""The DynamoDB tables: idempotency records, delivery tracking, the suppression list."""
 
 from __future__ import annotations
 
@@ -88,4 +88,45 @@ class TrackingTable(Construct):
             "Encrypted at rest with the AWS managed key aws/dynamodb; it holds the account's own message "
             "ids, numbers and references, readable only by the three function roles; a customer managed "
             "key would add cost and a key policy without narrowing who reads them.",
+        )
+
+
+class SuppressionTable(Construct):
+    """The suppression list (gateway.suppression): numbers that must not be messaged, each with its
+    scope and reason, and the buckets the send path reads them by.
+
+    Keyed by `pk` and `sk` (strings), entries with an expiry removed by TTL; no index (the list's
+    API scans it, sends read buckets by key). Point-in-time recovery: the list is what operators
+    and delivery tracking decided, not something the gateway could rebuild.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: GatewayConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            table_name=config.physical_name(names.SUPPRESSION_TABLE_NAME),
+            partition_key=dynamodb.Attribute(
+                name=names.SUPPRESSION_KEY_ATTRIBUTE, type=dynamodb.AttributeType.STRING
+            ),
+            sort_key=dynamodb.Attribute(
+                name=names.SUPPRESSION_SORT_ATTRIBUTE, type=dynamodb.AttributeType.STRING
+            ),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute=names.SUPPRESSION_TTL_ATTRIBUTE,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            # As the other tables: a fixed name, so a retained table would block re-creating the
+            # stack; deleting it leaves DynamoDB's backup of it for 35 days (PITR), from which a
+            # new stage's list can be restored (README: What cdk destroy keeps).
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        skip_checkov(
+            self.table,
+            "CKV_AWS_119",
+            "Encrypted at rest with the AWS managed key aws/dynamodb; it holds phone numbers and why they "
+            "must not be messaged, readable only by the three function roles; a customer managed key would "
+            "add cost and a key policy without narrowing who reads them.",
         )

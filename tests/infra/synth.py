@@ -34,6 +34,7 @@ ALTERNATIVE_CONTEXT: dict[str, Any] = {
     "apiReservedConcurrency": "25",
     "lowBalanceEuros": "25.5",
     "snapStart": "false",
+    "autoSuppressAfterFailures": "0",  # delivery tracking never suppresses a number
 }
 
 

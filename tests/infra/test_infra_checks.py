@@ -64,6 +64,11 @@ API_KEY_ROUTES = (
     "messages/{smsid}/GET",
     "messages/preview/POST",
     "account/balance/GET",
+    "suppressions/GET",
+    "suppressions/import/POST",
+    "suppressions/{number}/GET",
+    "suppressions/{number}/PUT",
+    "suppressions/{number}/DELETE",
 )
 
 

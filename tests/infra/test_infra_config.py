@@ -33,6 +33,7 @@ def test_defaults_are_the_production_ones() -> None:
     assert config.api_reserved_concurrency == 40
     assert config.low_balance_euros == 10
     assert config.snap_start is True
+    assert config.auto_suppress_after_failures == names.DEFAULT_AUTO_SUPPRESS_AFTER_FAILURES == 3
     # And prod is protected, rolled out by canary, and counts in its own metric namespace
     assert config.protected is True
     assert config.rollout_strategy == "canary-10-percent-5-minutes"
@@ -113,6 +114,7 @@ def test_string_values_from_the_command_line_are_parsed() -> None:
         "alarmTopicArn": "arn:aws:sns:eu-west-1:123456789012:pager",
         "lowBalanceEuros": "12.5",
         "snapStart": "false",
+        "autoSuppressAfterFailures": "5",
     }
 
     # When the configuration is read
@@ -137,6 +139,7 @@ def test_string_values_from_the_command_line_are_parsed() -> None:
         alarm_topic_arn="arn:aws:sns:eu-west-1:123456789012:pager",
         low_balance_euros=12.5,
         snap_start=False,
+        auto_suppress_after_failures=5,
     )
     assert config.physical_name(names.QUEUE_NAME) == f"{names.QUEUE_NAME}-dev"
 
@@ -173,6 +176,14 @@ def test_string_values_from_the_command_line_are_parsed() -> None:
         ({"lowBalanceEuros": True}, "'lowBalanceEuros'"),
         ({"snapStart": "maybe"}, "context key 'snapStart': expected true or false (got 'maybe')"),
         ({"snapStart": 1.5}, "'snapStart'"),
+        ({"autoSuppressAfterFailures": "-1"}, "context key 'autoSuppressAfterFailures': expected an integer"),
+        ({"autoSuppressAfterFailures": -1}, "'autoSuppressAfterFailures'"),
+        ({"autoSuppressAfterFailures": "101"}, "'autoSuppressAfterFailures'"),
+        ({"autoSuppressAfterFailures": 1000}, "from 0 (never suppress a number automatically) to 100"),
+        ({"autoSuppressAfterFailures": "three"}, "'autoSuppressAfterFailures'"),
+        ({"autoSuppressAfterFailures": "2.5"}, "'autoSuppressAfterFailures'"),
+        ({"autoSuppressAfterFailures": True}, "'autoSuppressAfterFailures'"),
+        ({"auto_suppress_after_failures": "3"}, "did you mean 'autoSuppressAfterFailures'"),
         ({"lambda_python_version": "3.12"}, "did you mean 'lambdaPythonVersion'"),
         ({"auth_mode": "iam"}, "did you mean 'authMode'"),
         ({"snap_start": "false"}, "did you mean 'snapStart'"),
@@ -209,6 +220,18 @@ def test_snapstart_needs_a_runtime_that_has_it() -> None:
         GatewayConfig.from_context(old_runtime)
     # And with SnapStart off that runtime is accepted
     assert GatewayConfig.from_context({**old_runtime, "snapStart": "false"}).snap_start is False
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"), [("0", 0), (0, 0), ("1", 1), (7, 7), ("100", 100), (100.0, 100)]
+)
+def test_automatic_suppression_can_be_tuned_or_turned_off(raw: Any, expected: int) -> None:
+    # Given autoSuppressAfterFailures as -c (a string) or cdk.json (a number) gives it
+    # When the configuration is read
+    config = GatewayConfig.from_context({**ALARM_EMAIL, "autoSuppressAfterFailures": raw})
+
+    # Then delivery tracking suppresses after that many failures in a row; 0 never
+    assert config.auto_suppress_after_failures == expected
 
 
 def test_cdk_own_context_keys_are_left_alone() -> None:

@@ -1,4 +1,4 @@
-"""What `cdk destroy` keeps: queues of protected stages, the secret, the logs; the table's backup."""
+"""What `cdk destroy` keeps: queues of protected stages, the secret, the logs; the tables' backups."""
 
 from __future__ import annotations
 
@@ -49,12 +49,14 @@ def test_another_stage_is_deleted_whole(alternative_stack: Synthesized) -> None:
     assert termination_protection(alternative_stack) is False
 
 
-def test_both_tables_have_point_in_time_recovery(any_stack: Synthesized) -> None:
-    # Given the idempotency table and the tracking table (unknown outcomes live there)
+def test_every_table_has_point_in_time_recovery(any_stack: Synthesized) -> None:
+    # Given the idempotency table, the tracking table (unknown outcomes live there) and the
+    # suppression list
     tables = any_stack.resources("AWS::DynamoDB::Table")
     assert {t["Properties"]["TableName"].rsplit("-", 1)[0] for t in tables.values()} == {
         names.IDEMPOTENCY_TABLE_NAME,
         names.TRACKING_TABLE_NAME,
+        names.SUPPRESSION_TABLE_NAME,
     }
 
     for table in tables.values():
@@ -63,6 +65,7 @@ def test_both_tables_have_point_in_time_recovery(any_stack: Synthesized) -> None
         assert table["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
         # And it is deleted with the stack, so that its fixed name can be used again
         assert table["DeletionPolicy"] == "Delete"
+        assert table["UpdateReplacePolicy"] == "Delete"
 
 
 @pytest.mark.parametrize("resource_type", ["AWS::Logs::LogGroup", "AWS::SecretsManager::Secret"])

@@ -87,14 +87,18 @@ def test_functions_get_the_environment_the_gateway_reads(default_stack: Synthesi
     tracking_id = logical_id_by_name(
         default_stack, "AWS::DynamoDB::Table", "TableName", names.TRACKING_TABLE_NAME
     )
+    suppression_id = logical_id_by_name(
+        default_stack, "AWS::DynamoDB::Table", "TableName", names.SUPPRESSION_TABLE_NAME
+    )
 
-    # Then it is told where the token, the provider and the table are, and how to log and count
+    # Then it is told where the token, the provider and the tables are, and how to log and count
     assert variables[names.ENV_PROVIDER_TOKEN_SECRET] == {"Ref": secret_id}
     assert variables[names.ENV_PROVIDER_BASE_URL] == names.PRODUCTION_PROVIDER_BASE_URL
     assert variables[names.ENV_METRICS_NAMESPACE] == f"{names.DEFAULT_METRICS_NAMESPACE}/prod"
     assert variables[names.ENV_SERVICE_NAME] == names.SERVICE_NAME
     assert variables[names.ENV_IDEMPOTENCY_TABLE] == {"Ref": table_id}
     assert variables[names.ENV_TRACKING_TABLE] == {"Ref": tracking_id}
+    assert variables[names.ENV_SUPPRESSION_TABLE] == {"Ref": suppression_id}
     assert variables[names.ENV_LOG_LEVEL] == "INFO"
 
 
@@ -119,20 +123,24 @@ def test_only_the_queue_and_scheduled_functions_know_the_dead_letter_queue(
     assert names.ENV_QUEUE_URL not in api
 
 
-def test_only_the_scheduled_function_publishes_and_checks_the_balance(
+def test_the_api_and_scheduled_functions_publish_and_only_the_scheduled_one_checks_the_balance(
     default_stack: Synthesized, alternative_stack: Synthesized
 ) -> None:
     # Given the functions of the default stack
     (bus_id,) = default_stack.resources("AWS::Events::EventBus")
     scheduled = function_by_handler(default_stack, names.SCHEDULED_HANDLER)["Environment"]["Variables"]
+    api = function_by_handler(default_stack, names.API_HANDLER)["Environment"]["Variables"]
+    queue = function_by_handler(default_stack, names.QUEUE_HANDLER)["Environment"]["Variables"]
 
     # Then the scheduled function publishes on the stage's bus, with the default balance threshold
     assert scheduled[names.ENV_EVENT_BUS_NAME] == {"Ref": bus_id}
     assert scheduled[names.ENV_LOW_BALANCE_EUROS] == "10"
-    for handler in (names.API_HANDLER, names.QUEUE_HANDLER):
-        variables = function_by_handler(default_stack, handler)["Environment"]["Variables"]
-        assert names.ENV_EVENT_BUS_NAME not in variables
-        assert names.ENV_LOW_BALANCE_EUROS not in variables
+    # And the API function publishes on the same bus (the suppression list's changes)
+    assert api[names.ENV_EVENT_BUS_NAME] == {"Ref": bus_id}
+    assert names.ENV_LOW_BALANCE_EUROS not in api
+    # And the queue function publishes nothing
+    assert names.ENV_EVENT_BUS_NAME not in queue
+    assert names.ENV_LOW_BALANCE_EUROS not in queue
     # And the alternative stage's threshold comes from its context
     other = function_by_handler(alternative_stack, names.SCHEDULED_HANDLER)["Environment"]["Variables"]
     assert other[names.ENV_LOW_BALANCE_EUROS] == str(alternative_stack.context["lowBalanceEuros"])

@@ -378,6 +378,7 @@ def test_the_dashboard_shows_sends_failures_latency_and_queues(default_stack: Sy
         names.METRIC_BALANCE,
         names.METRIC_MESSAGES_ACCEPTED,
         names.METRIC_DESTINATIONS_SENT,
+        names.METRIC_SUPPRESSED_DESTINATIONS,
         names.METRIC_FAILURES,
         "Duration",
         "Latency",

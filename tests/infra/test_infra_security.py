@@ -94,6 +94,35 @@ TRACKING_ITEM_ACTIONS = {
     },
 }
 QUERIES_THE_INDEX = {names.API_HANDLER, names.SCHEDULED_HANDLER}
+# What each function does with the suppression list (gateway.suppression), on the table alone (it
+# has no index). Transactions (add, change, remove) are authorized by each item's own action.
+SUPPRESSION_ACTIONS = {
+    # sends check the list; its routes add, change, remove (transactions), list (Scan), import
+    names.API_HANDLER: {
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:Query",
+        "dynamodb:Scan",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:ConditionCheckItem",
+        "dynamodb:BatchWriteItem",
+    },
+    # sends check the list
+    names.QUEUE_HANDLER: {"dynamodb:GetItem", "dynamodb:BatchGetItem"},
+    # delivery tracking adds the numbers whose messages keep failing for good
+    names.SCHEDULED_HANDLER: {
+        "dynamodb:GetItem",
+        "dynamodb:BatchGetItem",
+        "dynamodb:PutItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:ConditionCheckItem",
+    },
+}
+# The functions that publish events: the scheduled one (delivery) and the API (the list's changes).
+PUBLISHERS = {names.API_HANDLER, names.SCHEDULED_HANDLER}
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
@@ -156,15 +185,20 @@ def test_functions_touch_only_the_queues_they_need(any_stack: Synthesized) -> No
     }
 
 
-def test_only_the_scheduled_function_publishes_events_and_only_on_the_stages_bus(
-    any_stack: Synthesized,
+@pytest.mark.parametrize("handler", HANDLERS)
+def test_the_api_and_scheduled_functions_publish_events_only_on_the_stages_bus(
+    any_stack: Synthesized, handler: str
 ) -> None:
+    # Given a function's EventBridge permissions, and the stage's bus
     (bus_id,) = any_stack.resources("AWS::Events::EventBus")
-    assert grants_by_resource(any_stack, names.API_HANDLER, "events") == {}
-    assert grants_by_resource(any_stack, names.QUEUE_HANDLER, "events") == {}
-    assert grants_by_resource(any_stack, names.SCHEDULED_HANDLER, "events") == {
-        key({"Fn::GetAtt": [bus_id, "Arn"]}): {"events:PutEvents"}
-    }
+    grants = grants_by_resource(any_stack, handler, "events")
+
+    # Then the scheduled function (delivery events) and the API function (the suppression list's
+    # changes) may put events on that bus and nothing else; the queue function publishes nothing
+    if handler in PUBLISHERS:
+        assert grants == {key({"Fn::GetAtt": [bus_id, "Arn"]}): {"events:PutEvents"}}
+    else:
+        assert grants == {}
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
@@ -174,11 +208,17 @@ def test_functions_use_each_table_only_as_they_need(any_stack: Synthesized, hand
     idempotency = key(table_arn(any_stack, names.IDEMPOTENCY_TABLE_NAME))
     tracking = key(table_arn(any_stack, names.TRACKING_TABLE_NAME))
     open_index = key(index_arn(any_stack, names.TRACKING_TABLE_NAME, names.TRACKING_OPEN_INDEX))
+    suppression = key(table_arn(any_stack, names.SUPPRESSION_TABLE_NAME))
 
     # Then: the four item actions Powertools' idempotency layer calls, on its table (the scheduled
     # function settles records); the tracking actions its code calls; Query on the `open` index
-    # only where it is read; nothing else, no wildcard over indexes
-    expected = {idempotency: IDEMPOTENCY_ACTIONS, tracking: TRACKING_ITEM_ACTIONS[handler]}
+    # only where it is read; the suppression list's actions on its table; nothing else, no
+    # wildcard over indexes
+    expected = {
+        idempotency: IDEMPOTENCY_ACTIONS,
+        tracking: TRACKING_ITEM_ACTIONS[handler],
+        suppression: SUPPRESSION_ACTIONS[handler],
+    }
     if handler in QUERIES_THE_INDEX:
         expected[open_index] = {"dynamodb:Query"}
     assert grants == expected
