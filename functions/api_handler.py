@@ -112,7 +112,8 @@ def _with_encoded_number(event: dict[str, Any]) -> dict[str, Any]:
     number = parameters.get("number") if isinstance(parameters, dict) else None
     if not isinstance(number, str):
         return event
-    return {**event, "path": "/suppressions/" + quote(number, safe="")}
+    # A lone surrogate cannot be percent-encoded: it travels as its escape, and is refused as no number.
+    return {**event, "path": "/suppressions/" + quote(number, safe="", errors="backslashreplace")}
 
 
 def send_message(event: dict[str, Any], seconds_left: Callable[[], float]) -> dict[str, Any]:

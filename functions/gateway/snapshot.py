@@ -17,7 +17,7 @@ from typing import Any
 Hook = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 
 try:
-    from snapshot_restore_py import (  # type: ignore[import-not-found, unused-ignore]
+    from snapshot_restore_py import (  # type: ignore[import-not-found, import-untyped, unused-ignore]
         get_after_restore,
         get_before_snapshot,
         register_after_restore,

@@ -299,3 +299,63 @@ def sqs_record(draw: st.DrawFn, index: int) -> dict[str, Any]:
 def sqs_event(draw: st.DrawFn) -> dict[str, Any]:
     count = draw(st.integers(1, 3))
     return {"Records": [draw(sqs_record(index)) for index in range(count)]}
+
+
+# ----- the suppression list's routes -------------------------------------------------------------
+
+_entry_value = st.one_of(
+    st.fixed_dictionaries(
+        {"reason": st.sampled_from(["opt-out", "bounced", "complaint", "manual", "spam", ""])},
+        optional={
+            "sender": st.one_of(st.none(), hostile_text, st.just("MyShop")),
+            "note": st.one_of(st.none(), hostile_text),
+            "expires_at": st.one_of(
+                st.none(),
+                hostile_text,
+                st.sampled_from(["2099-01-01T00:00:00+02:00", "2000-01-01T00:00:00Z"]),
+            ),
+            "number": hostile_text,
+        },
+    ),
+    json_value,
+)
+_imported = st.fixed_dictionaries(
+    {
+        "number": st.one_of(hostile_text, st.sampled_from(["+30 691 234 5678", "306912345679"])),
+        "reason": st.sampled_from(["opt-out", "bounced", "nope"]),
+    }
+)
+suppression_body = st.one_of(
+    _entry_value.map(_dumps),
+    st.fixed_dictionaries({"entries": st.lists(_imported | json_value, max_size=5)}).map(_dumps),
+    raw_body,
+)
+# API Gateway routes /suppressions/{number} only for a non-empty segment
+path_number = st.one_of(
+    hostile_text.filter(bool), st.sampled_from(["+30 691 234 5678", "306912345678", "12", "%", "../x"])
+)
+
+
+@st.composite
+def suppression_event(draw: st.DrawFn) -> dict[str, Any]:
+    """A PUT /suppressions/{number} or POST /suppressions/import proxy event of AWS's shape."""
+    event = load_event(BODY_ROUTE_EVENTS["/messages"])
+    if draw(st.booleans()):
+        number = draw(path_number)
+        event.update(httpMethod="PUT", resource="/suppressions/{number}", pathParameters={"number": number})
+        event["path"] = "/suppressions/" + number
+    else:
+        event.update(httpMethod="POST", resource="/suppressions/import", path="/suppressions/import")
+    raw = draw(suppression_body)
+    for headers in (event["headers"], event["multiValueHeaders"]):
+        headers.pop("Content-Type")
+    chosen_type = draw(content_type)
+    if chosen_type is not None:
+        event["headers"]["Content-Type"] = chosen_type
+        event["multiValueHeaders"]["Content-Type"] = [chosen_type]
+    if draw(st.booleans()):
+        event["body"] = base64.b64encode(raw).decode("ascii")
+        event["isBase64Encoded"] = True
+    else:
+        event["body"] = raw.decode("utf-8", "replace")
+    return event

@@ -17,12 +17,14 @@ from typing import Any
 
 import boto3
 import jsonschema
+import pytest
 from hypothesis import HealthCheck, given, settings
 
+from gateway import names
 from gateway.request import SendRequest
-from tests.conftest import TEST_TOKEN, log_records, make_lambda_context
+from tests.conftest import TEST_TOKEN, log_records, make_lambda_context, reset_process_caches
 from tests.fuzz.oracle import forwarding_problems
-from tests.fuzz.strategies import api_event, sqs_event
+from tests.fuzz.strategies import api_event, sqs_event, suppression_event
 
 EXAMPLES = 300
 SENDER_NOT_APPROVED = 56
@@ -47,8 +49,8 @@ def _description() -> dict[str, Any]:
     return dict(json.loads(openapi_json()))
 
 
-def _documented_statuses(path: str) -> set[int]:
-    responses = _description()["paths"][path]["post"]["responses"]
+def _documented_statuses(path: str, method: str = "post") -> set[int]:
+    responses = _description()["paths"][path][method]["responses"]
     return {int(status) for status in responses}
 
 
@@ -151,3 +153,32 @@ def test_any_queue_record_is_sent_once_or_parked_with_a_reason(
     ]
     assert len(parked_lines) == len(parked)
     assert TEST_TOKEN not in captured_logs.getvalue()
+
+
+@pytest.fixture
+def listed_env(gateway_env, monkeypatch):
+    """The functions with the suppression list (moto's table, as the stack makes it)."""
+    monkeypatch.setenv(names.ENV_SUPPRESSION_TABLE, names.SUPPRESSION_TABLE_NAME)
+    reset_process_caches()
+    return gateway_env
+
+
+@FUZZ_SETTINGS
+@given(event=suppression_event())
+def test_any_suppression_list_event_gets_a_documented_answer(listed_env, event) -> None:
+    from api_handler import handler
+
+    # When the API function gets a hostile PUT /suppressions/{number} or POST /suppressions/import
+    answer = handler(event, make_lambda_context())
+
+    # Then the answer is documented for the route and well formed, and nothing was sent to LiveAll
+    status = answer["statusCode"]
+    assert status < 500, answer["body"][:500]
+    route = "/suppressions/{number}" if event["httpMethod"] == "PUT" else "/suppressions/import"
+    assert status in _documented_statuses(route, event["httpMethod"].lower())
+    body = json.loads(answer["body"])
+    if status != 200:
+        assert _headers(answer)["content-type"] == "application/problem+json"
+        jsonschema.validate(body, _problem_schema())
+        assert body["status"] == status
+    assert listed_env.ledger == []
