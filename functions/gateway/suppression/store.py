@@ -111,17 +111,39 @@ class SuppressionStore:
             return [text for texts in pool.map(self._batch_get_texts, groups) for text in texts]
 
     def _batch_get_texts(self, buckets: list[int]) -> list[str]:
-        keys: list[dict[str, Any]] = [_bucket_key(bucket) for bucket in buckets]
-        texts = []
-        for _ in range(UNPROCESSED_RETRIES + 1):
-            answer = self.client.batch_get_item(
-                RequestItems={self.table_name: {"Keys": keys, "ProjectionExpression": "members"}}
-            )
-            texts += [item["members"]["S"] for item in answer.get("Responses", {}).get(self.table_name, [])]
-            keys = answer.get("UnprocessedKeys", {}).get(self.table_name, {}).get("Keys", [])
-            if not keys:
-                return texts
-        raise RuntimeError("DynamoDB left suppression buckets unread after retries")
+        items = self._batch_get([_bucket_key(bucket) for bucket in buckets], projection="members")
+        return [item["members"]["S"] for item in items]
+
+    def _batch_get(
+        self, keys: list[dict[str, Any]], *, projection: str | None = None
+    ) -> list[dict[str, Any]]:
+        """The items of `keys` that exist, BATCH_GET_LIMIT keys a call, unprocessed keys asked again."""
+        found: list[dict[str, Any]] = []
+        for start in range(0, len(keys), BATCH_GET_LIMIT):
+            request: dict[str, Any] = {"Keys": keys[start : start + BATCH_GET_LIMIT]}
+            if projection is not None:
+                request["ProjectionExpression"] = projection
+            for _ in range(UNPROCESSED_RETRIES + 1):
+                answer = self.client.batch_get_item(RequestItems={self.table_name: request})
+                found += answer.get("Responses", {}).get(self.table_name, [])
+                request["Keys"] = answer.get("UnprocessedKeys", {}).get(self.table_name, {}).get("Keys", [])
+                if not request["Keys"]:
+                    break
+            else:
+                raise RuntimeError("DynamoDB left suppression items unread after retries")
+        return found
+
+    def _batch_write(self, requests: list[dict[str, Any]]) -> None:
+        """Put and delete requests, BATCH_WRITE_LIMIT a call, unprocessed ones sent again."""
+        for start in range(0, len(requests), BATCH_WRITE_LIMIT):
+            pending = requests[start : start + BATCH_WRITE_LIMIT]
+            for _ in range(UNPROCESSED_RETRIES + 1):
+                answer = self.client.batch_write_item(RequestItems={self.table_name: pending})
+                pending = answer.get("UnprocessedItems", {}).get(self.table_name, [])
+                if not pending:
+                    break
+            else:
+                raise RuntimeError("DynamoDB left suppression items unwritten after retries")
 
     # ----- one entry ----------------------------------------------------------------------
 
@@ -247,8 +269,8 @@ class SuppressionStore:
         with ThreadPoolExecutor(max_workers=CONCURRENT_WRITES) as pool:
             list(pool.map(lambda item: self._write_bucket(*item), changed_by_bucket.items()))
             to_write = [entry for changed in changed_by_bucket.values() for entry in changed]
-            items = [_marshal(_entry_item(entry)) for entry in to_write]
-            slices = [items[i : i + BATCH_WRITE_LIMIT] for i in range(0, len(items), BATCH_WRITE_LIMIT)]
+            puts = [{"PutRequest": {"Item": _marshal(_entry_item(entry))}} for entry in to_write]
+            slices = [puts[i : i + BATCH_WRITE_LIMIT] for i in range(0, len(puts), BATCH_WRITE_LIMIT)]
             list(pool.map(self._batch_write, slices))
         for entry in to_write:
             (result.updated if (entry.number, entry.scope) in existing else result.added).append(entry)
@@ -256,18 +278,8 @@ class SuppressionStore:
 
     def _existing(self, entries: list[Entry]) -> dict[tuple[str, str], Entry]:
         keys = list({(e.number, e.scope): _entry_key(e.number, e.scope) for e in entries}.values())
-        found: dict[tuple[str, str], Entry] = {}
-        for start in range(0, len(keys), BATCH_GET_LIMIT):
-            pending = keys[start : start + BATCH_GET_LIMIT]
-            for _ in range(UNPROCESSED_RETRIES + 1):
-                answer = self.client.batch_get_item(RequestItems={self.table_name: {"Keys": pending}})
-                for item in answer.get("Responses", {}).get(self.table_name, []):
-                    entry = _entry(_unmarshal(item))
-                    found[(entry.number, entry.scope)] = entry
-                pending = answer.get("UnprocessedKeys", {}).get(self.table_name, {}).get("Keys", [])
-                if not pending:
-                    break
-        return found
+        found = [_entry(_unmarshal(item)) for item in self._batch_get(keys)]
+        return {(entry.number, entry.scope): entry for entry in found}
 
     def _write_bucket(self, bucket: int, entries: list[Entry]) -> None:
         for _ in range(WRITE_RETRIES):
@@ -280,15 +292,6 @@ class SuppressionStore:
             except self.client.exceptions.ConditionalCheckFailedException:
                 continue
         raise RuntimeError("the suppression bucket kept changing under this import")
-
-    def _batch_write(self, items: list[dict[str, Any]]) -> None:
-        for start in range(0, len(items), BATCH_WRITE_LIMIT):
-            requests = [{"PutRequest": {"Item": item}} for item in items[start : start + BATCH_WRITE_LIMIT]]
-            for _ in range(UNPROCESSED_RETRIES + 1):
-                answer = self.client.batch_write_item(RequestItems={self.table_name: requests})
-                requests = answer.get("UnprocessedItems", {}).get(self.table_name, [])
-                if not requests:
-                    break
 
     def page(
         self,
@@ -372,28 +375,15 @@ class SuppressionStore:
                 deletes.append(_failures_key(number))
         requests = [{"PutRequest": {"Item": item}} for item in writes]
         requests += [{"DeleteRequest": {"Key": key}} for key in deletes]
-        for start in range(0, len(requests), BATCH_WRITE_LIMIT):
-            pending = requests[start : start + BATCH_WRITE_LIMIT]
-            for _ in range(UNPROCESSED_RETRIES + 1):
-                answer = self.client.batch_write_item(RequestItems={self.table_name: pending})
-                pending = answer.get("UnprocessedItems", {}).get(self.table_name, [])
-                if not pending:
-                    break
+        self._batch_write(requests)
         return added
 
     def _failure_counts(self, numbers: list[str]) -> dict[str, int]:
-        counts: dict[str, int] = {}
-        for start in range(0, len(numbers), BATCH_GET_LIMIT):
-            keys: list[dict[str, Any]] = [_failures_key(n) for n in numbers[start : start + BATCH_GET_LIMIT]]
-            for _ in range(UNPROCESSED_RETRIES + 1):
-                answer = self.client.batch_get_item(RequestItems={self.table_name: {"Keys": keys}})
-                for item in answer.get("Responses", {}).get(self.table_name, []):
-                    number = item[names.SUPPRESSION_KEY_ATTRIBUTE]["S"].removeprefix("failures#")
-                    counts[number] = int(item["failures"]["N"])
-                keys = answer.get("UnprocessedKeys", {}).get(self.table_name, {}).get("Keys", [])
-                if not keys:
-                    break
-        return counts
+        items = self._batch_get([_failures_key(number) for number in numbers])
+        return {
+            item[names.SUPPRESSION_KEY_ATTRIBUTE]["S"].removeprefix("failures#"): int(item["failures"]["N"])
+            for item in items
+        }
 
 
 def _unchanged(existing: Entry | None, entry: Entry) -> bool:
