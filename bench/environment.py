@@ -154,6 +154,11 @@ class BenchEnvironment:
         from local.emulator import create_tracking_table
 
         create_tracking_table(session.client("dynamodb", endpoint_url=self.endpoint_url))
+        # The suppression list, as make run provisions it (empty: only the suppression benchmark fills it
+        # and sets SUPPRESSION_TABLE, so no other benchmark reads it).
+        from local.emulator import create_suppression_table
+
+        create_suppression_table(session.client("dynamodb", endpoint_url=self.endpoint_url))
         session.client("events", endpoint_url=self.endpoint_url).create_event_bus(Name=names.EVENT_BUS_NAME)
 
     @property

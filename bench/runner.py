@@ -44,6 +44,10 @@ class Sizes:
     bulk_validation_runs: int
     tracker_messages: int
     tracker_send_runs: int
+    suppression_entries: int
+    suppression_destinations: int
+    suppression_hits: int
+    suppression_send_runs: int
 
 
 FULL = Sizes(
@@ -58,6 +62,10 @@ FULL = Sizes(
     bulk_validation_runs=5,
     tracker_messages=10_000,
     tracker_send_runs=5,
+    suppression_entries=100_000,
+    suppression_destinations=10_000,
+    suppression_hits=100,
+    suppression_send_runs=5,
 )
 # Tiny, for CI: every benchmark runs and reports, in seconds. The batch keeps its 10 records
 # (the size SQS hands the function) but runs once.
@@ -73,6 +81,10 @@ SMOKE = Sizes(
     bulk_validation_runs=2,
     tracker_messages=200,
     tracker_send_runs=1,
+    suppression_entries=2_000,
+    suppression_destinations=200,
+    suppression_hits=10,
+    suppression_send_runs=1,
 )
 
 
@@ -145,6 +157,20 @@ def _tracker(environment: BenchEnvironment, options: Options) -> BenchmarkResult
     )
 
 
+def _suppression(environment: BenchEnvironment, options: Options) -> BenchmarkResult:
+    from bench.suppression import run_suppression
+
+    sizes = options.sizes
+    return run_suppression(
+        environment,
+        entries=sizes.suppression_entries,
+        destinations=sizes.suppression_destinations,
+        hits=sizes.suppression_hits,
+        send_runs=sizes.suppression_send_runs,
+        provider_latency=PROVIDER_LATENCY_SECONDS,
+    )
+
+
 BENCHMARKS: dict[str, Callable[[BenchEnvironment, Options], BenchmarkResult]] = {
     "cold-start": _cold_start,
     "restored": _restored,
@@ -152,6 +178,7 @@ BENCHMARKS: dict[str, Callable[[BenchEnvironment, Options], BenchmarkResult]] = 
     "sqs-batch": _sqs_batch,
     "bulk": _bulk,
     "tracker": _tracker,
+    "suppression": _suppression,
 }
 
 

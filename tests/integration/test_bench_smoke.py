@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-BENCHMARKS = {"cold-start", "restored", "warm-overhead", "sqs-batch", "bulk", "tracker"}
+BENCHMARKS = {"cold-start", "restored", "warm-overhead", "sqs-batch", "bulk", "tracker", "suppression"}
 # The restored first request's figures (names without their "(median of N)").
 RESTORED_FIGURES = {
     "api restored first request",
