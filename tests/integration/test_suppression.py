@@ -379,3 +379,19 @@ def test_removing_publishes_suppression_removed_and_unknown_entries_are_404(
     assert detail[0]["detail"]["removed_by"] == "key-1"
     status, _, rest = api("GET", f"/suppressions/{OPTED_OUT}", lambda_context)
     assert [e["sender"] for e in rest["entries"]] == ["B"]
+
+
+def test_a_process_that_sent_before_sees_each_change_of_the_list_at_its_next_send(
+    listed: ProviderSandbox, lambda_context: LambdaContext
+) -> None:
+    # Given numbers in several buckets, sent to once (the process keeps what it read of the list)
+    numbers = [f"3069{n:08d}" for n in range(40)]
+    assert api("POST", "/messages", lambda_context, body=message(*numbers))[0] == 200
+    # When one is added to the list, the next send leaves it out
+    api("PUT", f"/suppressions/{numbers[7]}", lambda_context, body={"reason": "opt-out"})
+    _, _, answer = api("POST", "/messages", lambda_context, body=message(*numbers))
+    assert [s["destination"] for s in answer["suppressed"]] == [numbers[7]]
+    # And when it is removed, the next send reaches it again
+    api("DELETE", f"/suppressions/{numbers[7]}", lambda_context)
+    _, _, answer = api("POST", "/messages", lambda_context, body=message(*numbers))
+    assert "suppressed" not in answer
