@@ -49,7 +49,7 @@ from gateway.responses import (
     SuppressionRemoved,
 )
 from gateway.send import get_sender, invalid_request, record_failure, send_answer
-from gateway.settings import SettingsError, get_settings
+from gateway.settings import SettingsError
 from gateway.suppression.requests import EntryIn, ImportRequest
 from gateway.suppression.rules import Reason
 
@@ -307,13 +307,9 @@ def _suppressions() -> Any:
     store = get_sender().suppression
     if store is None:
         raise GatewayError(Failure.MISCONFIGURED, "This stage has no suppression list (SUPPRESSION_TABLE).")
-    settings = get_settings()
-    publisher = None
-    if settings.event_bus_name:
-        from gateway.events import EventPublisher
+    from gateway.events import get_publisher
 
-        publisher = EventPublisher(settings.event_bus_name)
-    return SuppressionList(store, publisher)
+    return SuppressionList(store, get_publisher())
 
 
 def _number(raw: str) -> str:

@@ -37,12 +37,10 @@ if TYPE_CHECKING:
     from gateway.tracker import Tracker
 
 
-@cache
 def get_publisher() -> EventPublisher | None:
-    from gateway.events import EventPublisher
+    from gateway.events import get_publisher as publisher  # loaded with the first task that publishes
 
-    settings = get_settings()
-    return EventPublisher(settings.event_bus_name) if settings.event_bus_name else None
+    return publisher()
 
 
 @cache

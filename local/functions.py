@@ -65,12 +65,13 @@ def reset_process_caches() -> None:
 
     from gateway import dead_letters
     from gateway.aws import forget_clients
+    from gateway.events import get_publisher
     from gateway.idempotency import get_idempotent_sender
     from gateway.queries import get_queries
     from gateway.send import get_sender
     from gateway.settings import get_settings
     from queue_handler import record_threads
-    from scheduled_handler import get_balance_check, get_publisher, get_reconciler, get_tracker
+    from scheduled_handler import get_balance_check, get_reconciler, get_tracker
 
     get_queries.cache_clear()
     for made_once in (get_tracker, get_reconciler, get_balance_check, get_publisher):

@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
 from gateway import names
@@ -118,3 +119,12 @@ def _batches(indexes: Iterable[int], entry: Callable[[int], dict[str, Any]]) -> 
         size += entry_size
     if batch:
         yield batch
+
+
+@cache
+def get_publisher() -> EventPublisher | None:
+    """The process-wide publisher of the stage's bus; None when the function has no bus."""
+    from gateway.settings import get_settings
+
+    bus_name = get_settings().event_bus_name
+    return EventPublisher(bus_name) if bus_name else None
