@@ -129,14 +129,27 @@ def send_message(event: dict[str, Any], seconds_left: Callable[[], float]) -> di
     except Exception as error:
         failure = internal_error(error)
     else:
+        headers = REPLAYED_JSON_HEADERS if answer.replayed else JSON_HEADERS
+        if answer.schedule_id is not None:
+            headers = {**headers, "Location": [schedule_location(event, answer.schedule_id)]}
         return {
-            "statusCode": 200,
-            "multiValueHeaders": REPLAYED_JSON_HEADERS if answer.replayed else JSON_HEADERS,
+            "statusCode": answer.status,
+            "multiValueHeaders": headers,
             "body": json.dumps(answer.body),
             "isBase64Encoded": False,
         }
     record_failure(failure)
     return _proxy_answer(*problem_parts(failure, _request_id(event)))
+
+
+def schedule_location(event: Mapping[str, Any], schedule_id: str) -> str:
+    """The schedule's path as the caller reaches it: with the stage's prefix (/prod) when deployed."""
+    context = event.get("requestContext")
+    path = context.get("path") if isinstance(context, Mapping) else None
+    prefix = ""
+    if isinstance(path, str) and path.endswith("/messages"):
+        prefix = path.removesuffix("/messages").rstrip("/")
+    return f"{prefix}/schedules/{schedule_id}"
 
 
 def parse_send(event: Mapping[str, Any]) -> tuple[SendRequest, str | None]:

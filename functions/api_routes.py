@@ -10,6 +10,7 @@ tests/integration/test_api_fast_path.py holds the two paths to the same answers.
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -21,6 +22,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Pat
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import StringConstraints
 
+from api_handler import schedule_location
 from gateway import names
 from gateway.account import balance_answer
 from gateway.failures import Failure, GatewayError
@@ -32,6 +34,8 @@ from gateway.queries import get_queries
 from gateway.request import (
     IDEMPOTENCY_KEY_PATTERN,
     MAX_IDEMPOTENCY_KEY_LENGTH,
+    SEND_AT_PATTERN,
+    FieldError,
     SendRequest,
     describe_errors,
 )
@@ -41,6 +45,8 @@ from gateway.responses import (
     MessageStatus,
     PreviewResponse,
     Problem,
+    SchedulePage,
+    ScheduleResponse,
     SendResponse,
     SuppressionEntries,
     SuppressionEntry,
@@ -75,6 +81,16 @@ def _problem_response(status: int, description: str) -> OpenAPIResponse:
     security=[{"apiKey": []}],
     responses={
         200: {"description": "Sent", "content": {"application/json": {"model": SendResponse}}},
+        202: {
+            "description": "Scheduled (send_at, or a send window closed now): the schedule, at Location",
+            "content": {"application/json": {"model": ScheduleResponse}},
+            "headers": {
+                "Location": {
+                    "description": "The schedule: GET it, or DELETE it to cancel",
+                    "schema": {"type": "string"},
+                }
+            },
+        },
         400: _problem_response(400, "The body is not one JSON object (or not UTF-8, or not valid base64)"),
         403: _problem_response(403, "API Gateway: the x-api-key header is missing or not a key of the API"),
         409: _problem_response(409, "The idempotency key was used for another message, or is in progress"),
@@ -84,7 +100,9 @@ def _problem_response(status: int, description: str) -> OpenAPIResponse:
         429: _problem_response(429, "API Gateway: too many requests for the stage or the key's usage plan"),
         500: _problem_response(500, "The gateway failed unexpectedly (quote request_id)"),
         502: _problem_response(502, "The provider failed (nothing was sent), or only part was sent"),
-        503: _problem_response(503, "The provider is unreachable or the gateway is misconfigured"),
+        503: _problem_response(
+            503, "The provider is unreachable, the gateway is misconfigured, or scheduling failed"
+        ),
         504: _problem_response(
             504, "The outcome is unknown: do not resend blindly (or API Gateway timed out)"
         ),
@@ -107,7 +125,10 @@ def post_messages(
     # api_handler answers this route itself; the resolver's copy is the description, and the twin
     # the fast path is tested against.
     answer = send_answer(request, idempotency_key=idempotency_key, seconds_left=_seconds_left)
-    return _json(200, answer.body, replayed=answer.replayed)
+    response = _json(answer.status, answer.body, replayed=answer.replayed)
+    if answer.schedule_id is not None:
+        response.headers["Location"] = schedule_location(app.current_event.raw_event, answer.schedule_id)
+    return response
 
 
 @app.post(
@@ -377,6 +398,105 @@ def get_messages(
 ) -> Response[Any]:
     found = look_up(smsid, get_queries(), get_sender().tracking, seconds_left=_seconds_left)
     return _json(200, {"messages": found.messages, "not_found": found.not_found}, replayed=False)
+
+
+_SCHEDULE_ERRORS: dict[int, OpenAPIResponse] = {
+    403: _problem_response(403, "API Gateway: the x-api-key header is missing or not a key of the API"),
+    429: _problem_response(429, "API Gateway: too many requests for the stage or the key's usage plan"),
+    500: _problem_response(500, "The gateway failed unexpectedly (quote request_id)"),
+    503: _problem_response(503, "Scheduled sends are not configured on this stage"),
+}
+ScheduleId = Annotated[str, Path(description="The schedule's id (32 hex digits), as the 202 gave it.")]
+
+
+@app.get(
+    "/schedules/<schedule_id>",
+    summary="A scheduled send: its state, its parts, and each part's answer once sent",
+    tags=["schedules"],
+    security=[{"apiKey": []}],
+    responses={
+        200: {"description": "The schedule", "content": {"application/json": {"model": ScheduleResponse}}},
+        404: _problem_response(404, "No such schedule"),
+        **_SCHEDULE_ERRORS,
+    },
+)
+def get_schedule(schedule_id: ScheduleId) -> Response[Any]:
+    return _json(200, _schedules().get(schedule_id), replayed=False)
+
+
+@app.delete(
+    "/schedules/<schedule_id>",
+    summary="Cancel a scheduled send",
+    description="Cancels every part that has not fired. Publishes Scheduled Send Cancelled. A schedule "
+    "with nothing left to cancel (sent, sending, failed, cancelled) is a 409 that says its state.",
+    tags=["schedules"],
+    security=[{"apiKey": []}],
+    responses={
+        200: {
+            "description": "The schedule, cancelled",
+            "content": {"application/json": {"model": ScheduleResponse}},
+        },
+        404: _problem_response(404, "No such schedule"),
+        409: _problem_response(409, "Every part has fired or was cancelled already"),
+        **_SCHEDULE_ERRORS,
+    },
+)
+def delete_schedule(schedule_id: ScheduleId) -> Response[Any]:
+    return _json(200, _schedules().cancel(schedule_id), replayed=False)
+
+
+@app.get(
+    "/schedules",
+    summary="Scheduled sends, a page at a time",
+    description="In the order their first part goes out, filtered by state and by when that is "
+    "(from, to: RFC 3339). Without from and to: from 30 days ago to the end of the horizon. "
+    "Lists leave out numbers and answers: GET /schedules/{id} has them.",
+    tags=["schedules"],
+    security=[{"apiKey": []}],
+    responses={
+        200: {"description": "A page", "content": {"application/json": {"model": SchedulePage}}},
+        422: _problem_response(422, "A query parameter is invalid"),
+        **_SCHEDULE_ERRORS,
+    },
+)
+def list_schedules(
+    state: Annotated[
+        Literal["scheduled", "sending", "sent", "failed", "cancelled"] | None,
+        Query(description="Only schedules in this state."),
+    ] = None,
+    from_: Annotated[
+        str | None,
+        Query(alias="from", pattern=SEND_AT_PATTERN, description="Earliest first send time (RFC 3339)."),
+    ] = None,
+    to: Annotated[
+        str | None, Query(pattern=SEND_AT_PATTERN, description="Latest first send time (RFC 3339).")
+    ] = None,
+    cursor: Annotated[
+        str | None, Query(min_length=1, max_length=2048, description="next_cursor of the page before.")
+    ] = None,
+    limit: Annotated[
+        int, Query(ge=1, le=names.MAX_SCHEDULE_LIST_LIMIT, description="Schedules per page.")
+    ] = 25,
+) -> Response[Any]:
+    answer = _schedules().page(
+        state=state, start=_instant("from", from_), end=_instant("to", to), limit=limit, cursor=cursor
+    )
+    return _json(200, answer, replayed=False)
+
+
+def _schedules() -> Any:
+    from gateway.schedules.service import get_schedules
+
+    return get_schedules()
+
+
+def _instant(field: str, text: str | None) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        return datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+    except ValueError:
+        raise invalid_request([FieldError(field, "is not a date and time that exists")]) from None
 
 
 def _json(status: int, body: dict[str, Any], *, replayed: bool) -> Response[Any]:

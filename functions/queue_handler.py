@@ -24,6 +24,7 @@ import base64
 import binascii
 import contextlib
 import json
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cache
 from typing import Any, cast
@@ -42,7 +43,7 @@ from gateway.failures import Failure, GatewayError, QueueAction
 from gateway.idempotency import explicit_key, get_idempotent_sender, message_id_key
 from gateway.observability import logger, metrics, tracer
 from gateway.request import FieldError
-from gateway.send import get_sender, parse_queued_request, record_failure
+from gateway.send import get_sender, parse_queued_request, record_failure, schedule_answer
 from gateway.settings import get_settings
 
 processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -69,13 +70,19 @@ def send_record_now(record: SQSRecord, lambda_context: LambdaContext | None = No
     logger.thread_safe_append_keys(correlation_id=record.message_id)
     attribute_key: str | None = None
     key: str | None = None
+    seconds_left = (lambda: lambda_context.get_remaining_time_in_millis() / 1000) if lambda_context else None
+    if _is_trigger(record):
+        try:
+            return fire_trigger(record, seconds_left)
+        finally:
+            logger.thread_safe_remove_keys(["correlation_id"])
     try:
         attribute_key = _attribute_text(record, names.QUEUE_IDEMPOTENCY_ATTRIBUTE)
         queued = parse_queued_request(record.body)
         key = _store_key(record, attribute_key, queued.idempotency_key)
-        seconds_left = (
-            (lambda: lambda_context.get_remaining_time_in_millis() / 1000) if lambda_context else None
-        )
+        scheduled = schedule_answer(queued.request, store_key=key, origin="queue")
+        if scheduled is not None:
+            return scheduled.body
         answer = get_idempotent_sender().send(
             queued.request,
             key=key,
@@ -96,6 +103,36 @@ def send_record_now(record: SQSRecord, lambda_context: LambdaContext | None = No
         return _settle(record, failure, attribute_key, key)
     finally:
         logger.thread_safe_remove_keys(["correlation_id"])
+
+
+def _is_trigger(record: SQSRecord) -> bool:
+    """A scheduled part's trigger: it comes from the trigger queue, which only the stack writes to."""
+    queue_arn = get_settings().schedule_queue_arn
+    return queue_arn is not None and record.event_source_arn == queue_arn
+
+
+def fire_trigger(record: SQSRecord, seconds_left: Callable[[], float] | None) -> dict[str, Any]:
+    """Fire the part a trigger names. Its outcome is kept in the schedule, never parked here: what
+    the taxonomy retries, and any defect, goes back to the trigger queue (and its dead letters)."""
+    try:
+        trigger = json.loads(record.body)[names.SCHEDULE_TRIGGER_FIELD]
+        schedule_id, part = trigger["id"], trigger["part"]
+        if not isinstance(schedule_id, str) or type(part) is not int:
+            raise TypeError
+    except (ValueError, KeyError, TypeError):
+        logger.error("not a schedule trigger; dropped", extra={"reason": "unreadable trigger"})
+        return {"skipped": "not a schedule trigger"}
+    from gateway.schedules.service import get_schedules
+
+    try:
+        return get_schedules().fire(schedule_id, part, seconds_left=seconds_left)
+    except GatewayError as error:
+        record_failure(error)
+        raise
+    except Exception as error:
+        logger.exception("a trigger failed; it will be retried", extra={"reason": type(error).__name__})
+        record_failure(GatewayError(Failure.INTERNAL_ERROR, type(error).__name__))
+        raise
 
 
 def _settle(

@@ -17,9 +17,12 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from moto.server import ThreadedMotoServer
 from werkzeug.serving import make_server
 
-from local.defaults import ACCESS_KEY_ID, REGION, SECRET_ACCESS_KEY
+from local.defaults import ACCESS_KEY_ID, ACCOUNT_ID, REGION, SECRET_ACCESS_KEY
 
 SECONDS_PER_DAY = 86_400
+# The role EventBridge Scheduler would assume to send a trigger. moto's scheduler never checks a
+# target's RoleArn, and creating a real role in moto's IAM costs startup time: a made-up ARN.
+SCHEDULER_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/viber-gateway-scheduler"
 
 
 # Tests only: a queue that a rule on the bus fills with every event, for the tests to read.
@@ -37,6 +40,14 @@ class Resources:
     queue_arn: str
     dead_letter_queue_url: str
     events_sink_url: str | None  # with_sink only
+    # Scheduled sends: the trigger queue Scheduler sends to, its dead-letter queue (also Scheduler's
+    # dead-letter target), the schedule group and the role Scheduler would assume.
+    schedule_queue_url: str
+    schedule_queue_arn: str
+    schedule_dead_letter_queue_url: str
+    schedule_dead_letter_queue_arn: str
+    schedule_group_name: str
+    scheduler_role_arn: str
 
 
 class EventTap:
@@ -171,7 +182,7 @@ class _FaultableMotoServer(ThreadedMotoServer):
 
 
 class AwsEmulator:
-    """Secrets Manager, SQS and DynamoDB on one loopback port, served from a thread."""
+    """Secrets Manager, SQS, DynamoDB, EventBridge and Scheduler on one loopback port, from a thread."""
 
     def __init__(self, host: str, port: int, *, verbose: bool) -> None:
         # A request line per AWS call would drown the runner's own log; moto's tracebacks for
@@ -211,8 +222,8 @@ def provision(
     visibility_timeout: int | None = None,
     with_sink: bool = True,
 ) -> Resources:
-    """Create the token secret, the queues, the idempotency, tracking and suppression tables, and
-    the event bus.
+    """Create the token secret, the queues, the idempotency, tracking, suppression and schedules
+    tables, the schedule group and the event bus.
 
     Every name and setting comes from gateway.names, as in the stack. `client` makes a boto3
     client for a service: the emulator's (local.run), or boto3.client under moto's mock_aws
@@ -227,21 +238,15 @@ def provision(
     )
 
     sqs = client("sqs")
-    dead_letter_queue_url = sqs.create_queue(
-        QueueName=names.DEAD_LETTER_QUEUE_NAME,
-        Attributes={"MessageRetentionPeriod": str(names.DEAD_LETTER_RETENTION_DAYS * SECONDS_PER_DAY)},
-    )["QueueUrl"]
-    redrive_policy = {
-        "deadLetterTargetArn": _queue_arn(sqs, dead_letter_queue_url),
-        "maxReceiveCount": names.QUEUE_MAX_RECEIVE_COUNT,
-    }
-    queue_url = sqs.create_queue(
-        QueueName=names.QUEUE_NAME,
-        Attributes={
-            "VisibilityTimeout": str(visibility_timeout),
-            "RedrivePolicy": json.dumps(redrive_policy),
-        },
-    )["QueueUrl"]
+    messages = create_queue_with_dead_letters(
+        sqs, names.QUEUE_NAME, names.DEAD_LETTER_QUEUE_NAME, visibility_timeout=visibility_timeout
+    )
+    triggers = create_queue_with_dead_letters(
+        sqs,
+        names.SCHEDULE_QUEUE_NAME,
+        names.SCHEDULE_DEAD_LETTER_QUEUE_NAME,
+        visibility_timeout=visibility_timeout,
+    )
 
     dynamodb = client("dynamodb")
     dynamodb.create_table(
@@ -256,11 +261,60 @@ def provision(
     )
     create_tracking_table(dynamodb)
     create_suppression_table(dynamodb)
+    create_schedule_table(dynamodb)
+    # Without the group, moto's create_schedule fails with a 500 (a KeyError), not AWS's 404.
+    client("scheduler").create_schedule_group(Name=names.SCHEDULE_GROUP_NAME)
     return Resources(
-        queue_url=queue_url,
-        queue_arn=_queue_arn(sqs, queue_url),
-        dead_letter_queue_url=dead_letter_queue_url,
+        queue_url=messages.url,
+        queue_arn=messages.arn,
+        dead_letter_queue_url=messages.dead_letter_url,
         events_sink_url=_create_bus(client("events"), sqs if with_sink else None),
+        schedule_queue_url=triggers.url,
+        schedule_queue_arn=triggers.arn,
+        schedule_dead_letter_queue_url=triggers.dead_letter_url,
+        schedule_dead_letter_queue_arn=triggers.dead_letter_arn,
+        schedule_group_name=names.SCHEDULE_GROUP_NAME,
+        scheduler_role_arn=SCHEDULER_ROLE_ARN,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class QueuePair:
+    """A queue and the dead-letter queue its redrive policy moves failed messages to."""
+
+    url: str
+    arn: str
+    dead_letter_url: str
+    dead_letter_arn: str
+
+
+def create_queue_with_dead_letters(
+    sqs: Any, name: str, dead_letter_name: str, *, visibility_timeout: int
+) -> QueuePair:
+    """A queue whose messages go to its dead-letter queue after maxReceiveCount receives, as the stack's."""
+    from gateway import names
+
+    dead_letter_url = sqs.create_queue(
+        QueueName=dead_letter_name,
+        Attributes={"MessageRetentionPeriod": str(names.DEAD_LETTER_RETENTION_DAYS * SECONDS_PER_DAY)},
+    )["QueueUrl"]
+    dead_letter_arn = _queue_arn(sqs, dead_letter_url)
+    redrive_policy = {
+        "deadLetterTargetArn": dead_letter_arn,
+        "maxReceiveCount": names.QUEUE_MAX_RECEIVE_COUNT,
+    }
+    url = sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "VisibilityTimeout": str(visibility_timeout),
+            "RedrivePolicy": json.dumps(redrive_policy),
+        },
+    )["QueueUrl"]
+    return QueuePair(
+        url=str(url),
+        arn=_queue_arn(sqs, url),
+        dead_letter_url=str(dead_letter_url),
+        dead_letter_arn=dead_letter_arn,
     )
 
 
@@ -313,6 +367,36 @@ def create_suppression_table(dynamodb: Any) -> None:
     dynamodb.update_time_to_live(
         TableName=names.SUPPRESSION_TABLE_NAME,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": names.SUPPRESSION_TTL_ATTRIBUTE},
+    )
+
+
+def create_schedule_table(dynamodb: Any) -> None:
+    """The schedules table: keyed by `id`, listed by month and fire time, items expiring on TTL."""
+    from gateway import names
+
+    dynamodb.create_table(
+        TableName=names.SCHEDULE_TABLE_NAME,
+        KeySchema=[{"AttributeName": names.SCHEDULE_KEY_ATTRIBUTE, "KeyType": "HASH"}],
+        AttributeDefinitions=[
+            {"AttributeName": names.SCHEDULE_KEY_ATTRIBUTE, "AttributeType": "S"},
+            {"AttributeName": names.SCHEDULE_LIST_PARTITION_ATTRIBUTE, "AttributeType": "S"},
+            {"AttributeName": names.SCHEDULE_LIST_SORT_ATTRIBUTE, "AttributeType": "S"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": names.SCHEDULE_LIST_INDEX,
+                "KeySchema": [
+                    {"AttributeName": names.SCHEDULE_LIST_PARTITION_ATTRIBUTE, "KeyType": "HASH"},
+                    {"AttributeName": names.SCHEDULE_LIST_SORT_ATTRIBUTE, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=names.SCHEDULE_TABLE_NAME,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": names.SCHEDULE_TTL_ATTRIBUTE},
     )
 
 

@@ -2,11 +2,11 @@
 
 Each request becomes a REST API proxy event for the API function, shaped like
 events/api-post-im.json. Like the deployed REST API it serves exactly
-POST /messages, GET /messages and GET /messages/{smsid}, the suppression list's routes (x-api-key required)
-and GET /openapi.json (open, the function's document answered without invoking
-it, as the deployed MOCK integration does); anything else gets API Gateway's own
-403. GET /docs is local only: Swagger UI from the installed Powertools package,
-with no CDN.
+POST /messages, GET /messages and GET /messages/{smsid}, the suppression list's
+and the scheduled sends' routes (x-api-key required) and GET /openapi.json
+(open, the function's document answered without invoking it, as the deployed
+MOCK integration does); anything else gets API Gateway's own 403. GET /docs is
+local only: Swagger UI from the installed Powertools package, with no CDN.
 """
 
 from __future__ import annotations
@@ -68,6 +68,9 @@ ROUTES: Final = (
     Route("PUT", "/suppressions/{number}", keyed=True),
     Route("GET", "/suppressions/{number}", keyed=True),
     Route("DELETE", "/suppressions/{number}", keyed=True),
+    Route("GET", "/schedules", keyed=True),
+    Route("GET", "/schedules/{id}", keyed=True),
+    Route("DELETE", "/schedules/{id}", keyed=True),
     Route("GET", OPENAPI_PATH, keyed=False),
 )
 DOCS_PATH: Final = "/docs"

@@ -13,6 +13,7 @@ import threading
 import time
 import traceback
 import uuid
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,6 +83,10 @@ def reset_process_caches() -> None:
     get_sender.cache_clear()
     get_idempotent_sender.cache_clear()
     record_threads.cache_clear()
+    # Loaded only by a process that scheduled or fired a send.
+    schedules = sys.modules.get("gateway.schedules.service")
+    if schedules is not None:
+        schedules.get_schedules.cache_clear()
     # A parameters provider made before AWS_ENDPOINT_URL was set would keep calling real AWS.
     base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
     parameters.clear_caches()  # type: ignore[no-untyped-call]
@@ -250,6 +255,8 @@ def _serve_scheduled(verbose: bool) -> int:
     # closes and we end after the run in hand.
     for stop_signal in (signal.SIGINT, signal.SIGTERM):
         signal.signal(stop_signal, signal.SIG_IGN)
+    # As in the runner (local.run): a run that emits no metric is no news on the console.
+    warnings.filterwarnings("ignore", message="No application metrics to publish")
     answers = os.fdopen(os.dup(sys.stdout.fileno()), "w", encoding="utf-8")
     # Nothing the functions print may mix with the answers: fd 1 is their output from now on.
     output = function_output(verbose)

@@ -1,4 +1,7 @@
-"""The queue's event source mapping: receive, invoke the queue function, delete what succeeded.
+"""The queues' event source mappings: receive, invoke the queue function, delete what succeeded.
+
+One poller per queue the queue function consumes (the message queue, the schedules' trigger
+queue); each hands its records over with its own queue's ARN as eventSourceARN, as Lambda does.
 
 Failed records stay on the queue and come back after the visibility timeout;
 after maxReceiveCount receives the emulator's redrive moves them to the
@@ -76,16 +79,30 @@ def failed_ids(answer: Any, batch_ids: list[str]) -> set[str]:
 class QueuePoller:
     """Polls the queue from a thread until stopped; each batch is one queue-function invocation."""
 
-    def __init__(self, sqs: Any, queue: QueueSettings, functions: FunctionHost, log: logging.Logger) -> None:
+    def __init__(
+        self,
+        sqs: Any,
+        queue: QueueSettings,
+        functions: FunctionHost,
+        log: logging.Logger,
+        *,
+        label: str = "queue",
+    ) -> None:
+        """`label` starts the poller's log lines ("queue", "trigger"): which event source mapping it is."""
         self._sqs = sqs
         self._queue = queue
         self._functions = functions
         self._log = log
+        self._label = label
         self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="queue-poller", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=f"{label}-poller", daemon=True)
 
     def start(self) -> None:
         self._thread.start()
+
+    def stop_soon(self) -> None:
+        """Ask it to stop without waiting: pollers told together end in one long poll, not one each."""
+        self._stopping.set()
 
     def stop(self) -> None:
         """Finish the batch in hand, then return (within about WAIT_SECONDS when idle)."""
@@ -103,7 +120,7 @@ class QueuePoller:
                     MessageAttributeNames=["All"],
                 ).get("Messages", [])
             except (BotoCoreError, ClientError) as error:
-                self._log.warning("queue: cannot receive (%s); trying again", error)
+                self._log.warning("%s: cannot receive (%s); trying again", self._label, error)
                 self._stopping.wait(RETRY_PAUSE_SECONDS)
                 continue
             if messages:
@@ -116,14 +133,15 @@ class QueuePoller:
         try:
             failed = failed_ids(self._functions.invoke_queue(event), batch_ids)
         except Exception:
-            self._log.exception("the queue function failed the whole batch")
+            self._log.exception("the queue function failed the whole batch (%s)", self._label)
             failed = set(batch_ids)
         elapsed_ms = (time.monotonic() - started) * 1000
         succeeded = [message for message in messages if message["MessageId"] not in failed]
         self._delete(succeeded)
         for message in messages:
             self._log.info(
-                "queue %s %s (batch of %d, %.0f ms)",
+                "%s %s %s (batch of %d, %.0f ms)",
+                self._label,
                 message["MessageId"],
                 self._outcome(message, failed),
                 len(messages),
@@ -149,7 +167,11 @@ class QueuePoller:
         try:
             answer = self._sqs.delete_message_batch(QueueUrl=self._queue.url, Entries=entries)
         except (BotoCoreError, ClientError) as error:
-            self._log.warning("queue: cannot delete %d processed message(s) (%s)", len(messages), error)
+            self._log.warning(
+                "%s: cannot delete %d processed message(s) (%s)", self._label, len(messages), error
+            )
             return
         for failure in answer.get("Failed", []):
-            self._log.warning("queue: delete failed for entry %s: %s", failure["Id"], failure.get("Message"))
+            self._log.warning(
+                "%s: delete failed for entry %s: %s", self._label, failure["Id"], failure.get("Message")
+            )

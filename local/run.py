@@ -1,10 +1,16 @@
 """The whole service on one machine, with no AWS account and no Docker: `make run` or `python -m local.run`.
 
 One process on 127.0.0.1: an AWS emulator (moto) holding the token secret,
-the queue with its dead-letter queue and the idempotency table; the provider
-sandbox; an HTTP front that plays API Gateway for the API function; and a
-poller that plays the SQS event source mapping for the queue function.
+the queues with their dead-letter queues and the tables; the provider
+sandbox; an HTTP front that plays API Gateway for the API function; pollers
+that play the SQS event source mappings for the queue function (the message
+queue and the scheduled sends' trigger queue); and a scheduler that fires the
+one-time schedules of scheduled sends, as EventBridge Scheduler would.
 Ctrl-C or SIGTERM stops it all.
+
+--clock-scale N runs the scheduled sends' clock N times faster (send_at, send
+windows, the schedules' firing); everything else keeps the wall clock. The
+clock starts at the runner's start, or at $CLOCK_ORIGIN (epoch seconds) if set.
 
 Set LIVEALL_BASE_URL and LIVEALL_TOKEN to send through the real provider
 instead of the sandbox: real messages, real money.
@@ -14,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import os
 import secrets
@@ -21,6 +28,7 @@ import signal
 import socket
 import sys
 import threading
+import time
 import warnings
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -42,6 +50,7 @@ from local.defaults import (
 
 if TYPE_CHECKING:
     from local.emulator import Resources
+    from local.scheduler import Clock
 
 PORT_ENV = "PORT"
 API_KEY_ENV = "VIBER_GATEWAY_API_KEY"
@@ -58,7 +67,9 @@ LOCAL_BALANCE_PERIOD_SECONDS = 30.0
 LOCAL_RECONCILE_GRACE_SECONDS = 10
 LOCAL_LOW_BALANCE_EUROS = 10
 MAX_PERIOD_SECONDS = 3600
+MAX_CLOCK_SCALE = 1_000_000  # as gateway.settings accepts
 EXAMPLE_BODY = REPO / "events" / "message-im.json"
+EXAMPLE_WINDOW = '{"from": "09:00", "to": "21:00", "days": ["mon", "tue", "wed", "thu", "fri"]}'
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,6 +90,10 @@ class RunningService:
     event_bus_name: str
     provider_url: str
     sandboxed: bool
+    schedule_queue_url: str = ""
+    clock_scale: float = 1.0
+    clock_origin: float = 0.0
+    send_window: str | None = None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         real_provider = real_provider_from(os.environ)
+        clock_origin = clock_origin_from(os.environ)
+        send_window = send_window_setting(args.send_window)
     except ValueError as error:
         parser.error(str(error))
     aws_port = aws_port_for(args.port) if args.aws_port is None else args.aws_port
@@ -122,6 +139,9 @@ def main(argv: list[str] | None = None) -> int:
             tracker_period=args.tracker_period,
             reconcile_period=args.reconcile_period,
             delivery_step_seconds=args.delivery_step_seconds,
+            clock_scale=args.clock_scale,
+            clock_origin=clock_origin,
+            send_window=send_window,
             verbose=args.verbose,
         )
         print(banner(service, aws_port_is_default=aws_port == aws_port_for(API_PORT)), flush=True)
@@ -146,12 +166,18 @@ def _start(
     tracker_period: float,
     reconcile_period: float,
     delivery_step_seconds: float,
+    clock_scale: float = 1.0,
+    clock_origin: float | None = None,
+    send_window: str | None = None,
     verbose: bool,
 ) -> RunningService:
     """Start every part; `running` stops them in reverse order."""
     # Imported here rather than at the top, so that --help and the port check answer at once.
     from local.emulator import AwsEmulator, provision
+    from local.scheduler import Clock
     from sandbox import ProviderSandbox
+
+    clock = Clock(scale=clock_scale, origin=time.time() if clock_origin is None else clock_origin)
 
     emulator = AwsEmulator(HOST, aws_port, verbose=verbose)
     emulator.start()
@@ -176,14 +202,26 @@ def _start(
     # No AWS_* setting of the user's (profile, per-service endpoints) may lead a call to real AWS.
     for name in [name for name in os.environ if name.startswith("AWS_")]:
         del os.environ[name]
+    # Nor may the user's own clock or window settings reach the functions behind the flags' backs.
+    for name in (names.ENV_CLOCK_SCALE, names.ENV_CLOCK_ORIGIN, names.ENV_SEND_WINDOW):
+        os.environ.pop(name, None)
     os.environ.update(
-        function_environment(os.environ, emulator.endpoint_url, provider_url, resources, verbose=verbose)
+        function_environment(
+            os.environ,
+            emulator.endpoint_url,
+            provider_url,
+            resources,
+            clock=clock,
+            send_window=send_window,
+            verbose=verbose,
+        )
     )
 
     # Only now: Powertools reads the environment when the handlers are imported.
     from local.front import FrontServer
     from local.functions import FunctionHost, ScheduledFunctionProcess, function_output
     from local.poller import QueuePoller, QueueSettings
+    from local.scheduler import LocalScheduler
     from local.tracking import EventPrinter, Schedule
 
     printer = EventPrinter(log)
@@ -210,6 +248,27 @@ def _start(
     )
     poller.start()
     running.callback(poller.stop)
+    # The trigger queue: the same function, told a trigger by the record's eventSourceARN.
+    trigger_poller = QueuePoller(
+        emulator.client("sqs"),
+        QueueSettings(
+            url=resources.schedule_queue_url,
+            arn=resources.schedule_queue_arn,
+            visibility_timeout=visibility_timeout,
+            max_receive_count=names.QUEUE_MAX_RECEIVE_COUNT,
+        ),
+        functions,
+        log,
+        label="trigger",
+    )
+    trigger_poller.start()
+    running.callback(trigger_poller.stop)
+    # Both told first (this runs before the joins above): stopping waits for one long poll, not two.
+    running.callback(poller.stop_soon)
+    running.callback(trigger_poller.stop_soon)
+    scheduler = LocalScheduler(emulator.client("scheduler"), emulator.client("sqs"), clock, log)
+    scheduler.start()
+    running.callback(scheduler.stop)
     # The deployed schedules run every 1, 5 and 15 minutes; locally, every few seconds.
     for task, period in (
         (names.TASK_TRACK, tracker_period),
@@ -232,6 +291,10 @@ def _start(
         event_bus_name=names.EVENT_BUS_NAME,
         provider_url=provider_url,
         sandboxed=real_provider is None,
+        schedule_queue_url=resources.schedule_queue_url,
+        clock_scale=clock.scale,
+        clock_origin=clock.origin,
+        send_window=send_window,
     )
 
 
@@ -241,9 +304,15 @@ def function_environment(
     provider_url: str,
     resources: Resources,
     *,
+    clock: Clock | None = None,
+    send_window: str | None = None,
     verbose: bool,
 ) -> dict[str, str]:
-    """The functions' environment: the stack's variables, pointed at the emulator and the provider."""
+    """The functions' environment: the stack's variables, pointed at the emulator and the provider.
+
+    `clock` other than the wall clock (scale 1) sets the schedules' clock (--clock-scale);
+    `send_window` the stage's default window (--send-window).
+    """
     environment = {
         "AWS_ENDPOINT_URL": aws_endpoint_url,
         "AWS_REGION": REGION,
@@ -266,15 +335,68 @@ def function_environment(
             names.ENV_AUTO_SUPPRESS_AFTER_FAILURES, str(names.DEFAULT_AUTO_SUPPRESS_AFTER_FAILURES)
         ),
         names.ENV_EVENT_BUS_NAME: names.EVENT_BUS_NAME,
+        # Scheduled sends: the table, Scheduler's group and role, and the trigger queue it sends to.
+        names.ENV_SCHEDULE_TABLE: names.SCHEDULE_TABLE_NAME,
+        names.ENV_SCHEDULE_GROUP: resources.schedule_group_name,
+        names.ENV_SCHEDULE_QUEUE_URL: resources.schedule_queue_url,
+        names.ENV_SCHEDULE_QUEUE_ARN: resources.schedule_queue_arn,
+        names.ENV_SCHEDULER_ROLE_ARN: resources.scheduler_role_arn,
+        names.ENV_SCHEDULER_DEAD_LETTER_ARN: resources.schedule_dead_letter_queue_arn,
         # Young messages polled at every run of the (local, quick) schedule.
         names.ENV_TRACKING_POLL_SECONDS: "1",
         names.ENV_SERVICE_NAME: names.SERVICE_NAME,
         names.ENV_METRICS_NAMESPACE: names.DEFAULT_METRICS_NAMESPACE,
         "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon to send to
     }
+    if clock is not None and clock.scale != 1:
+        environment[names.ENV_CLOCK_SCALE] = repr(clock.scale)
+        environment[names.ENV_CLOCK_ORIGIN] = repr(clock.origin)
+    if send_window is not None:
+        environment[names.ENV_SEND_WINDOW] = send_window
     if verbose:
         environment[names.ENV_LOG_LEVEL] = current.get(names.ENV_LOG_LEVEL, "INFO")
     return environment
+
+
+def clock_origin_from(environ: Mapping[str, str]) -> float | None:
+    """$CLOCK_ORIGIN (epoch seconds) when set, so that a caller can tell the scaled clock's reading."""
+    text = environ.get(names.ENV_CLOCK_ORIGIN, "").strip()
+    if not text:
+        return None
+    try:
+        origin = float(text)
+    except ValueError:
+        raise ValueError(f"{names.ENV_CLOCK_ORIGIN} must be epoch seconds, not {text!r}") from None
+    if not 0 <= origin < 2**33:
+        raise ValueError(f"{names.ENV_CLOCK_ORIGIN} must be epoch seconds, not {text!r}")
+    return origin
+
+
+def send_window_setting(text: str | None) -> str | None:
+    """The stage's default window as the functions read it (compact JSON), checked; None when not given."""
+    if text is None or not text.strip():
+        return None
+    try:
+        window = json.loads(text)
+    except ValueError:
+        raise ValueError(f"--send-window must be JSON, such as {EXAMPLE_WINDOW}") from None
+    if not isinstance(window, dict):
+        raise ValueError(f"--send-window must be a JSON object, such as {EXAMPLE_WINDOW}")
+    # The functions' own model (loaded only here, where a window is given): a mistake shows now,
+    # not as a 500 on the first send.
+    from pydantic import ValidationError
+
+    from gateway.request import SendWindow
+
+    try:
+        SendWindow.model_validate(window)
+    except ValidationError as error:
+        problems = "; ".join(
+            f"{'.'.join(str(part) for part in entry['loc']) or 'window'}: {entry['msg']}"
+            for entry in error.errors()
+        )
+        raise ValueError(f"--send-window is not a window: {problems}") from None
+    return json.dumps(window, separators=(",", ":"))
 
 
 def real_provider_from(environ: Mapping[str, str]) -> RealProvider | None:
@@ -336,21 +458,51 @@ def banner(service: RunningService, *, aws_port_is_default: bool) -> str:
             f"  API docs       {service.api_url}/docs",
             f"  Queue          {service.queue_url}",
             f"  Dead letters   {service.dead_letter_queue_url}",
+            f"  Triggers       {service.schedule_queue_url}  (scheduled sends, fired as Scheduler would)",
             f"  Events         printed below as they happen; bus {service.event_bus_name} (your rules too)",
-            f"  AWS emulator   {service.aws_endpoint_url}  (moto: Secrets Manager, SQS, DynamoDB, events)",
+            f"  AWS emulator   {service.aws_endpoint_url}  "
+            "(moto: Secrets Manager, SQS, DynamoDB, events, scheduler)",
             f"  Provider       {provider}",
+            *_schedule_lines(service),
             "",
             "Try it from another terminal, in the repository:",
             f"  curl -i {service.api_url}/messages -H 'x-api-key: {service.api_key}' "
             f"-H 'Content-Type: application/json' -d @{example}",
             f"  {python} -m local.send{endpoint_flag} {example}",
             f"  curl {service.api_url}/messages/SMSID -H 'x-api-key: {service.api_key}'  # where it stands",
+            f"  curl '{service.api_url}/schedules?state=scheduled' -H 'x-api-key: {service.api_key}'"
+            "  # scheduled sends (send_at, window)",
             "",
             "One line per request, queue record, tracker run and event follows "
             "(--verbose adds the functions' own logs).",
             "",
         ]
     )
+
+
+def _schedule_lines(service: RunningService) -> list[str]:
+    """The banner's lines for a scaled clock and a default window: nothing when neither is set."""
+    lines = []
+    if service.clock_scale != 1:
+        origin = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(service.clock_origin))
+        lines.append(
+            f"  Clock          x{service.clock_scale:g} from {origin} (origin {service.clock_origin:.3f}): "
+            "send_at and send windows only; one hour passes in "
+            f"{_duration(3600 / service.clock_scale)}"
+        )
+    if service.send_window is not None:
+        lines.append(
+            f"  Send window    {service.send_window}  (the stage's default; a request's window wins)"
+        )
+    return lines
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 60:
+        return f"{seconds / 60:g} min"
+    if seconds >= 1:
+        return f"{seconds:.3g} s"
+    return f"{seconds * 1000:.3g} ms"
 
 
 def _shown(path: Path) -> str:
@@ -398,6 +550,18 @@ def _period(text: str) -> float:
     if not 0 <= seconds <= MAX_PERIOD_SECONDS:
         raise ValueError(text)
     return seconds
+
+
+def _clock_scale(text: str) -> float:
+    try:
+        scale = float(text)
+    except ValueError:
+        scale = float("nan")
+    if not 1 <= scale <= MAX_CLOCK_SCALE:  # also refuses nan
+        raise argparse.ArgumentTypeError(
+            f"must be a number from 1 (the wall clock) to {MAX_CLOCK_SCALE}, not {text!r}"
+        )
+    return scale
 
 
 def _seconds(text: str) -> int:
@@ -461,6 +625,22 @@ def _parser() -> argparse.ArgumentParser:
         default=DEFAULT_DELIVERY_STEP_SECONDS,
         metavar="SECONDS",
         help="the sandbox's delay between a message's statuses (default: %(default)s; 0: at once)",
+    )
+    parser.add_argument(
+        "--clock-scale",
+        type=_clock_scale,
+        default=os.environ.get(names.ENV_CLOCK_SCALE, "1"),
+        metavar="N",
+        help="run the scheduled sends' clock N times faster, from the start (or $CLOCK_ORIGIN): send_at, "
+        "send windows and the schedules' firing; 3600 makes an hour a second "
+        f"(default: ${names.ENV_CLOCK_SCALE} or 1, the wall clock; at most {MAX_CLOCK_SCALE})",
+    )
+    parser.add_argument(
+        "--send-window",
+        default=os.environ.get(names.ENV_SEND_WINDOW),
+        metavar="JSON",
+        help="the stage's default send window, in the recipients' local time, as the context key sendWindow "
+        f"sets it, e.g. '{EXAMPLE_WINDOW}' (default: ${names.ENV_SEND_WINDOW}, or none)",
     )
     parser.add_argument(
         "--verbose", action="store_true", help="show the functions' own JSON logs and metrics on stderr"

@@ -106,6 +106,8 @@ def event_line(event: dict[str, Any]) -> str:
         return f"event {kind} {detail.get('outcome')} key {key} smsids {smsids}{ref}"
     if kind == "Balance Low":
         return f"event {kind} {detail.get('balance')} EUR, below {detail.get('threshold')}"
+    if kind in ("Send Scheduled", "Scheduled Send Cancelled"):
+        return _schedule_event_line(str(kind), detail)
     flags = ", ".join(filter(None, [detail.get("channel"), "final" if detail.get("final") else None]))
     parts = [f"event {event.get('detail-type')} {detail.get('smsid')} {detail.get('state')} ({flags})"]
     if detail.get("reason"):
@@ -113,3 +115,20 @@ def event_line(event: dict[str, Any]) -> str:
     if detail.get("reference"):
         parts.append(f"ref {detail['reference']}")
     return " ".join(parts)
+
+
+def _schedule_event_line(kind: str, detail: dict[str, Any]) -> str:
+    """`event Send Scheduled 8f14e45f... 2 parts, 3 numbers, first at 2026-12-08T07:00:00Z ref order-1042`."""
+    parts = detail.get("parts") or []
+    count = detail.get("destination_count")
+    numbers = f"{count} number{'' if count == 1 else 's'}"
+    if kind == "Send Scheduled":
+        times = sorted(str(part.get("send_at")) for part in parts if isinstance(part, dict))
+        what = f"{len(parts)} part{'' if len(parts) == 1 else 's'}, {numbers}"
+        if times:
+            what += f", first at {times[0]}"
+    else:
+        cancelled = detail.get("cancelled_parts") or []
+        what = f"{len(cancelled)} part{'' if len(cancelled) == 1 else 's'} cancelled, {numbers}"
+    reference = f" ref {detail['reference']}" if detail.get("reference") else ""
+    return f"event {kind} {detail.get('schedule_id')} {what}{reference}"

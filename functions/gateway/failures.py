@@ -111,6 +111,15 @@ class Failure(Enum):
     ALL_SUPPRESSED = FailureClass(
         "all-suppressed", "Every destination is suppressed", 422, QueueAction.DEAD_LETTER
     )
+    # Scheduled sends (gateway.schedules): the engine would not take the schedule (nothing will be
+    # sent, and nothing was kept: a retry starts over), no such schedule, or one that has fired.
+    SCHEDULING_FAILED = FailureClass(
+        "scheduling-failed", "The send could not be scheduled; nothing will be sent", 503, QueueAction.RETRY
+    )
+    SCHEDULE_NOT_FOUND = FailureClass("schedule-not-found", "No such schedule", 404, QueueAction.DEAD_LETTER)
+    SCHEDULE_NOT_CANCELLABLE = FailureClass(
+        "schedule-not-cancellable", "The schedule has no part left to cancel", 409, QueueAction.DEAD_LETTER
+    )
     # A status lookup for an id the provider does not know for this account.
     NOT_FOUND = FailureClass("not-found", "No such message", 404, QueueAction.DEAD_LETTER)
     # A defect of the gateway (an exception nothing above describes). Retrying cannot mend it:

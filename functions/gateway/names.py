@@ -98,6 +98,9 @@ FAILURE_TYPES = (
     "partially-sent",
     "not-found",
     "all-suppressed",
+    "scheduling-failed",
+    "schedule-not-found",
+    "schedule-not-cancellable",
     "internal-error",
 )
 
@@ -236,3 +239,49 @@ DETAIL_TYPE_DESTINATION_SUPPRESSED = "Destination Suppressed"
 DETAIL_TYPE_SUPPRESSION_REMOVED = "Suppression Removed"
 METRIC_SUPPRESSED_DESTINATIONS = "SuppressedDestinations"  # destinations a send left out
 MAX_SUPPRESSION_IMPORT = 10_000
+
+# Scheduled sends and send windows (gateway.schedules). A request with send_at, or whose
+# recipients' send window is closed, becomes a schedule: one item in the schedules table,
+# with a part per time it goes out (a window splits a bulk send by the recipients' zones).
+ENV_SCHEDULE_TABLE = "SCHEDULE_TABLE"  # unset: send_at and windows are refused as misconfigured
+SCHEDULE_TABLE_NAME = "viber-gateway-schedules"
+SCHEDULE_KEY_ATTRIBUTE = "id"
+SCHEDULE_TTL_ATTRIBUTE = "expires_at"
+# GET /schedules reads this index: partition = the month (UTC, "2026-12") of the schedule's first
+# part, sort = "<first part's fire time, ISO UTC>#<id>", so a time range is a few queries in order.
+SCHEDULE_LIST_INDEX = "by_time"
+SCHEDULE_LIST_PARTITION_ATTRIBUTE = "month"
+SCHEDULE_LIST_SORT_ATTRIBUTE = "fires"
+# A schedule's item outlives its last part by this long, then DynamoDB removes it.
+SCHEDULE_RETENTION_DAYS = 30
+# The engine: EventBridge Scheduler one-time schedules in this group, each with the trigger
+# queue as target. A part due sooner than SCHEDULE_DIRECT_SECONDS goes to that queue directly,
+# with a delay (Scheduler's precision is a minute, and an at() time must not be past when made).
+ENV_SCHEDULE_GROUP = "SCHEDULE_GROUP"
+SCHEDULE_GROUP_NAME = "viber-gateway"
+ENV_SCHEDULE_QUEUE_URL = "SCHEDULE_QUEUE_URL"
+ENV_SCHEDULE_QUEUE_ARN = "SCHEDULE_QUEUE_ARN"  # the queue function tells triggers by their source
+SCHEDULE_QUEUE_NAME = "viber-gateway-schedule-triggers"
+SCHEDULE_DEAD_LETTER_QUEUE_NAME = "viber-gateway-schedule-triggers-dlq"
+ENV_SCHEDULER_ROLE_ARN = "SCHEDULER_ROLE_ARN"  # the role Scheduler assumes to send a trigger
+ENV_SCHEDULER_DEAD_LETTER_ARN = "SCHEDULER_DEAD_LETTER_ARN"  # where Scheduler puts triggers it cannot deliver
+SCHEDULE_DIRECT_SECONDS = 60
+SCHEDULER_MAX_EVENT_AGE_SECONDS = 6 * 60 * 60  # Scheduler retries delivering a trigger this long
+SCHEDULER_MAX_RETRY_ATTEMPTS = 185
+# How far ahead send_at may be (context key scheduleHorizonDays).
+ENV_SCHEDULE_HORIZON_DAYS = "SCHEDULE_HORIZON_DAYS"
+DEFAULT_SCHEDULE_HORIZON_DAYS = 30
+MAX_SCHEDULE_HORIZON_DAYS = 365
+# The stage's default send window, JSON ({"from": "09:00", "to": "21:00", "days": ["mon", ...]});
+# unset: no window unless a request gives one (context key sendWindow).
+ENV_SEND_WINDOW = "SEND_WINDOW"
+# make run only: the schedules' clock runs this many times faster than the wall clock, from
+# CLOCK_ORIGIN (epoch seconds), so that windows and send_at can be tried without waiting.
+ENV_CLOCK_SCALE = "CLOCK_SCALE"
+ENV_CLOCK_ORIGIN = "CLOCK_ORIGIN"
+SCHEDULE_TRIGGER_FIELD = "schedule_trigger"  # a trigger's body: {"schedule_trigger": {"id", "part"}}
+DETAIL_TYPE_SEND_SCHEDULED = "Send Scheduled"
+DETAIL_TYPE_SCHEDULE_CANCELLED = "Scheduled Send Cancelled"
+METRIC_SCHEDULES_CREATED = "SchedulesCreated"
+METRIC_SCHEDULED_PARTS_FIRED = "ScheduledPartsFired"  # dimension: outcome (sent / failed / skipped)
+MAX_SCHEDULE_LIST_LIMIT = 100

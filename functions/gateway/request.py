@@ -11,17 +11,21 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import (
     AfterValidator,
     AnyUrl,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     PlainValidator,
     PrivateAttr,
     StrictStr,
+    Tag,
     TypeAdapter,
     UrlConstraints,
     ValidationInfo,
@@ -65,7 +69,19 @@ ALPHANUMERIC_SENDER_ID_PATTERN = f"^[{_SENDER_ALPHABET}]*[{_SENDER_NON_DIGIT}][{
 # An absolute https URL with nothing a browser would silently strip or rewrite.
 URL_PATTERN = r"^[hH][tT][tT][pP][sS]://[^\s\\/?#@]+(?:[/?#][^\s\\]*)?$"
 
+# send_at: RFC 3339 (a date, a time and an offset; "Z" or "+02:00"). An instant without an
+# offset would be read in some zone the caller did not choose.
+SEND_AT_PATTERN = (
+    r"^[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]{1,9})?"
+    r"(?:[Zz]|[+-][0-9]{2}:[0-9]{2})$"
+)
+# A send window's times: 24-hour local wall-clock time, minutes.
+LOCAL_TIME_PATTERN = r"^(?:[01][0-9]|2[0-3]):[0-5][0-9]$"
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
 _NAME = re.compile(NAME_PATTERN)
+_SEND_AT = re.compile(SEND_AT_PATTERN)
+_LOCAL_TIME = re.compile(LOCAL_TIME_PATTERN)
 _TEXT = re.compile(TEXT_PATTERN)
 _NUMERIC_SENDER_ID = re.compile(NUMERIC_SENDER_ID_PATTERN)
 _ALPHANUMERIC_SENDER_ID = re.compile(ALPHANUMERIC_SENDER_ID_PATTERN)
@@ -115,6 +131,23 @@ def _destination(value: str) -> str:
     except InvalidPhoneNumber as error:
         raise PydanticCustomError(
             "phone_number", "'{number}' {reason}", {"number": value, "reason": str(error)}
+        ) from None
+
+
+def _send_at(value: Any) -> datetime:
+    if not isinstance(value, str) or not _SEND_AT.fullmatch(value):
+        raise PydanticCustomError(
+            "send_at", "must be an RFC 3339 date and time with an offset, such as 2026-12-08T10:00:00+02:00"
+        )
+    text = value.upper()
+    fraction = re.search(r"\.([0-9]+)", text)
+    if fraction and len(fraction.group(1)) > 6:  # datetime keeps microseconds; more is noise
+        text = text.replace(fraction.group(0), "." + fraction.group(1)[:6])
+    try:
+        return datetime.fromisoformat(text)
+    except ValueError:
+        raise PydanticCustomError(
+            "send_at", "is not a date and time that exists (check the day and month)"
         ) from None
 
 
@@ -191,6 +224,83 @@ class Action(BaseModel):
     url: HttpsUrl = Field(description="Absolute https URL the button opens (sent in its normalised form).")
 
 
+SendAt = Annotated[
+    datetime,
+    BeforeValidator(_send_at),
+    WithJsonSchema(
+        {
+            "type": "string",
+            "format": "date-time",
+            "pattern": SEND_AT_PATTERN,
+            "examples": ["2026-12-08T10:00:00+02:00"],
+        }
+    ),
+]
+LocalTime = Annotated[
+    StrictStr,
+    Field(json_schema_extra={"pattern": LOCAL_TIME_PATTERN}, examples=["09:00"]),
+    AfterValidator(
+        _matching(_LOCAL_TIME, "local_time", "must be a 24-hour local time HH:MM, such as 09:00 or 21:30")
+    ),
+]
+
+
+class SendWindow(BaseModel):
+    """When messages may reach a phone, in the recipient's own time zone (taken from the number)."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True, populate_by_name=True, frozen=True)
+
+    opens: LocalTime = Field(
+        alias="from", description="Local time the window opens (HH:MM, 24-hour).", examples=["09:00"]
+    )
+    closes: LocalTime = Field(
+        alias="to",
+        description="Local time it closes (HH:MM); earlier than `from` for a window across midnight.",
+        examples=["21:00"],
+    )
+    days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] | None = Field(
+        default=None,
+        min_length=1,
+        max_length=7,
+        description="Days on which the window opens (local); every day if left out.",
+        examples=[["mon", "tue", "wed", "thu", "fri"]],
+    )
+
+    @model_validator(mode="after")
+    def _a_real_window(self) -> SendWindow:
+        if self.opens == self.closes:
+            raise PydanticCustomError(
+                "window", "from and to must differ: the window would be empty or always open"
+            )
+        if self.days is not None and len(set(self.days)) != len(self.days):
+            raise PydanticCustomError("window", "days must not repeat a day")
+        return self
+
+    def as_setting(self) -> dict[str, Any]:
+        """The window as requests and the stage's setting write it."""
+        return self.model_dump(by_alias=True, exclude_none=True)
+
+
+def _window_kind(value: Any) -> str | None:
+    # A window, or exactly false (not 0, not "false"); the tag is blank so that errors read
+    # "window.from", not the union's inner names.
+    if isinstance(value, dict | SendWindow):
+        return ""
+    if value is False:
+        return "off"
+    return None
+
+
+WindowChoice = Annotated[
+    Annotated[SendWindow, Tag("")] | Annotated[Literal[False], Tag("off")],
+    Discriminator(
+        _window_kind,
+        custom_error_type="window",
+        custom_error_message="must be an object with from and to (HH:MM), or false to send at any time",
+    ),
+]
+
+
 class SendRequest(BaseModel):
     """A Viber message, optionally with SMS fallback, to one or more phones."""
 
@@ -251,6 +361,17 @@ class SendRequest(BaseModel):
         examples=["order-1042"],
     )
 
+    send_at: SendAt | None = Field(
+        default=None,
+        description="Send later: when (RFC 3339 with an offset), in the future and within the stage's "
+        "horizon (30 days unless set otherwise). The answer is 202 with a schedule to look up or cancel.",
+    )
+    window: WindowChoice | None = Field(
+        default=None,
+        description="Send only within this window of the recipient's local time (the zone their number "
+        "gives). Overrides the stage's default window; false turns that default off for this request.",
+    )
+
     _duplicates_removed: int = PrivateAttr(default=0)
 
     @field_validator("senderid")
@@ -303,7 +424,11 @@ class SendRequest(BaseModel):
 
     def provider_payload(self, token: str) -> dict[str, Any]:
         """The SendIM body: the token first, then the checked values the caller set (not `reference`)."""
-        return {"apitoken": token, **self.model_dump(exclude_none=True, exclude={"reference"})}
+        return {"apitoken": token, **self.model_dump(exclude_none=True, exclude=NOT_FOR_PROVIDER)}
+
+
+# The gateway's own fields: what it does with a message, never sent to LiveAll.
+NOT_FOR_PROVIDER = {"reference", "send_at", "window"}
 
 
 def _require_for_fallback(info: ValidationInfo, what: str) -> None:
@@ -347,6 +472,8 @@ def _field_path(loc: tuple[Any, ...]) -> str:
         else:
             # A key may be anything a caller typed: keep it printable and short in the answer.
             part = _printable(str(part))
+            if not part:  # a union's blank tag (WindowChoice): not a place in the request
+                continue
             path += f".{part}" if path else part
     return path or "(body)"
 

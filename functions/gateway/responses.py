@@ -214,3 +214,40 @@ class Problem(_Documented):
         default=None,
         description="all-suppressed, partially-sent: destinations the suppression list left out.",
     )
+
+
+class SchedulePart(_Documented):
+    """One time a scheduled send goes out: all of it, or the recipients of one zone (a window)."""
+
+    part: int
+    send_at: str = Field(description="When it goes out (UTC, RFC 3339).", examples=["2026-12-08T08:00:00Z"])
+    zone: str | None = Field(description="The recipients' time zone, when a window placed it.")
+    state: Literal["scheduled", "sending", "sent", "failed", "cancelled"]
+    destination_count: int
+    destinations: list[str] | None = Field(default=None, description="Not in lists.")
+    fired_at: str | None = None
+    answer: SendResponse | None = Field(default=None, description="The send's answer, once sent.")
+    problem: Problem | None = Field(
+        default=None, description="Why it failed; while retrying, the last attempt's problem."
+    )
+
+
+class ScheduleResponse(_Documented):
+    """A scheduled send: 202 when made, then its state as it goes."""
+
+    id: str = Field(description="32 hex digits.", examples=["8f14e45fceea167a5a36dedd4bea2543"])
+    state: Literal["scheduled", "sending", "sent", "failed", "cancelled"] = Field(
+        description="scheduled (waiting), sending (fired, or some parts have), sent (all sent), "
+        "failed (a part failed for good), cancelled (cancelled before it fired)."
+    )
+    send_at: str | None = Field(description="The send_at asked for (null: the window alone placed it).")
+    created_at: str
+    reference: str | None = None
+    destination_count: int
+    window: dict[str, object] | None = Field(default=None, description="The window the request gave.")
+    parts: list[SchedulePart]
+
+
+class SchedulePage(_Documented):
+    schedules: list[ScheduleResponse] = Field(description="In the order their first part goes out.")
+    next_cursor: str | None = Field(description="Pass as cursor for the next page; null at the end.")

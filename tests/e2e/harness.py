@@ -7,6 +7,7 @@ import socket
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -15,8 +16,17 @@ import urllib3
 
 REPO = Path(__file__).resolve().parents[2]
 HOST = "127.0.0.1"
-# Variables that would change what the runner does: never the real provider from a test.
-RUNNER_VARIABLES = ("LIVEALL_BASE_URL", "LIVEALL_TOKEN", "PORT", "VIBER_GATEWAY_API_KEY")
+# Variables that would change what the runner does: never the real provider from a test, nor a
+# developer's scaled clock or default send window.
+RUNNER_VARIABLES = (
+    "LIVEALL_BASE_URL",
+    "LIVEALL_TOKEN",
+    "PORT",
+    "VIBER_GATEWAY_API_KEY",
+    "CLOCK_SCALE",
+    "CLOCK_ORIGIN",
+    "SEND_WINDOW",
+)
 
 T = TypeVar("T")
 
@@ -45,6 +55,30 @@ class LocalService:
     ports: list[int]
     http: urllib3.PoolManager
     sqs: Any
+    # The scheduled sends' clock (make run --clock-scale): origin + (wall - origin) * scale.
+    clock_scale: float = 1.0
+    clock_origin: float = 0.0
+
+    def clock(self) -> datetime:
+        """Now on the service's scheduled-sends clock (UTC)."""
+        return datetime.fromtimestamp(self.clock_seconds(), UTC)
+
+    def clock_seconds(self, wall: float | None = None) -> float:
+        wall = time.time() if wall is None else wall
+        return self.clock_origin + (wall - self.clock_origin) * self.clock_scale
+
+    def wall_seconds_until(self, instant: datetime) -> float:
+        """How long on the wall clock until the service's clock reads `instant` (negative: past)."""
+        return (instant.timestamp() - self.clock_seconds()) / self.clock_scale
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        """A keyed request to the API (`path` with its query, "/schedules?state=scheduled")."""
+        return self.http.request(
+            method,
+            f"{self.api_url}{path}",
+            body=None if body is None else json.dumps(body).encode(),
+            headers={"Content-Type": "application/json", "x-api-key": self.api_key},
+        )
 
     def post_message(self, body: dict[str, Any], headers: dict[str, str] | None = None) -> Any:
         return self.http.request(

@@ -64,11 +64,21 @@ def running_local_service(
     *,
     extra_environment: dict[str, str] | None = None,
     extra_arguments: list[str] | None = None,
+    clock_scale: float = 1.0,
 ) -> Iterator[LocalService]:
-    """Start `python -m local.run` on free ports as a user would, and stop it and check nothing is left."""
+    """Start `python -m local.run` on free ports as a user would, and stop it and check nothing is left.
+
+    `clock_scale` other than 1 runs the scheduled sends' clock that much faster (--clock-scale),
+    from an origin the test knows (CLOCK_ORIGIN): LocalService.clock() reads it.
+    """
     api_port, aws_port, sandbox_port = free_port(), free_port(), free_port()
     api_key = secrets.token_hex(16)
     environment = {k: v for k, v in os.environ.items() if k not in RUNNER_VARIABLES}
+    clock_origin = time.time()
+    clock_arguments = []
+    if clock_scale != 1:
+        environment[names.ENV_CLOCK_ORIGIN] = repr(clock_origin)
+        clock_arguments = [f"--clock-scale={clock_scale!r}"]
     environment.update(extra_environment or {})
     command = [
         sys.executable,
@@ -79,6 +89,7 @@ def running_local_service(
         f"--sandbox-port={sandbox_port}",
         f"--api-key={api_key}",
         f"--visibility-timeout={VISIBILITY_TIMEOUT_SECONDS}",
+        *clock_arguments,
         *(extra_arguments or []),
     ]
     http = urllib3.PoolManager(retries=False, timeout=urllib3.Timeout(connect=2.0, read=30.0))
@@ -105,6 +116,8 @@ def running_local_service(
             ports=[api_port, aws_port, sandbox_port],
             http=http,
             sqs=sqs,
+            clock_scale=clock_scale,
+            clock_origin=clock_origin,
         )
     finally:
         http.clear()

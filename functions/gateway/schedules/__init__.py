@@ -1,0 +1,1 @@
+"""Scheduled sends: send_at, send windows in the recipient's time, schedules to list and cancel."""
