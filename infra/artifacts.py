@@ -50,19 +50,17 @@ STAMP_NAME = "viber-gateway-build.json"
 RECIPE_VERSION = 1
 
 # Lambda's Python runtime provides boto3, botocore and s3transfer (requirements.txt pins
-# them for tests and `make run`). The gateway calls only phonenumbers.parse,
-# is_valid_number and format_number (tests/infra checks), so the geocoder, carrier and
-# time zone data (over 40 MB) go too. Glob patterns, relative to the layer's python/.
+# them for tests and `make run`). Of phonenumbers the gateway uses parsing, validation,
+# formatting and the time zones of numbers (send windows); the geocoder and carrier data
+# (over 40 MB) go (tests/infra checks). Glob patterns, relative to the layer's python/.
 RUNTIME_PROVIDED = ("boto3", "botocore", "s3transfer")
 PRUNE = (
     "bin",
     *(pattern for package in RUNTIME_PROVIDED for pattern in (package, f"{package}-*.dist-info")),
     "phonenumbers/geodata",
     "phonenumbers/carrierdata",
-    "phonenumbers/tzdata",
     "phonenumbers/geocoder.py*",
     "phonenumbers/carrier.py*",
-    "phonenumbers/timezone.py*",
 )
 # Never shipped as function code: bytecode the host wrote (for its own Python) and tool caches.
 FUNCTION_CODE_EXCLUDED_DIRS = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"})

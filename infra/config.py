@@ -52,6 +52,8 @@ KEY_ALARM_TOPIC_ARN = "alarmTopicArn"
 KEY_LOW_BALANCE_EUROS = "lowBalanceEuros"
 KEY_SNAP_START = "snapStart"
 KEY_AUTO_SUPPRESS_AFTER_FAILURES = "autoSuppressAfterFailures"
+KEY_SCHEDULE_HORIZON_DAYS = "scheduleHorizonDays"
+KEY_SEND_WINDOW = "sendWindow"
 CONTEXT_KEYS = (
     KEY_STAGE,
     KEY_PROVIDER_BASE_URL,
@@ -71,6 +73,8 @@ CONTEXT_KEYS = (
     KEY_LOW_BALANCE_EUROS,
     KEY_SNAP_START,
     KEY_AUTO_SUPPRESS_AFTER_FAILURES,
+    KEY_SCHEDULE_HORIZON_DAYS,
+    KEY_SEND_WINDOW,
 )
 
 DEFAULT_STAGE = "prod"
@@ -124,6 +128,13 @@ MIN_SNAP_START_PYTHON = (3, 12)
 # (0: never). More than 100 would never trigger for any real number: a typo, not a choice.
 MAX_AUTO_SUPPRESS_AFTER_FAILURES = 100
 
+# The stage's default send window (sendWindow): local times "HH:MM" (24 h) and, optionally, the
+# days it is open. The functions read it as JSON from SEND_WINDOW (gateway.schedules).
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+SEND_WINDOW_KEYS = ("from", "to", "days")
+_TIME_OF_DAY_PATTERN = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
+_NO_WINDOW_STRINGS = ("none",)
+
 # Event source mappings accept a maximum concurrency between 2 and 1000.
 MIN_QUEUE_MAX_CONCURRENCY = 2
 MAX_QUEUE_MAX_CONCURRENCY = 1000
@@ -171,6 +182,23 @@ _FALSE_STRINGS = ("false", "0", "no", "")
 
 
 @dataclass(frozen=True)
+class SendWindow:
+    """When sends may go out by default: from `start` to `end` (local times "HH:MM"; `end` before
+    `start` spans midnight), on `days` only (None: every day)."""
+
+    start: str
+    end: str
+    days: tuple[str, ...] | None = None
+
+    def to_json(self) -> str:
+        """The compact JSON the functions read from SEND_WINDOW: keys from, to and (if given) days."""
+        window: dict[str, Any] = {"from": self.start, "to": self.end}
+        if self.days is not None:
+            window["days"] = list(self.days)
+        return json.dumps(window, separators=(",", ":"))
+
+
+@dataclass(frozen=True)
 class GatewayConfig:
     """The validated deployment configuration. Defaults are the production ones."""
 
@@ -195,6 +223,10 @@ class GatewayConfig:
     snap_start: bool = True
     # Failed-for-good messages in a row after which delivery tracking suppresses a number (0: never).
     auto_suppress_after_failures: int = names.DEFAULT_AUTO_SUPPRESS_AFTER_FAILURES
+    # How many days ahead send_at may be (the functions refuse later ones).
+    schedule_horizon_days: int = names.DEFAULT_SCHEDULE_HORIZON_DAYS
+    # The stage's default send window; None: sends go out at once unless a request gives a window.
+    send_window: SendWindow | None = None
 
     @property
     def stack_name(self) -> str:
@@ -268,6 +300,10 @@ class GatewayConfig:
                 defaults.auto_suppress_after_failures,
                 _failures_before_suppressing,
             ),
+            schedule_horizon_days=_parse(
+                context, KEY_SCHEDULE_HORIZON_DAYS, defaults.schedule_horizon_days, _horizon_days
+            ),
+            send_window=_parse_optional(context, KEY_SEND_WINDOW, _send_window),
         )
         if config.snap_start and _minor_version(config.lambda_python_version) < MIN_SNAP_START_PYTHON:
             oldest = ".".join(str(part) for part in MIN_SNAP_START_PYTHON)
@@ -433,6 +469,58 @@ def _failures_before_suppressing(raw: Any) -> int:
             f"{MAX_AUTO_SUPPRESS_AFTER_FAILURES}"
         )
     return value
+
+
+def _horizon_days(raw: Any) -> int:
+    value = _integer(raw)
+    if not 1 <= value <= names.MAX_SCHEDULE_HORIZON_DAYS:
+        raise ValueError(
+            f"expected an integer from 1 to {names.MAX_SCHEDULE_HORIZON_DAYS} (days ahead a send_at may be)"
+        )
+    return value
+
+
+_SEND_WINDOW_FORM = (
+    'expected none, or a JSON object {"from": "HH:MM", "to": "HH:MM", "days": ["mon", ...]} with '
+    "24-hour times from 00:00 to 23:59, from and to different, and days (optional) a non-empty list "
+    f"of distinct {', '.join(WEEKDAYS)}"
+)
+
+
+def _send_window(raw: Any) -> SendWindow | None:
+    # cdk.json gives an object; -c gives a string: JSON, or none.
+    if isinstance(raw, str):
+        if raw.strip().lower() in _NO_WINDOW_STRINGS:
+            return None
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            raise ValueError(f"not JSON: {_SEND_WINDOW_FORM}") from None
+    if not isinstance(raw, dict):
+        raise ValueError(_SEND_WINDOW_FORM)
+    unknown = sorted(set(raw) - set(SEND_WINDOW_KEYS))
+    if unknown or "from" not in raw or "to" not in raw:
+        problem = f"unknown keys {', '.join(unknown)}" if unknown else "from and to are required"
+        raise ValueError(f"{problem}: {_SEND_WINDOW_FORM}")
+    start, end = raw["from"], raw["to"]
+    for name, value in (("from", start), ("to", end)):
+        if not isinstance(value, str) or not _TIME_OF_DAY_PATTERN.match(value):
+            raise ValueError(f"{name} is not a time HH:MM: {_SEND_WINDOW_FORM}")
+    if start == end:
+        raise ValueError(f"from and to are the same time (an empty window): {_SEND_WINDOW_FORM}")
+    return SendWindow(start=start, end=end, days=_weekdays(raw["days"]) if "days" in raw else None)
+
+
+def _weekdays(raw: Any) -> tuple[str, ...]:
+    if not isinstance(raw, list) or not raw:
+        raise ValueError(f"days is not a non-empty list: {_SEND_WINDOW_FORM}")
+    days = [day.strip().lower() if isinstance(day, str) else day for day in raw]
+    if not all(day in WEEKDAYS for day in days):
+        raise ValueError(f"days names something other than a weekday: {_SEND_WINDOW_FORM}")
+    if len(set(days)) != len(days):
+        raise ValueError(f"days names a day twice: {_SEND_WINDOW_FORM}")
+    # In the week's order, so that the same window always gives the same environment.
+    return tuple(day for day in WEEKDAYS if day in days)
 
 
 def _rollout(raw: Any) -> str:

@@ -13,6 +13,7 @@ from infra.components.monitoring import Monitoring
 from infra.components.queue_consumer import QueueConsumer
 from infra.components.rollout import Rollout
 from infra.components.scheduled import ScheduledWork
+from infra.components.schedules import ScheduledSends
 from infra.components.secret import ProviderTokenSecret
 from infra.components.storage import IdempotencyStore, SuppressionTable, TrackingTable
 from infra.config import GatewayConfig
@@ -37,6 +38,7 @@ class ViberGatewayStack(Stack):
         self.idempotency_store = IdempotencyStore(self, "Idempotency", config=config)
         self.tracking_table = TrackingTable(self, "Tracking", config=config)
         self.suppression_table = SuppressionTable(self, "Suppression", config=config)
+        self.scheduled_sends = ScheduledSends(self, "ScheduledSends", config=config)
         self.event_bus = EventBus(self, "Events", config=config)
         self.dependency_layer = DependencyLayer(self, "Dependencies", config=config)
         shared = SharedFunctionResources.create(
@@ -47,9 +49,13 @@ class ViberGatewayStack(Stack):
             tracking_table=self.tracking_table.table,
             suppression_table=self.suppression_table.table,
         )
-        # Both the API and the scheduled function publish on the stage's bus.
-        self.messages_api = MessagesApi(self, "Api", shared=shared, bus=self.event_bus.bus)
-        self.queue_consumer = QueueConsumer(self, "Queue", shared=shared)
+        # Every function publishes on the stage's bus; the API and queue functions schedule sends.
+        self.messages_api = MessagesApi(
+            self, "Api", shared=shared, bus=self.event_bus.bus, scheduled_sends=self.scheduled_sends
+        )
+        self.queue_consumer = QueueConsumer(
+            self, "Queue", shared=shared, bus=self.event_bus.bus, scheduled_sends=self.scheduled_sends
+        )
         self.scheduled_work = ScheduledWork(
             self, "Scheduled", shared=shared, bus=self.event_bus.bus, consumer=self.queue_consumer
         )
@@ -60,6 +66,7 @@ class ViberGatewayStack(Stack):
             api=self.messages_api,
             consumer=self.queue_consumer,
             scheduled=self.scheduled_work,
+            scheduled_sends=self.scheduled_sends,
         )
         self.rollout = Rollout(
             self,
@@ -92,6 +99,22 @@ class ViberGatewayStack(Stack):
             "SuppressionTableName": (
                 self.suppression_table.table.table_name,
                 "The suppression list: numbers that must not be messaged",
+            ),
+            "ScheduleTableName": (
+                self.scheduled_sends.table.table_name,
+                "Scheduled sends (GET /schedules lists them), one item per schedule",
+            ),
+            "ScheduleGroupName": (
+                self.scheduled_sends.group.ref,
+                "EventBridge Scheduler group of the parts' one-time schedules",
+            ),
+            "ScheduleQueueUrl": (
+                self.scheduled_sends.trigger_queue.queue_url,
+                "Trigger queue: the schedules' triggers, consumed by the queue function",
+            ),
+            "ScheduleDeadLetterQueueUrl": (
+                self.scheduled_sends.dead_letter_queue.queue_url,
+                "Triggers Scheduler could not deliver or the queue function failed on",
             ),
             "EventBusName": (
                 self.event_bus.bus.event_bus_name,

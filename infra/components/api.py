@@ -1,5 +1,5 @@
-"""The REST API: the API function's routes (send, preview, look up, balance, the suppression list)
-and `GET /openapi.json`."""
+"""The REST API: the API function's routes (send, preview, look up, balance, the suppression list,
+scheduled sends) and `GET /openapi.json`."""
 
 from __future__ import annotations
 
@@ -20,12 +20,14 @@ from infra.components.function import (
     SharedFunctionResources,
     log_retention,
 )
+from infra.components.schedules import ScheduledSends
 from infra.config import AuthMode, ConfigError
 from infra.nag import acknowledge, skip_checkov
 from infra.openapi import OpenApiError, generate_document, mock_response_template
 
 MESSAGES_PATH = "messages"
 SUPPRESSIONS_PATH = "suppressions"
+SCHEDULES_PATH = "schedules"
 OPENAPI_PATH = "openapi.json"
 
 # One JSON object per request. No bodies and no headers: requests carry phone
@@ -70,7 +72,8 @@ class MessagesApi(Construct):
     Every route of the function (`POST /messages`, `POST /messages/preview`,
     `GET /messages`, `GET /messages/{smsid}`, `GET /account/balance`, and the suppression
     list's `GET /suppressions`, `POST /suppressions/import`, `GET`/`PUT`/`DELETE
-    /suppressions/{number}`) needs an API key (usage plan with the same throttling) in
+    /suppressions/{number}`, and the scheduled sends' `GET /schedules`, `GET`/`DELETE
+    /schedules/{schedule_id}`) needs an API key (usage plan with the same throttling) in
     `api_key` mode, or SigV4 (AWS_IAM) in `iam` mode. `GET /openapi.json` stays open so
     that callers can fetch the contract.
     """
@@ -82,6 +85,7 @@ class MessagesApi(Construct):
         *,
         shared: SharedFunctionResources,
         bus: events.IEventBus,
+        scheduled_sends: ScheduledSends,
     ) -> None:
         super().__init__(scope, construct_id)
         config = shared.config
@@ -90,7 +94,8 @@ class MessagesApi(Construct):
             "Handler",
             shared=shared,
             handler=names.API_HANDLER,
-            description=f"{names.SERVICE_NAME} REST API: send, preview, look up, balance, suppression list",
+            description=f"{names.SERVICE_NAME} REST API: send, preview, look up, balance, suppression list, "
+            "schedules",
             timeout_seconds=names.API_FUNCTION_TIMEOUT_SECONDS,
             memory_mb=names.API_FUNCTION_MEMORY_MB,
             snap_start=config.snap_start,
@@ -103,8 +108,11 @@ class MessagesApi(Construct):
             tracking_actions=TRACKING_SEND_ACTIONS + TRACKING_LOOKUP_ACTIONS,
             # Sends leave suppressed numbers out; the list's routes add, change, remove, list, import.
             suppression_actions=SUPPRESSION_API_ACTIONS,
-            # Destination Suppressed and Suppression Removed, when the list changes through the API.
+            # Destination Suppressed and Suppression Removed, when the list changes through the API;
+            # Send Scheduled and Scheduled Send Cancelled.
             event_bus=bus,
+            # POST /messages with send_at (or outside the send window), GET and DELETE /schedules.
+            scheduled_sends=scheduled_sends,
         )
         self.access_log_group = logs.LogGroup(self, "AccessLogs", retention=log_retention(config))
         skip_checkov(self.access_log_group, "CKV_AWS_158", LOG_GROUP_ENCRYPTION_REASON)
@@ -145,6 +153,8 @@ class MessagesApi(Construct):
         suppressions = self.rest_api.root.add_resource(SUPPRESSIONS_PATH)
         # A static segment beside a path parameter: API Gateway matches `import` first.
         suppressed_number = suppressions.add_resource("{number}")
+        schedules = self.rest_api.root.add_resource(SCHEDULES_PATH)
+        schedule = schedules.add_resource("{schedule_id}")
         self.send_method = self._protected(messages, "POST")
         self.methods = {
             f"POST /{MESSAGES_PATH}": self.send_method,
@@ -159,6 +169,12 @@ class MessagesApi(Construct):
             **{
                 f"{verb} /{SUPPRESSIONS_PATH}/{{number}}": self._protected(suppressed_number, verb)
                 for verb in ("GET", "PUT", "DELETE")
+            },
+            # Scheduled sends: list them (by time), look one up, cancel one.
+            f"GET /{SCHEDULES_PATH}": self._protected(schedules, "GET"),
+            **{
+                f"{verb} /{SCHEDULES_PATH}/{{schedule_id}}": self._protected(schedule, verb)
+                for verb in ("GET", "DELETE")
             },
         }
         self.openapi_document = self._openapi_document()
@@ -201,7 +217,7 @@ class MessagesApi(Construct):
             usage_plan = self.rest_api.add_usage_plan(
                 "UsagePlan",
                 name=config.physical_name(names.SERVICE_NAME),
-                description="Callers of the API (send, preview, look up, balance, suppression list)",
+                description="Callers of the API (send, preview, look up, balance, suppressions, schedules)",
                 throttle=apigateway.ThrottleSettings(
                     rate_limit=config.throttle_rate, burst_limit=config.throttle_burst
                 ),

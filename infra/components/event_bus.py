@@ -18,7 +18,8 @@ class EventBus(Construct):
 
     The scheduled function publishes Message Accepted, Status Changed, Tracking Ended, Send
     Outcome Resolved, Balance Low and Destination Suppressed (delivery tracking); the API
-    function Destination Suppressed and Suppression Removed (the suppression list's routes).
+    function Destination Suppressed and Suppression Removed (the suppression list's routes); the
+    API and queue functions Send Scheduled, the API function Scheduled Send Cancelled.
     Each publisher is given the bus (GatewayFunction's `event_bus`): its name, and PutEvents
     on it alone.
     """

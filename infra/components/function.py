@@ -18,6 +18,7 @@ from constructs import Construct
 
 from gateway import names
 from infra import artifacts
+from infra.components.schedules import ScheduledSends
 from infra.config import KEY_LAMBDA_PYTHON_VERSION, LOG_RETENTION_DAYS, ConfigError, GatewayConfig
 from infra.nag import acknowledge, skip_checkov
 
@@ -218,8 +219,10 @@ class GatewayFunction(Construct):
     Its role is written out instead of using AWSLambdaBasicExecutionRole, so it
     can write to its own log group only. It may read the token secret and
     read/write idempotency records, use the tracking table and the suppression
-    list with the actions it is given, and publish on `event_bus` when given (which
-    it is then told the name of); anything more is granted by the caller.
+    list with the actions it is given, publish on `event_bus` when given (which
+    it is then told the name of), and keep scheduled sends when given
+    `scheduled_sends` (told where, and granted what, infra.components.schedules
+    says); anything more is granted by the caller.
     Every deployment publishes a version; callers invoke `alias`, which
     infra.components.rollout moves to it.
     """
@@ -242,6 +245,7 @@ class GatewayFunction(Construct):
         suppression_actions: tuple[str, ...],
         event_bus: events.IEventBus | None = None,
         dead_letter_queue: sqs.IQueue | None = None,
+        scheduled_sends: ScheduledSends | None = None,
     ) -> None:
         super().__init__(scope, construct_id)
         if reserved_concurrency is None and not unreserved_reason:
@@ -270,6 +274,7 @@ class GatewayFunction(Construct):
             environment={
                 **shared.environment(),
                 **({names.ENV_EVENT_BUS_NAME: event_bus.event_bus_name} if event_bus is not None else {}),
+                **(scheduled_sends.environment() if scheduled_sends is not None else {}),
                 **(extra_environment or {}),
             },
             tracing=lambda_.Tracing.ACTIVE,
@@ -320,6 +325,8 @@ class GatewayFunction(Construct):
         grant_suppression(self.role, shared.suppression_table, suppression_actions)
         if event_bus is not None:
             event_bus.grant_put_events_to(self.role)  # events:PutEvents on this bus only
+        if scheduled_sends is not None:
+            scheduled_sends.grant_scheduling(self.role)
         acknowledge(
             self.role,
             "AwsSolutions-IAM5[Resource::*]",

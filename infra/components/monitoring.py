@@ -24,6 +24,7 @@ from infra.components.api import MessagesApi
 from infra.components.function import GatewayFunction
 from infra.components.queue_consumer import QueueConsumer
 from infra.components.scheduled import ScheduledWork
+from infra.components.schedules import ScheduledSends
 from infra.config import KEY_ALARM_EMAIL, KEY_ALARM_TOPIC_ARN, GatewayConfig
 
 FIVE_MINUTES = Duration.minutes(5)
@@ -65,6 +66,10 @@ BALANCE_PERIOD = Duration.minutes(names.BALANCE_SCHEDULE_MINUTES)
 RECONCILE_PERIOD = Duration.minutes(names.RECONCILE_SCHEDULE_MINUTES)
 # Events that could not be published are retried by the next tracker run: alarm when it lasts.
 EVENTS_NOT_PUBLISHED_PERIODS = 3
+# What became of a fired part (gateway.schedules counts ScheduledPartsFired by this dimension).
+SCHEDULED_PART_OUTCOME_DIMENSION = "outcome"
+SCHEDULED_PART_OUTCOMES = ("sent", "failed", "skipped")
+SCHEDULER_NAMESPACE = "AWS/Scheduler"
 NO_SUBSCRIBER_WARNING = "viber-gateway:no-alarm-subscriber"
 _ALARM_ARN_PATTERN = f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
 
@@ -116,6 +121,17 @@ def api_metric(config: GatewayConfig, metric_name: str, *, statistic: str) -> cl
     )
 
 
+def scheduler_metric(config: GatewayConfig, metric_name: str) -> cloudwatch.Metric:
+    """An EventBridge Scheduler metric of the stage's schedule group (dimension ScheduleGroup)."""
+    return cloudwatch.Metric(
+        namespace=SCHEDULER_NAMESPACE,
+        metric_name=metric_name,
+        dimensions_map={"ScheduleGroup": config.physical_name(names.SCHEDULE_GROUP_NAME)},
+        statistic="Sum",
+        period=FIVE_MINUTES,
+    )
+
+
 def failure_metric(config: GatewayConfig, failure_type: str) -> cloudwatch.Metric:
     """The Failures metric of one failure type (no label: an alarm on a labelled metric needs math)."""
     if failure_type not in names.FAILURE_TYPES:
@@ -130,7 +146,8 @@ class Monitoring(Construct):
     unknown, partially sent and internal errors; the idempotency store failing after a send;
     API 5xx, 4xx rate and throttling; function errors, throttles and durations near the
     timeout; the tracker's backlog, sends not recorded, events not published; ambiguous
-    outcomes; a low balance. All notify `alarm_topic` (KMS-encrypted, TLS only), which mails
+    outcomes; a low balance; schedule triggers dead-lettered, and Scheduler failing to deliver
+    them. All notify `alarm_topic` (KMS-encrypted, TLS only), which mails
     `alarmEmail` when given, and the existing `alarmTopicArn` topic when given.
     """
 
@@ -143,6 +160,7 @@ class Monitoring(Construct):
         api: MessagesApi,
         consumer: QueueConsumer,
         scheduled: ScheduledWork,
+        scheduled_sends: ScheduledSends,
     ) -> None:
         super().__init__(scope, construct_id)
         self._config = config
@@ -172,11 +190,10 @@ class Monitoring(Construct):
             metric_value="1",
         )
         functions = {"api": api.handler, "queue": consumer.handler, "scheduled": scheduled.handler}
-        self.alarms_by_name = {
-            spec.name_suffix: self._create_alarm(spec) for spec in self._alarm_specs(api, consumer, functions)
-        }
+        specs = [*self._alarm_specs(api, consumer, functions), *self._schedule_alarms(scheduled_sends)]
+        self.alarms_by_name = {spec.name_suffix: self._create_alarm(spec) for spec in specs}
         self.alarms = list(self.alarms_by_name.values())
-        self.dashboard = self._create_dashboard(api, consumer, functions)
+        self.dashboard = self._create_dashboard(api, consumer, functions, scheduled_sends)
 
     def rollback_alarms(self, label: str) -> list[cloudwatch.IAlarm]:
         """The alarms that stop and roll back a deployment of the `label` (api, queue) function."""
@@ -354,6 +371,50 @@ class Monitoring(Construct):
             )
         return specs
 
+    def _schedule_alarms(self, scheduled_sends: ScheduledSends) -> list[AlarmSpec]:
+        """Scheduled parts that have not gone out: their triggers dead-lettered, or lost on the way."""
+        return [
+            AlarmSpec(
+                "schedule-dead-letters",
+                "Schedule triggers are in the trigger dead-letter queue (Scheduler could not deliver them, "
+                "or the queue function failed on them): those parts have not gone out. Read them, fix the "
+                "cause, then redrive them to the trigger queue or drop them.",
+                scheduled_sends.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                    period=ONE_MINUTE, statistic="Maximum"
+                ),
+                threshold=1,
+            ),
+            AlarmSpec(
+                "scheduler-dead-lettered",
+                "EventBridge Scheduler gave up delivering schedule triggers to the trigger queue (retries "
+                "exhausted, or refused: the scheduler role, the queue) and dead-lettered them: those parts "
+                "have not gone out.",
+                scheduler_metric(self._config, "InvocationsSentToDeadLetterCount"),
+                threshold=1,
+            ),
+            AlarmSpec(
+                "scheduler-throttled-or-dropped",
+                "EventBridge Scheduler's deliveries of schedule triggers were throttled by the trigger queue "
+                "(parts go out late), or dropped, or could not even be dead-lettered (parts never go out): "
+                "check the schedule group's metrics and the scheduler role.",
+                self._scheduler_losses(),
+                threshold=1,
+            ),
+        ]
+
+    def _scheduler_losses(self) -> cloudwatch.MathExpression:
+        # Scheduler publishes these only when they are not zero: a missing one counts as 0.
+        return cloudwatch.MathExpression(
+            expression="FILL(throttled, 0) + FILL(dropped, 0) + FILL(undeliverable, 0)",
+            using_metrics={
+                "throttled": scheduler_metric(self._config, "TargetErrorThrottledCount"),
+                "dropped": scheduler_metric(self._config, "InvocationDroppedCount"),
+                "undeliverable": scheduler_metric(self._config, "InvocationsFailedToBeSentToDeadLetterCount"),
+            },
+            period=FIVE_MINUTES,
+            label="triggers throttled, dropped or lost",
+        )
+
     def _balance_alarm(self) -> list[AlarmSpec]:
         threshold = self._config.low_balance_euros
         if threshold is None:
@@ -400,7 +461,11 @@ class Monitoring(Construct):
         return alarm
 
     def _create_dashboard(
-        self, api: MessagesApi, consumer: QueueConsumer, functions: dict[str, GatewayFunction]
+        self,
+        api: MessagesApi,
+        consumer: QueueConsumer,
+        functions: dict[str, GatewayFunction],
+        scheduled_sends: ScheduledSends,
     ) -> cloudwatch.Dashboard:
         duration_metrics: list[cloudwatch.IMetric] = []
         for label, gateway_function in functions.items():
@@ -521,6 +586,40 @@ class Monitoring(Construct):
                         statistic="Maximum",
                         period=RECONCILE_PERIOD,
                     ).with_(label="ambiguous, open")
+                ],
+                width=12,
+            ),
+        )
+        dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Scheduled sends",
+                left=[
+                    service_metric(self._config, names.METRIC_SCHEDULES_CREATED).with_(
+                        label="schedules created"
+                    ),
+                    *(
+                        service_metric(
+                            self._config,
+                            names.METRIC_SCHEDULED_PARTS_FIRED,
+                            dimensions={SCHEDULED_PART_OUTCOME_DIMENSION: outcome},
+                        ).with_(label=f"parts fired: {outcome}")
+                        for outcome in SCHEDULED_PART_OUTCOMES
+                    ),
+                ],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Schedule triggers: age of oldest (s)",
+                left=[
+                    scheduled_sends.trigger_queue.metric_approximate_age_of_oldest_message(
+                        period=ONE_MINUTE, statistic="Maximum"
+                    ).with_(label="oldest trigger age")
+                ],
+                right=[
+                    scheduled_sends.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                        period=ONE_MINUTE, statistic="Maximum"
+                    ).with_(label="dead-lettered triggers"),
+                    self._scheduler_losses(),
                 ],
                 width=12,
             ),

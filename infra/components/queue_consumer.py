@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aws_cdk import Duration, RemovalPolicy
+from aws_cdk import aws_events as events
 from aws_cdk import aws_iam as iam
 from aws_cdk import aws_lambda_event_sources as event_sources
 from aws_cdk import aws_sqs as sqs
@@ -10,6 +11,7 @@ from constructs import Construct
 
 from gateway import names
 from infra.components.function import SUPPRESSION_CHECK_ACTIONS, GatewayFunction, SharedFunctionResources
+from infra.components.schedules import ScheduledSends
 from infra.nag import skip_checkov
 
 # Messages wait at most this long for the consumer. The dead-letter queue keeps
@@ -27,9 +29,22 @@ class QueueConsumer(Construct):
     concurrency bounds the load on the provider. Other systems send with the
     managed policy `sender_policy`. In a protected stage both queues outlive
     the stack: `cdk destroy` never deletes a waiting or dead-lettered message.
+
+    The same function fires scheduled sends: a second mapping, alike, reads the
+    trigger queue of `scheduled_sends` (the function tells a trigger by its
+    source, SCHEDULE_QUEUE_ARN), and a queued message with send_at becomes a
+    schedule, announced on `bus`.
     """
 
-    def __init__(self, scope: Construct, construct_id: str, *, shared: SharedFunctionResources) -> None:
+    def __init__(
+        self,
+        scope: Construct,
+        construct_id: str,
+        *,
+        shared: SharedFunctionResources,
+        bus: events.IEventBus,
+        scheduled_sends: ScheduledSends,
+    ) -> None:
         super().__init__(scope, construct_id)
         config = shared.config
         if (
@@ -86,6 +101,9 @@ class QueueConsumer(Construct):
             extra_environment={names.ENV_DEAD_LETTER_QUEUE_URL: self.dead_letter_queue.queue_url},
             # Sends leave suppressed numbers out: it reads the list, never changes it.
             suppression_actions=SUPPRESSION_CHECK_ACTIONS,
+            # Send Scheduled, when a queued message with send_at (or outside its window) is scheduled.
+            event_bus=bus,
+            scheduled_sends=scheduled_sends,
             unreserved_reason="Its event source mapping's maximum concurrency (queueMaxConcurrency) bounds "
             "it; reserved concurrency below that would make SQS throttle and retry the batches.",
         )
@@ -95,6 +113,16 @@ class QueueConsumer(Construct):
                 self.queue,
                 batch_size=names.QUEUE_BATCH_SIZE,
                 max_batching_window=Duration.seconds(names.QUEUE_BATCH_WINDOW_SECONDS),
+                report_batch_item_failures=True,
+                max_concurrency=config.queue_max_concurrency,
+            )
+        )
+        # Schedule triggers: no batching window (a part is due now), the same bound on concurrency
+        # (a fired part is a send like a queued one), failed triggers retried alone.
+        self.handler.alias.add_event_source(
+            event_sources.SqsEventSource(
+                scheduled_sends.trigger_queue,
+                batch_size=names.QUEUE_BATCH_SIZE,
                 report_batch_item_failures=True,
                 max_concurrency=config.queue_max_concurrency,
             )

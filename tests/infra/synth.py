@@ -35,6 +35,8 @@ ALTERNATIVE_CONTEXT: dict[str, Any] = {
     "lowBalanceEuros": "25.5",
     "snapStart": "false",
     "autoSuppressAfterFailures": "0",  # delivery tracking never suppresses a number
+    "scheduleHorizonDays": "90",
+    "sendWindow": '{"from": "09:00", "to": "21:00", "days": ["mon", "tue", "wed", "thu", "fri"]}',
 }
 
 

@@ -69,6 +69,14 @@ API_KEY_ROUTES = (
     "suppressions/{number}/GET",
     "suppressions/{number}/PUT",
     "suppressions/{number}/DELETE",
+    "schedules/GET",
+    "schedules/{schedule_id}/GET",
+    "schedules/{schedule_id}/DELETE",
+)
+# The schedules of the stage's group, whose names the functions make at run time (<id>-<part>).
+SCHEDULES_OF_THE_GROUP = (
+    "AwsSolutions::AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:"
+    "<AWS::AccountId>:schedule/viber-gateway-prod/*]"
 )
 
 
@@ -83,6 +91,8 @@ def test_acknowledgments_are_few_narrow_and_explained(default_stack: Synthesized
         ("Api/Handler/Function", "AwsSolutions::AwsSolutions-L1"),
         ("Queue/Handler/Function", "AwsSolutions::AwsSolutions-L1"),
         ("Queue/Handler/Role", "AwsSolutions::AwsSolutions-IAM5[Resource::*]"),
+        ("Api/Handler/Role", SCHEDULES_OF_THE_GROUP),
+        ("Queue/Handler/Role", SCHEDULES_OF_THE_GROUP),
         (
             "Api/RestApi/CloudWatchRole",
             "AwsSolutions::AwsSolutions-IAM4[Policy::arn:<AWS::Partition>:iam::aws:policy/service-role/"

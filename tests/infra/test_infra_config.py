@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gateway import names
-from infra.config import AuthMode, ConfigError, GatewayConfig
+from infra.config import AuthMode, ConfigError, GatewayConfig, SendWindow
 from tests.infra.synth import cdk_json_context
 
 ALARM_EMAIL = {"alarmEmail": "ops@example.com"}
@@ -34,6 +34,8 @@ def test_defaults_are_the_production_ones() -> None:
     assert config.low_balance_euros == 10
     assert config.snap_start is True
     assert config.auto_suppress_after_failures == names.DEFAULT_AUTO_SUPPRESS_AFTER_FAILURES == 3
+    assert config.schedule_horizon_days == names.DEFAULT_SCHEDULE_HORIZON_DAYS == 30
+    assert config.send_window is None
     # And prod is protected, rolled out by canary, and counts in its own metric namespace
     assert config.protected is True
     assert config.rollout_strategy == "canary-10-percent-5-minutes"
@@ -115,6 +117,8 @@ def test_string_values_from_the_command_line_are_parsed() -> None:
         "lowBalanceEuros": "12.5",
         "snapStart": "false",
         "autoSuppressAfterFailures": "5",
+        "scheduleHorizonDays": "60",
+        "sendWindow": '{"from": "08:30", "to": "20:00", "days": ["mon", "tue", "wed", "thu", "fri"]}',
     }
 
     # When the configuration is read
@@ -140,6 +144,8 @@ def test_string_values_from_the_command_line_are_parsed() -> None:
         low_balance_euros=12.5,
         snap_start=False,
         auto_suppress_after_failures=5,
+        schedule_horizon_days=60,
+        send_window=SendWindow("08:30", "20:00", ("mon", "tue", "wed", "thu", "fri")),
     )
     assert config.physical_name(names.QUEUE_NAME) == f"{names.QUEUE_NAME}-dev"
 
@@ -189,6 +195,12 @@ def test_string_values_from_the_command_line_are_parsed() -> None:
         ({"snap_start": "false"}, "did you mean 'snapStart'"),
         ({"SnapStart": "false"}, "did you mean 'snapStart'"),
         ({"QueueMaxConcurrency": "3"}, "did you mean 'queueMaxConcurrency'"),
+        ({"scheduleHorizonDays": "0"}, "from 1 to 365"),
+        ({"scheduleHorizonDays": 400}, "'scheduleHorizonDays'"),
+        ({"sendWindow": "always"}, "context key 'sendWindow': not JSON"),
+        ({"sendWindow": {"from": "09:00", "to": "09:00"}}, "'sendWindow'"),
+        ({"SendWindow": "none"}, "did you mean 'sendWindow'"),
+        ({"schedule-horizon-days": "7"}, "did you mean 'scheduleHorizonDays'"),
     ],
 )
 def test_invalid_values_stop_with_a_message_naming_the_key(context: dict[str, Any], message: str) -> None:

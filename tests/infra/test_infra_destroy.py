@@ -10,6 +10,13 @@ import pytest
 from gateway import names
 from tests.infra.synth import Synthesized
 
+QUEUES_KEPT_WHEN_PROTECTED = (
+    names.QUEUE_NAME,
+    names.DEAD_LETTER_QUEUE_NAME,
+    names.SCHEDULE_QUEUE_NAME,
+    names.SCHEDULE_DEAD_LETTER_QUEUE_NAME,
+)
+
 
 def queues_by_name(stack: Synthesized) -> dict[str, dict[str, Any]]:
     stage = stack.context.get("stage", "prod")
@@ -31,8 +38,9 @@ def test_a_protected_stage_keeps_its_queues_and_cannot_be_deleted_by_accident(
     # Given prod (protected by default)
     queues = queues_by_name(default_stack)
 
-    # Then deleting the stack keeps the queue and the dead-letter queue, with their messages
-    for base_name in (names.QUEUE_NAME, names.DEAD_LETTER_QUEUE_NAME):
+    # Then deleting the stack keeps the queues and their dead-letter queues (messages, schedule
+    # triggers), with what they hold
+    for base_name in QUEUES_KEPT_WHEN_PROTECTED:
         assert queues[base_name]["DeletionPolicy"] == "Retain"
         assert queues[base_name]["UpdateReplacePolicy"] == "Retain"
     # And the stack has termination protection on
@@ -44,19 +52,20 @@ def test_another_stage_is_deleted_whole(alternative_stack: Synthesized) -> None:
     queues = queues_by_name(alternative_stack)
 
     # Then its queues go with it, and nothing stops `cdk destroy`
-    for base_name in (names.QUEUE_NAME, names.DEAD_LETTER_QUEUE_NAME):
+    for base_name in QUEUES_KEPT_WHEN_PROTECTED:
         assert queues[base_name]["DeletionPolicy"] == "Delete"
     assert termination_protection(alternative_stack) is False
 
 
 def test_every_table_has_point_in_time_recovery(any_stack: Synthesized) -> None:
-    # Given the idempotency table, the tracking table (unknown outcomes live there) and the
-    # suppression list
+    # Given the idempotency table, the tracking table (unknown outcomes live there), the
+    # suppression list and the scheduled sends
     tables = any_stack.resources("AWS::DynamoDB::Table")
     assert {t["Properties"]["TableName"].rsplit("-", 1)[0] for t in tables.values()} == {
         names.IDEMPOTENCY_TABLE_NAME,
         names.TRACKING_TABLE_NAME,
         names.SUPPRESSION_TABLE_NAME,
+        names.SCHEDULE_TABLE_NAME,
     }
 
     for table in tables.values():

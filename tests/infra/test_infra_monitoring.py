@@ -42,6 +42,9 @@ ALARM_SUFFIXES = {
     "events-not-published",
     "ambiguous-outcomes",
     "low-balance",
+    "schedule-dead-letters",
+    "scheduler-dead-lettered",
+    "scheduler-throttled-or-dropped",
 }
 
 
@@ -96,6 +99,10 @@ def test_alarm_metrics_belong_to_the_stage(any_stack: Synthesized) -> None:
             ("QueueName", json.dumps({"Fn::GetAtt": [i, "QueueName"]}))
             for i in any_stack.resources("AWS::SQS::Queue")
         },
+        "AWS/Scheduler": {
+            ("ScheduleGroup", json.dumps(props["Name"]))
+            for props in any_stack.properties("AWS::Scheduler::ScheduleGroup")
+        },
     }
     assert any_stack.only("AWS::ApiGateway::Stage")["StageName"] == stage
     assert any_stack.only("AWS::ApiGateway::RestApi")["Name"] == f"{names.SERVICE_NAME}-{stage}"
@@ -110,7 +117,7 @@ def test_alarm_metrics_belong_to_the_stage(any_stack: Synthesized) -> None:
             # Then custom metrics come from the stage's own namespace, never another stage's
             if not namespace.startswith("AWS/"):
                 assert namespace == f"{names.DEFAULT_METRICS_NAMESPACE}/{stage}", suffix
-            # And AWS metrics from this stage's API stage, or this stack's functions and queues
+            # And AWS metrics from this stage's API stage, or this stack's functions, queues, schedule group
             elif namespace == "AWS/ApiGateway":
                 assert sorted(dimensions, key=lambda d: d["Name"]) == api_dimensions, suffix
             else:
@@ -401,7 +408,10 @@ def test_the_dashboard_shows_sends_failures_latency_and_queues(default_stack: Sy
     expressions = [
         entry[0]["expression"] for entry in dashboard_entries(default_stack) if isinstance(entry[0], dict)
     ]
-    assert expressions == ["IF(requests >= 20, refused / requests, 0)"]
+    assert expressions == [
+        "IF(requests >= 20, refused / requests, 0)",
+        "FILL(throttled, 0) + FILL(dropped, 0) + FILL(undeliverable, 0)",  # the schedule triggers'
+    ]
     assert "ThrottledRequests" in metric_names
     # And every custom metric on it is the stage's own
     assert {metric[0] for metric in metrics if not metric[0].startswith("AWS/")} == {"ViberGateway/prod"}

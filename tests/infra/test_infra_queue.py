@@ -16,19 +16,32 @@ def queue_named(stack: Synthesized, base_name: str) -> tuple[str, dict[str, Any]
     raise AssertionError(f"no queue named {base_name}-{stage}")
 
 
-def test_the_event_source_mapping_reports_batch_item_failures(any_stack: Synthesized) -> None:
-    # Given the stack's only event source mapping
-    mapping = any_stack.only("AWS::Lambda::EventSourceMapping")
+def mapping_of(stack: Synthesized, base_name: str) -> dict[str, Any]:
+    """The event source mapping that reads the queue named `base_name` (of the stage)."""
+    queue_id, _ = queue_named(stack, base_name)
+    (found,) = [
+        mapping
+        for mapping in stack.properties("AWS::Lambda::EventSourceMapping")
+        if mapping["EventSourceArn"] == {"Fn::GetAtt": [queue_id, "Arn"]}
+    ]
+    return found
 
-    # Then a failed record comes back alone, not with its whole batch
-    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+
+def test_the_event_source_mappings_report_batch_item_failures(any_stack: Synthesized) -> None:
+    # Given the stack's event source mappings: the message queue's and the schedule triggers'
+    mappings = any_stack.properties("AWS::Lambda::EventSourceMapping")
+    assert len(mappings) == 2
+
+    # Then in each a failed record comes back alone, not with its whole batch
+    for mapping in mappings:
+        assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
 
 
 def test_the_event_source_mapping_reads_the_queue_with_the_shared_settings(
     default_stack: Synthesized,
 ) -> None:
-    # Given the event source mapping and the message queue
-    mapping = default_stack.only("AWS::Lambda::EventSourceMapping")
+    # Given the event source mapping of the message queue
+    mapping = mapping_of(default_stack, names.QUEUE_NAME)
     queue_id, _ = queue_named(default_stack, names.QUEUE_NAME)
 
     # Then it consumes that queue with the batch settings of names.py
@@ -41,7 +54,7 @@ def test_the_event_source_mapping_reads_the_queue_with_the_shared_settings(
 
 def test_maximum_concurrency_comes_from_the_context(alternative_stack: Synthesized) -> None:
     # Given queueMaxConcurrency=3
-    mapping = alternative_stack.only("AWS::Lambda::EventSourceMapping")
+    mapping = mapping_of(alternative_stack, names.QUEUE_NAME)
 
     # Then the mapping never runs more than 3 functions at once
     assert mapping["ScalingConfig"] == {"MaximumConcurrency": 3}

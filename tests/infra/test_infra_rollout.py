@@ -53,7 +53,8 @@ def test_each_function_is_invoked_through_a_live_alias_of_a_published_version(
 
 
 def test_the_api_the_queue_and_the_schedules_invoke_the_aliases(any_stack: Synthesized) -> None:
-    # Given the API's Lambda integration, its invoke permissions and the event source mapping
+    # Given the API's Lambda integration, its invoke permissions and the event source mappings (the
+    # message queue's and the schedule triggers')
     api_alias, _ = alias_of(any_stack, "api")
     queue_alias, _ = alias_of(any_stack, "queue")
     proxied = [
@@ -61,7 +62,7 @@ def test_the_api_the_queue_and_the_schedules_invoke_the_aliases(any_stack: Synth
         for props in any_stack.properties("AWS::ApiGateway::Method")
         if props["Integration"]["Type"] == "AWS_PROXY"
     ]
-    mapping = any_stack.only("AWS::Lambda::EventSourceMapping")
+    mappings = any_stack.properties("AWS::Lambda::EventSourceMapping")
 
     # Then API Gateway invokes the API alias, and may invoke nothing else
     assert proxied
@@ -77,9 +78,11 @@ def test_the_api_the_queue_and_the_schedules_invoke_the_aliases(any_stack: Synth
         "apigateway.amazonaws.com": {json.dumps({"Ref": api_alias})},
         "events.amazonaws.com": {json.dumps({"Ref": scheduled_alias})},
     }
-    # And the queue's mapping invokes the queue alias (function name and alias name)
-    assert json.dumps({"Ref": queue_alias}) in json.dumps(mapping["FunctionName"])
-    assert mapping["FunctionName"]["Fn::Join"][1][-1] == ":live"
+    # And each queue's mapping invokes the queue alias (function name and alias name)
+    assert len(mappings) == 2
+    for mapping in mappings:
+        assert json.dumps({"Ref": queue_alias}) in json.dumps(mapping["FunctionName"])
+        assert mapping["FunctionName"]["Fn::Join"][1][-1] == ":live"
 
 
 def test_a_canary_rollout_rolls_back_on_the_error_and_5xx_alarms(default_stack: Synthesized) -> None:

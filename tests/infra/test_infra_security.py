@@ -121,8 +121,13 @@ SUPPRESSION_ACTIONS = {
         "dynamodb:ConditionCheckItem",
     },
 }
-# The functions that publish events: the scheduled one (delivery) and the API (the list's changes).
-PUBLISHERS = {names.API_HANDLER, names.SCHEDULED_HANDLER}
+# The functions that publish events: the scheduled one (delivery), the API (the list's changes,
+# scheduled sends) and the queue function (scheduled sends): all of them.
+PUBLISHERS = {names.API_HANDLER, names.QUEUE_HANDLER, names.SCHEDULED_HANDLER}
+# The functions that schedule sends (gateway.schedules): items of the schedules table, and Query on
+# its `by_time` index (tests/infra/test_infra_schedules.py checks the rest of their grants).
+SCHEDULERS = {names.API_HANDLER, names.QUEUE_HANDLER}
+SCHEDULE_ITEM_ACTIONS = {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
@@ -167,14 +172,18 @@ def test_functions_touch_only_the_queues_they_need(any_stack: Synthesized) -> No
     queue = queue_arn(any_stack, names.QUEUE_NAME)
     dead_letter_queue = queue_arn(any_stack, names.DEAD_LETTER_QUEUE_NAME)
     failed_runs = queue_arn(any_stack, f"{names.SERVICE_NAME}-scheduled-failed")
+    triggers = queue_arn(any_stack, names.SCHEDULE_QUEUE_NAME)
     send = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
 
-    # Then the API function has none
-    assert grants_by_resource(any_stack, names.API_HANDLER, "sqs") == {}
-    # And the queue function consumes its queue only, and may send only to the dead-letter queue
+    # Then the API function may only send to the trigger queue (a part due within a minute)
+    assert grants_by_resource(any_stack, names.API_HANDLER, "sqs") == {key(triggers): {"sqs:SendMessage"}}
+    # And the queue function consumes its queue and the trigger queue (to which it also sends parts
+    # due within a minute), and may send only to the dead-letter queue besides
     queue_grants = grants_by_resource(any_stack, names.QUEUE_HANDLER, "sqs")
-    assert set(queue_grants) == {key(queue), key(dead_letter_queue)}
+    assert set(queue_grants) == {key(queue), key(dead_letter_queue), key(triggers)}
     assert {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= queue_grants[key(queue)]
+    assert "sqs:SendMessage" not in queue_grants[key(queue)]
+    assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:SendMessage"} <= queue_grants[key(triggers)]
     assert queue_grants[key(dead_letter_queue)] == send
     # And the scheduled function settles dead letters (read, delete, leave them) and sends back to
     # the queue, which it never consumes; its failed runs go to a queue of their own
@@ -186,19 +195,16 @@ def test_functions_touch_only_the_queues_they_need(any_stack: Synthesized) -> No
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
-def test_the_api_and_scheduled_functions_publish_events_only_on_the_stages_bus(
-    any_stack: Synthesized, handler: str
-) -> None:
+def test_functions_publish_events_only_on_the_stages_bus(any_stack: Synthesized, handler: str) -> None:
     # Given a function's EventBridge permissions, and the stage's bus
     (bus_id,) = any_stack.resources("AWS::Events::EventBus")
     grants = grants_by_resource(any_stack, handler, "events")
 
-    # Then the scheduled function (delivery events) and the API function (the suppression list's
-    # changes) may put events on that bus and nothing else; the queue function publishes nothing
-    if handler in PUBLISHERS:
-        assert grants == {key({"Fn::GetAtt": [bus_id, "Arn"]}): {"events:PutEvents"}}
-    else:
-        assert grants == {}
+    # Then the scheduled function (delivery events), the API function (the suppression list's
+    # changes, scheduled sends) and the queue function (scheduled sends) may put events on that
+    # bus and nothing else
+    assert handler in PUBLISHERS
+    assert grants == {key({"Fn::GetAtt": [bus_id, "Arn"]}): {"events:PutEvents"}}
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
@@ -209,11 +215,13 @@ def test_functions_use_each_table_only_as_they_need(any_stack: Synthesized, hand
     tracking = key(table_arn(any_stack, names.TRACKING_TABLE_NAME))
     open_index = key(index_arn(any_stack, names.TRACKING_TABLE_NAME, names.TRACKING_OPEN_INDEX))
     suppression = key(table_arn(any_stack, names.SUPPRESSION_TABLE_NAME))
+    schedules = key(table_arn(any_stack, names.SCHEDULE_TABLE_NAME))
+    by_time = key(index_arn(any_stack, names.SCHEDULE_TABLE_NAME, names.SCHEDULE_LIST_INDEX))
 
     # Then: the four item actions Powertools' idempotency layer calls, on its table (the scheduled
     # function settles records); the tracking actions its code calls; Query on the `open` index
-    # only where it is read; the suppression list's actions on its table; nothing else, no
-    # wildcard over indexes
+    # only where it is read; the suppression list's actions on its table; for the functions that
+    # schedule sends, a schedule's item and Query on `by_time`; nothing else, no wildcard over indexes
     expected = {
         idempotency: IDEMPOTENCY_ACTIONS,
         tracking: TRACKING_ITEM_ACTIONS[handler],
@@ -221,6 +229,9 @@ def test_functions_use_each_table_only_as_they_need(any_stack: Synthesized, hand
     }
     if handler in QUERIES_THE_INDEX:
         expected[open_index] = {"dynamodb:Query"}
+    if handler in SCHEDULERS:
+        expected[schedules] = SCHEDULE_ITEM_ACTIONS
+        expected[by_time] = {"dynamodb:Query"}
     assert grants == expected
 
 
