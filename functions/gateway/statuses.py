@@ -275,10 +275,11 @@ _RECORD_SEPARATOR = re.compile(r"[|\r\n]")
 def parse_status_answer(body: bytes | str) -> list[StatusRecord]:
     """Every record of a GetSMSStatus answer, in the provider's order (repeats included).
 
-    Blank records (a trailing `|`, surrounding whitespace) are skipped. An `Error: ...`
-    answer raises ProviderAnswerError(code, message). An empty answer, an HTML page,
-    or any record that cannot be read raises ProviderAnswerError(None, ...): one bad
-    record fails the whole answer, because a cut answer cannot be trusted.
+    Blank records (a trailing `|`, surrounding whitespace) are skipped. LiveAll leaves out
+    the ids it does not know, so an empty answer is none known: []. An `Error: ...` answer
+    raises ProviderAnswerError(code, message). An HTML page, or any record that cannot be
+    read, raises ProviderAnswerError(None, ...): one bad record fails the whole answer,
+    because a cut answer cannot be trusted.
 
     The format has no end marker, so an answer cut inside the last record's final field
     (`0.03` of `0.0379`) still reads; a caller should check that every id it asked for
@@ -288,8 +289,6 @@ def parse_status_answer(body: bytes | str) -> list[StatusRecord]:
     raise_if_not_data(text, "a status answer")
     pieces = [piece.strip() for piece in _RECORD_SEPARATOR.split(text)]
     records = [piece for piece in pieces if piece]
-    if not records:
-        raise ProviderAnswerError(None, "an empty status answer")
     return [_status_record(record, index) for index, record in enumerate(records, start=1)]
 
 

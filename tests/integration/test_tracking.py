@@ -392,6 +392,33 @@ def test_an_id_the_provider_does_not_know_is_a_404(tracking: Tracking) -> None:
     assert problem["type"] == PROBLEM + "not-found"
 
 
+def test_an_id_liveall_leaves_out_is_not_found_in_both_forms_even_from_an_empty_answer(
+    tracking: Tracking, lambda_context
+) -> None:
+    # Given LiveAll answers a status request with nothing at all: it knows none of the ids
+    tracking.provider.add_fault(Fault(kind="empty", endpoint="GetSMSStatus"))
+    # When the path form asks for one id, Then it is a 404, not a provider failure
+    status, problem = lookup("20818588")
+    assert status == 404, problem
+    assert problem["type"] == PROBLEM + "not-found"
+    # And the list form reports the same id in not_found
+    tracking.provider.add_fault(Fault(kind="empty", endpoint="GetSMSStatus"))
+    status, answer = lookup(None, "20818588")
+    assert status == 200
+    assert answer == {"messages": [], "not_found": [20818588]}
+
+
+def test_an_id_left_out_beside_known_ones_is_not_found_in_both_forms(
+    tracking: Tracking, lambda_context
+) -> None:
+    _, _, body = post(valid_im(destinations=[VIBER_READER]), lambda_context)
+    known = str(body["messages"][0]["smsid"])
+    status, answer = lookup(None, known, "20818588")
+    assert status == 200
+    assert answer["not_found"] == [20818588]
+    assert lookup("20818588")[0] == 404
+
+
 @pytest.mark.parametrize(
     ("ids", "field"), [(["12a"], "smsid[0]"), ([str(n) for n in range(51)], "smsid"), ([], "smsid")]
 )

@@ -278,9 +278,6 @@ def test_a_charge_keeps_its_exact_decimal_value() -> None:
 
 
 MALFORMED = [
-    ("empty", b"", "empty"),
-    ("only whitespace", b" \r\n ", "empty"),
-    ("only separators", b"|||", "empty"),
     ("HTML", b"<html><body>500 Internal Server Error</body></html>", "HTML"),
     ("HTML after whitespace", b"\r\n  <!DOCTYPE html>", "HTML"),
     ("truncated record", EXAMPLE[:40].encode(), "fields"),
@@ -302,6 +299,14 @@ MALFORMED = [
     ("error without code", b"Error: something broke", "without an error code"),
     ("unrelated text", b"Service temporarily unavailable", "fields"),
 ]
+
+
+@pytest.mark.parametrize(
+    "body", [b"", b" \r\n ", b"|||", b" | \r\n|"], ids=["empty", "blank", "bars", "both"]
+)
+def test_an_answer_without_records_means_liveall_knows_none_of_the_ids(body: bytes) -> None:
+    # LiveAll leaves out the ids it does not know: none known is an answer with no record
+    assert parse_status_answer(body) == []
 
 
 @pytest.mark.parametrize(("body", "why"), [(b, w) for _, b, w in MALFORMED], ids=[n for n, _, _ in MALFORMED])
@@ -373,7 +378,8 @@ def test_any_answer_either_reads_or_raises_provider_answer_error(body: bytes) ->
     if isinstance(outcome, ProviderAnswerError):
         assert len(outcome.message) < 400
     else:
-        assert outcome
+        # No record only when there was nothing but blanks and separators
+        assert outcome or not body.decode().replace("|", "").strip()
         assert all(isinstance(r, StatusRecord) for r in outcome)
 
 
