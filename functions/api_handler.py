@@ -33,6 +33,7 @@ from pydantic import StringConstraints, TypeAdapter, ValidationError
 from gateway import names, priming, snapshot
 from gateway.body import read_json_object
 from gateway.failures import Failure, GatewayError
+from gateway.intake import accept
 from gateway.observability import logger, metrics, tracer
 from gateway.problems import PROBLEM_JSON, internal_error, problem_parts
 from gateway.request import (
@@ -42,7 +43,7 @@ from gateway.request import (
     SendRequest,
     describe_errors,
 )
-from gateway.send import invalid_request, record_failure, send_answer
+from gateway.send import invalid_request, record_failure
 from gateway.settings import SettingsError
 
 if TYPE_CHECKING:
@@ -120,7 +121,7 @@ def send_message(event: dict[str, Any], seconds_left: Callable[[], float]) -> di
     """POST /messages: the request checked as the resolver would check it, sent, and answered."""
     try:
         request, idempotency_key = parse_send(event)
-        answer = send_answer(request, idempotency_key=idempotency_key, seconds_left=seconds_left)
+        answer = accept(request, idempotency_key=idempotency_key, seconds_left=seconds_left)
     except GatewayError as error:
         failure = error
     except SettingsError as error:

@@ -10,7 +10,7 @@ tests/integration/test_api_fast_path.py holds the two paths to the same answers.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
@@ -26,6 +26,7 @@ from api_handler import schedule_location
 from gateway import names
 from gateway.account import balance_answer
 from gateway.failures import Failure, GatewayError
+from gateway.intake import accept
 from gateway.lookup import look_up
 from gateway.observability import logger
 from gateway.preview import preview
@@ -54,7 +55,7 @@ from gateway.responses import (
     SuppressionPage,
     SuppressionRemoved,
 )
-from gateway.send import get_sender, invalid_request, record_failure, send_answer
+from gateway.send import get_sender, invalid_request, record_failure
 from gateway.settings import SettingsError
 from gateway.suppression.requests import EntryIn, ImportRequest
 from gateway.suppression.rules import Reason
@@ -124,7 +125,7 @@ def post_messages(
 ) -> Response[Any]:
     # api_handler answers this route itself; the resolver's copy is the description, and the twin
     # the fast path is tested against.
-    answer = send_answer(request, idempotency_key=idempotency_key, seconds_left=_seconds_left)
+    answer = accept(request, idempotency_key=idempotency_key, seconds_left=_seconds_left)
     response = _json(answer.status, answer.body, replayed=answer.replayed)
     if answer.schedule_id is not None:
         response.headers["Location"] = schedule_location(app.current_event.raw_event, answer.schedule_id)
@@ -494,9 +495,11 @@ def _instant(field: str, text: str | None) -> datetime | None:
     if text is None:
         return None
     try:
-        return datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
-    except ValueError:
+        instant = datetime.fromisoformat(text.upper().replace("Z", "+00:00"))
+        instant.astimezone(UTC)  # the years 1 and 9999 with an offset leave the calendar
+    except (ValueError, OverflowError):
         raise invalid_request([FieldError(field, "is not a date and time that exists")]) from None
+    return instant
 
 
 def _json(status: int, body: dict[str, Any], *, replayed: bool) -> Response[Any]:

@@ -41,9 +41,10 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 from gateway import dead_letters, names, priming, snapshot
 from gateway.failures import Failure, GatewayError, QueueAction
 from gateway.idempotency import explicit_key, get_idempotent_sender, message_id_key
+from gateway.intake import accept_keyed
 from gateway.observability import logger, metrics, tracer
 from gateway.request import FieldError
-from gateway.send import get_sender, parse_queued_request, record_failure, schedule_answer
+from gateway.send import get_sender, parse_queued_request, record_failure
 from gateway.settings import get_settings
 
 processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -80,10 +81,7 @@ def send_record_now(record: SQSRecord, lambda_context: LambdaContext | None = No
         attribute_key = _attribute_text(record, names.QUEUE_IDEMPOTENCY_ATTRIBUTE)
         queued = parse_queued_request(record.body)
         key = _store_key(record, attribute_key, queued.idempotency_key)
-        scheduled = schedule_answer(queued.request, store_key=key, origin="queue")
-        if scheduled is not None:
-            return scheduled.body
-        answer = get_idempotent_sender().send(
+        answer = accept_keyed(
             queued.request,
             key=key,
             seconds_left=seconds_left,
@@ -119,7 +117,7 @@ def fire_trigger(record: SQSRecord, seconds_left: Callable[[], float] | None) ->
         schedule_id, part = trigger["id"], trigger["part"]
         if not isinstance(schedule_id, str) or type(part) is not int:
             raise TypeError
-    except (ValueError, KeyError, TypeError):
+    except (ValueError, KeyError, TypeError, RecursionError):
         logger.error("not a schedule trigger; dropped", extra={"reason": "unreadable trigger"})
         return {"skipped": "not a schedule trigger"}
     from gateway.schedules.service import get_schedules

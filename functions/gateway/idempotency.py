@@ -64,6 +64,8 @@ if TYPE_CHECKING:
 
 _KEY = re.compile(r"[\x20-\x7e]+")  # matched whole: `$` would let "abc\n" through
 _REPLAY_MARK = "__replayed"
+# A record of a request that was scheduled, not sent: the 202's body (gateway.intake).
+SCHEDULED = "scheduled"
 STATUS_COMPLETED = "COMPLETED"  # Powertools' DataRecord status of a saved answer
 # How long a caller should wait before asking again while the first send runs.
 IN_PROGRESS_RETRY_AFTER_SECONDS = 1
@@ -119,14 +121,25 @@ class IdempotentSender:
         seconds_left: Callable[[], float] | None = None,
         origin: str = "api",
         message_id: str | None = None,
+        schedule: Callable[[], Answer | None] | None = None,
     ) -> Answer:
-        """Send unless `key` was already used; raises GatewayError as the taxonomy says."""
+        """Send unless `key` was already used; raises GatewayError as the taxonomy says.
+
+        `schedule`, when given, is asked first, under the key: a request it schedules (a 202) is
+        kept as that answer, so a retry under the key replays it, whatever time it is by then,
+        and never sends it now as well; one it does not (None) is sent.
+        """
         job = {"key": key, "payload": request.model_dump(mode="json", exclude_none=True)}
         attempts: list[SendAttempt] = []  # what the send did, even if the store then fails
         context = SendContext(key=key, origin=origin, message_id=message_id)
         try:
             stored = self._idempotent()(
-                job=job, request=request, seconds_left=seconds_left, attempts=attempts, context=context
+                job=job,
+                request=request,
+                seconds_left=seconds_left,
+                attempts=attempts,
+                context=context,
+                schedule=schedule,
             )
         except IdempotencyValidationError:
             raise GatewayError(
@@ -143,6 +156,8 @@ class IdempotentSender:
                 Failure.MISCONFIGURED, "The idempotency store cannot be reached; nothing was sent."
             ) from None
         replayed = bool(stored.pop(_REPLAY_MARK, False))
+        if SCHEDULED in stored:
+            return Answer(stored[SCHEDULED], replayed, status=202, schedule_id=stored["schedule_id"])
         attempt = attempt_from_record(stored, request)
         try:
             return Answer(attempt.answer(), replayed)
@@ -216,7 +231,11 @@ class IdempotentSender:
         seconds_left: Callable[[], float] | None,
         attempts: list[SendAttempt],
         context: SendContext,
+        schedule: Callable[[], Answer | None] | None = None,
     ) -> dict[str, Any]:
+        scheduled = schedule() if schedule is not None else None
+        if scheduled is not None:
+            return {SCHEDULED: scheduled.body, "schedule_id": scheduled.schedule_id}
         attempt = self.sender.send(request, seconds_left=seconds_left, context=context)
         attempts.append(attempt)
         if not attempt.may_have_sent and not attempt.all_suppressed:

@@ -395,49 +395,6 @@ def get_sender() -> Sender:
     )
 
 
-def send_answer(
-    request: SendRequest,
-    *,
-    idempotency_key: str | None,
-    seconds_left: Callable[[], float] | None,
-    key_source: str = names.IDEMPOTENCY_KEY_HEADER,
-) -> Answer:
-    """POST /messages: send now, or at most once under the caller's key, or schedule it (send_at,
-    a closed send window); GatewayError as the taxonomy says."""
-    if idempotency_key is None:
-        scheduled = schedule_answer(request, store_key=None, origin="api")
-        if scheduled is not None:
-            return scheduled
-        return Answer(get_sender().send(request, seconds_left=seconds_left).answer(), replayed=False)
-    # The idempotency store (Powertools idempotency, a DynamoDB client) loads with the first keyed send.
-    from gateway.idempotency import explicit_key, get_idempotent_sender
-
-    key = explicit_key(idempotency_key, source=key_source)
-    scheduled = schedule_answer(request, store_key=key, origin="api")
-    if scheduled is not None:
-        return scheduled
-    return get_idempotent_sender().send(request, key=key, seconds_left=seconds_left)
-
-
-def may_be_scheduled(request: SendRequest) -> bool:
-    """Whether the request asks for a time (send_at) or a send window applies (its own, the stage's)."""
-    if request.send_at is not None:
-        return True
-    if request.window is False:
-        return False
-    return request.window is not None or get_settings().send_window is not None
-
-
-def schedule_answer(request: SendRequest, *, store_key: str | None, origin: str) -> Answer | None:
-    """The 202 of a scheduled send, or None when the request goes out now as an ordinary send."""
-    if not may_be_scheduled(request):
-        return None
-    # The schedules' code (zones, the table, the scheduler's client) loads with the first such request.
-    from gateway.schedules.service import get_schedules
-
-    return get_schedules().create(request, store_key=store_key, origin=origin)
-
-
 @dataclass(frozen=True, slots=True)
 class QueuedRequest:
     request: SendRequest

@@ -201,13 +201,16 @@ class Schedules:
         cursor: str | None,
     ) -> dict[str, Any]:
         now = self.now()
-        start = start or now - LIST_LOOKBACK
-        end = end or now + self.horizon + WINDOW_SLACK
-        errors = []
+        # Schedules exist only between these instants (the table keeps them LIST_LOOKBACK after
+        # their last part; none goes out later than the horizon and a window's week): a range
+        # is cut to them, so a query never walks months where nothing can be.
+        earliest, latest = now - LIST_LOOKBACK - WINDOW_SLACK, now + self.horizon + WINDOW_SLACK
+        if start is not None and end is not None and end < start:
+            raise invalid_request([FieldError("to", "must not be before from")])
+        start = max(start or earliest, earliest)
+        end = min(end or latest, latest)
         if end < start:
-            errors.append(FieldError("to", "must not be before from"))
-        if errors:
-            raise invalid_request(errors)
+            return {"schedules": [], "next_cursor": None}
         try:
             found, next_cursor = self.store.page(
                 start=start, end=end, state=State(state) if state else None, limit=limit, cursor=cursor
@@ -269,6 +272,10 @@ class Schedules:
     ) -> dict[str, Any]:
         """Send part `number` if it is due to go and has not gone; raise what the queue must retry."""
         fired_at = iso(self.now())
+        if not _valid_id(schedule_id):
+            count_by(names.METRIC_SCHEDULED_PARTS_FIRED, "outcome", "skipped")
+            logger.warning("trigger of no possible schedule ignored", extra={"part": number})
+            return {"schedule_id": None, "part": number, "skipped": "not a schedule id"}
 
         def started(schedule: Schedule) -> Schedule | None:
             part = _part(schedule, number)

@@ -117,10 +117,12 @@ class ScheduleStore:
         cursor: str | None,
     ) -> tuple[list[Schedule], str | None]:
         """Schedules whose first part goes out in [start, end], in that order; the next page's cursor."""
-        month, exclusive_start = _decode_cursor(cursor) if cursor else (_month(start), None)
+        first_month, last_month = _month(start), _month(end)
+        month, exclusive_start = _decode_cursor(cursor) if cursor else (first_month, None)
+        if not first_month <= month <= last_month:
+            raise CursorError("a cursor of another range")
         low = f"{start.astimezone(UTC).isoformat(timespec='seconds')}"
         high = f"{end.astimezone(UTC).isoformat(timespec='seconds')}~"
-        last_month = _month(end)
         found: list[Schedule] = []
         while month <= last_month:
             request: dict[str, Any] = {
@@ -144,7 +146,13 @@ class ScheduleStore:
                 request["ExpressionAttributeValues"][":state"] = {"S": state.value}
             if exclusive_start is not None:
                 request["ExclusiveStartKey"] = exclusive_start
-            answer = self.client.query(**request)
+            try:
+                answer = self.client.query(**request)
+            except self.client.exceptions.ClientError as error:
+                # A start key DynamoDB will not take: a forged cursor, or one of another range.
+                if exclusive_start is not None and _is_validation_error(error):
+                    raise CursorError("not a cursor this list handed out") from None
+                raise
             found += [_schedule(item) for item in answer.get("Items", [])]
             exclusive_start = answer.get("LastEvaluatedKey")
             if exclusive_start is None:
@@ -224,7 +232,13 @@ def _part(plain: dict[str, Any]) -> Part:
 
 
 def _month(instant: datetime) -> str:
-    return instant.astimezone(UTC).strftime("%Y-%m")
+    utc = instant.astimezone(UTC)
+    return f"{utc.year:04d}-{utc.month:02d}"
+
+
+def _is_validation_error(error: Exception) -> bool:
+    code = getattr(error, "response", {}).get("Error", {}).get("Code")
+    return bool(code == "ValidationException")
 
 
 def _next_month(month: str) -> str:
@@ -241,11 +255,28 @@ def _decode_cursor(cursor: str) -> tuple[str, dict[str, Any] | None]:
     try:
         plain = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
         month, key = plain["month"], plain["key"]
+        if not isinstance(month, str) or len(month) != 7:
+            raise ValueError
         datetime.strptime(month, "%Y-%m")
     except (binascii.Error, ValueError, KeyError, TypeError, UnicodeDecodeError):
         raise CursorError("not a cursor this list handed out") from None
+    # The index's LastEvaluatedKey: the table's key and the index's, all strings, nothing else.
     if key is not None and not (
-        isinstance(key, dict) and all(isinstance(value, dict) for value in key.values())
+        isinstance(key, dict)
+        and set(key) == _CURSOR_KEY_ATTRIBUTES
+        and all(
+            isinstance(value, dict) and set(value) == {"S"} and isinstance(value["S"], str) and value["S"]
+            for value in key.values()
+        )
     ):
         raise CursorError("not a cursor this list handed out")
     return month, key
+
+
+_CURSOR_KEY_ATTRIBUTES = frozenset(
+    {
+        names.SCHEDULE_KEY_ATTRIBUTE,
+        names.SCHEDULE_LIST_PARTITION_ATTRIBUTE,
+        names.SCHEDULE_LIST_SORT_ATTRIBUTE,
+    }
+)
