@@ -17,7 +17,10 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from local.emulator import QueuePair
 
 REPO = Path(__file__).resolve().parent.parent
 FUNCTIONS = REPO / "functions"
@@ -86,6 +89,7 @@ class BenchEnvironment:
         self.endpoint_url = ""
         self._servers: list[subprocess.Popen[str]] = []
         self.sandbox: RemoteSandbox
+        self.trigger_queue: QueuePair
 
     def __enter__(self) -> BenchEnvironment:
         try:
@@ -160,6 +164,20 @@ class BenchEnvironment:
 
         create_suppression_table(session.client("dynamodb", endpoint_url=self.endpoint_url))
         session.client("events", endpoint_url=self.endpoint_url).create_event_bus(Name=names.EVENT_BUS_NAME)
+        # Scheduled sends, as make run provisions them: the table, the trigger queue, the schedule group
+        # (only the schedules benchmark sets SCHEDULE_TABLE, so no other benchmark schedules anything).
+        from local.emulator import create_queue_with_dead_letters, create_schedule_table
+
+        create_schedule_table(session.client("dynamodb", endpoint_url=self.endpoint_url))
+        self.trigger_queue = create_queue_with_dead_letters(
+            session.client("sqs", endpoint_url=self.endpoint_url),
+            names.SCHEDULE_QUEUE_NAME,
+            names.SCHEDULE_DEAD_LETTER_QUEUE_NAME,
+            visibility_timeout=names.QUEUE_VISIBILITY_TIMEOUT_SECONDS,
+        )
+        session.client("scheduler", endpoint_url=self.endpoint_url).create_schedule_group(
+            Name=names.SCHEDULE_GROUP_NAME
+        )
 
     @property
     def token_secret_name(self) -> str:
@@ -177,6 +195,21 @@ class BenchEnvironment:
             names.ENV_PROVIDER_BASE_URL: self.sandbox.url,
             names.ENV_PROVIDER_TOKEN_SECRET: self.token_secret_name,
             names.ENV_PROVIDER_READ_TIMEOUT: PROVIDER_READ_TIMEOUT_SECONDS,
+        }
+
+    def scheduling_environment(self) -> dict[str, str]:
+        """What the functions read to schedule sends (gateway.settings), with the bus to publish on."""
+        from gateway import names
+        from local.emulator import SCHEDULER_ROLE_ARN
+
+        return {
+            names.ENV_SCHEDULE_TABLE: names.SCHEDULE_TABLE_NAME,
+            names.ENV_SCHEDULE_GROUP: names.SCHEDULE_GROUP_NAME,
+            names.ENV_SCHEDULE_QUEUE_URL: self.trigger_queue.url,
+            names.ENV_SCHEDULE_QUEUE_ARN: self.trigger_queue.arn,
+            names.ENV_SCHEDULER_ROLE_ARN: SCHEDULER_ROLE_ARN,
+            names.ENV_SCHEDULER_DEAD_LETTER_ARN: self.trigger_queue.dead_letter_arn,
+            names.ENV_EVENT_BUS_NAME: names.EVENT_BUS_NAME,
         }
 
     def apply_to_process(self) -> None:

@@ -3,6 +3,7 @@
     python -m bench                      # full sizes
     python -m bench --smoke              # tiny sizes, seconds (CI)
     python -m bench --only warm-overhead --profile
+    python -m bench --only schedules --schedules 2000
 
 A missed target is reported, not an error; exit status 1 means a benchmark broke
 (for example a handler answered non-200), so its figures would mean nothing.
@@ -19,7 +20,7 @@ import platform
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,10 @@ class Sizes:
     suppression_destinations: int
     suppression_hits: int
     suppression_send_runs: int
+    schedules_creates: int
+    schedules_rounds: int
+    schedules_plan_destinations: int
+    schedules_process_runs: int
 
 
 FULL = Sizes(
@@ -66,6 +71,12 @@ FULL = Sizes(
     suppression_destinations=10_000,
     suppression_hits=100,
     suppression_send_runs=5,
+    # 10,000 take about three minutes against moto (three calls of ~4 ms each, one at a time):
+    # --schedules 10000 for that; the default keeps the benchmark near a minute.
+    schedules_creates=2_500,
+    schedules_rounds=200,
+    schedules_plan_destinations=10_000,
+    schedules_process_runs=3,
 )
 # Tiny, for CI: every benchmark runs and reports, in seconds. The batch keeps its 10 records
 # (the size SQS hands the function) but runs once.
@@ -85,6 +96,10 @@ SMOKE = Sizes(
     suppression_destinations=200,
     suppression_hits=10,
     suppression_send_runs=1,
+    schedules_creates=50,
+    schedules_rounds=5,
+    schedules_plan_destinations=200,
+    schedules_process_runs=1,
 )
 
 
@@ -171,6 +186,19 @@ def _suppression(environment: BenchEnvironment, options: Options) -> BenchmarkRe
     )
 
 
+def _schedules(environment: BenchEnvironment, options: Options) -> BenchmarkResult:
+    from bench.schedules import run_schedules
+
+    sizes = options.sizes
+    return run_schedules(
+        environment,
+        creates=sizes.schedules_creates,
+        rounds=sizes.schedules_rounds,
+        plan_destinations=sizes.schedules_plan_destinations,
+        process_runs=sizes.schedules_process_runs,
+    )
+
+
 BENCHMARKS: dict[str, Callable[[BenchEnvironment, Options], BenchmarkResult]] = {
     "cold-start": _cold_start,
     "restored": _restored,
@@ -179,6 +207,7 @@ BENCHMARKS: dict[str, Callable[[BenchEnvironment, Options], BenchmarkResult]] = 
     "bulk": _bulk,
     "tracker": _tracker,
     "suppression": _suppression,
+    "schedules": _schedules,
 }
 
 
@@ -244,6 +273,12 @@ def _parser() -> argparse.ArgumentParser:
         "latest-smoke.json or latest-NAME.json instead, so it never replaces a full run's figures)",
     )
     parser.add_argument(
+        "--schedules",
+        type=int,
+        metavar="N",
+        help="schedules the schedules benchmark makes (default 2,500; 50 with --smoke)",
+    )
+    parser.add_argument(
         "--profile",
         type=int,
         nargs="?",
@@ -275,7 +310,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     output: Path = args.output or _default_output(args.smoke, args.only)
     configure_process()
-    options = Options(sizes=SMOKE if args.smoke else FULL, profile_requests=args.profile)
+    sizes = SMOKE if args.smoke else FULL
+    if args.schedules is not None:
+        if args.schedules < 1:
+            raise SystemExit("--schedules: at least 1")
+        sizes = replace(sizes, schedules_creates=args.schedules)
+    options = Options(sizes=sizes, profile_requests=args.profile)
     selected = [args.only] if args.only else list(BENCHMARKS)
     machine = _machine()
     size_name = "smoke" if args.smoke else "full"

@@ -4,7 +4,10 @@ API Gateway REST proxy events (any header case, base64 bodies as API Gateway
 sends binary ones, bodies that are not UTF-8, not JSON, not objects, deeply
 nested, with huge numbers or lone surrogates) and SQS records (bodies alike,
 idempotency keys as String, Number or Binary message attributes, as Lambda's
-event source mapping hands them over).
+event source mapping hands them over). Then scheduled sends: POST /messages
+bodies with hostile or valid send_at and window, GET and DELETE
+/schedules/{schedule_id} and GET /schedules with hostile query strings and
+forged cursors, and records on the trigger queue.
 """
 
 from __future__ import annotations
@@ -12,7 +15,10 @@ from __future__ import annotations
 import base64
 import copy
 import json
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
+from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from hypothesis import strategies as st
 
@@ -359,3 +365,327 @@ def suppression_event(draw: st.DrawFn) -> dict[str, Any]:
     else:
         event["body"] = raw.decode("utf-8", "replace")
     return event
+
+
+# ----- scheduled sends: send_at and window on POST /messages, the schedules' routes, triggers ----
+
+# Numbers of one zone each (Athens, Nicosia, Sydney's main zone): a window splits a send by zone.
+SCHEDULED_DESTINATIONS = ["+30 691 234 5678", "306912345679", "35799123456", "61412345678"]
+WEEKDAYS = ["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+# Offsets a caller may write, in minutes east of UTC (some of them odd, one the largest RFC 3339 has).
+_OFFSETS = [0, 120, -300, 330, 345, 14 * 60, -12 * 60, 23 * 60 + 59, -(23 * 60 + 59)]
+_DAY = 24 * 60 * 60
+
+
+@st.composite
+def instant_text(draw: st.DrawFn, *, seconds: st.SearchStrategy[int]) -> str:
+    """An RFC 3339 instant `seconds` from now, written as a caller may write it (offset, case, fraction)."""
+    instant = datetime.now(UTC) + timedelta(seconds=draw(seconds))
+    offset = timezone(timedelta(minutes=draw(st.sampled_from(_OFFSETS))))
+    local = instant.astimezone(offset)
+    style = draw(st.sampled_from(["Z", "z", "offset", "fraction", "nanoseconds", "lower-t"]))
+    if style in ("Z", "z"):
+        return instant.strftime("%Y-%m-%dT%H:%M:%S") + style
+    text = local.isoformat(timespec="seconds")
+    if style == "fraction":
+        text = local.isoformat(timespec="microseconds")
+    elif style == "nanoseconds":
+        text = text[:19] + ".123456789" + text[19:]
+    elif style == "lower-t":
+        text = text[:10] + "t" + text[11:]
+    return text
+
+
+# Future within the horizon (30 days), just ahead (the trigger goes on the queue), past, beyond it.
+future_instant = instant_text(seconds=st.integers(90, 29 * _DAY))
+send_at_value = st.one_of(
+    future_instant,
+    instant_text(seconds=st.integers(1, 60)),
+    instant_text(seconds=st.integers(-3 * _DAY, 0)),
+    instant_text(seconds=st.integers(31 * _DAY, 400 * _DAY)),
+    st.sampled_from(
+        [
+            "9999-12-31T23:59:59Z",
+            "9999-12-31T23:59:59-23:59",
+            "0001-01-01T00:00:00+23:59",
+            "0000-01-01T00:00:00Z",
+            "2026-02-30T10:00:00Z",
+            "2026-12-31T23:59:60Z",
+            "2026-12-08T24:00:00Z",
+            "2026-12-08T10:00:00",
+            "2026-12-08 10:00:00Z",
+            "2026-12-08T10:00:00+24:00",
+            "2026-12-08T10:00:00+99:99",
+            "2026-12-08T10:00:00.1234567891Z",
+            "2026-12-08T10:00:00Z\n",
+            " 2026-12-08T10:00:00Z",
+            "+2026-12-08T10:00:00Z",
+            "20261208T100000Z",
+            "2026-12-08",
+            "\u0662\u0660\u0662\u0666-12-08T10:00:00Z",
+            "tomorrow",
+            "now",
+        ]
+    ),
+    st.sampled_from([1796000000, 1796000000.5, 0, -1, 2**64, True, False, [], {}]),
+    hostile_text,
+)
+local_time = st.one_of(
+    st.sampled_from(["09:00", "21:00", "00:00", "23:59", "21:30"]),
+    st.sampled_from(["24:00", "9:00", "09:60", "0900", " 09:00", "09:00:00", "09:00\n", "\u0660\u0669:00"]),
+    hostile_text,
+    json_scalar,
+)
+
+
+@st.composite
+def _window_around_now(draw: st.DrawFn) -> dict[str, Any]:
+    """A window of Athens wall-clock time, open now or opening in a few hours, on some days."""
+    athens = ZoneInfo("Europe/Athens")
+    opens = datetime.now(UTC).astimezone(athens) + timedelta(minutes=draw(st.integers(-6 * 60, 12 * 60)))
+    closes = opens + timedelta(minutes=draw(st.integers(1, 23 * 60)))
+    window: dict[str, Any] = {"from": opens.strftime("%H:%M"), "to": closes.strftime("%H:%M")}
+    if draw(st.booleans()):
+        window["days"] = draw(st.lists(st.sampled_from(WEEKDAYS), min_size=1, max_size=7, unique=True))
+    return window
+
+
+window_value = st.one_of(
+    _window_around_now(),
+    st.fixed_dictionaries(
+        {"from": local_time, "to": local_time},
+        optional={
+            "days": st.lists(st.sampled_from([*WEEKDAYS, "MON", "monday", "", "mon "]), max_size=8)
+            | json_value,
+            "zone": hostile_text,
+        },
+    ),
+    st.sampled_from(
+        [
+            False,
+            True,
+            0,
+            1,
+            None,
+            "false",
+            "",
+            [],
+            {},
+            {"from": "09:00"},
+            {"to": "21:00"},
+            {"from": "09:00", "to": "09:00"},
+            {"from": "22:00", "to": "06:00"},
+            {"from": "09:00", "to": "21:00", "days": []},
+            {"from": "09:00", "to": "21:00", "days": ["mon", "mon"]},
+            {"from": "09:00", "to": "21:00", "days": [*WEEKDAYS, "mon"]},
+            {"opens": "09:00", "closes": "21:00"},
+        ]
+    ),
+    json_value,
+)
+
+
+@st.composite
+def scheduled_body(draw: st.DrawFn) -> dict[str, Any]:
+    """A send that asks for a time (send_at), a send window, or both, hostile or valid; at times
+    with another field broken too, so that every rule is checked when a send is scheduled."""
+    body = copy.deepcopy(VALID_BODY)
+    body["destinations"] = draw(st.lists(st.sampled_from(SCHEDULED_DESTINATIONS), min_size=1, max_size=4))
+    asks = draw(st.sampled_from(["send_at", "window", "both"]))
+    if asks in ("send_at", "both"):
+        body["send_at"] = draw(send_at_value)
+    if asks in ("window", "both"):
+        body["window"] = draw(window_value)
+    if draw(st.integers(0, 4)) == 0:
+        field = draw(st.sampled_from(sorted(TARGETED)))
+        body[field] = draw(TARGETED[field])
+    return body
+
+
+@st.composite
+def scheduled_send_event(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A POST /messages proxy event carrying a scheduled_body, sometimes under an Idempotency-Key."""
+    event = load_event(BODY_ROUTE_EVENTS["/messages"])
+    body = draw(scheduled_body())
+    event["body"] = json.dumps(body)
+    if draw(st.booleans()):
+        # Few keys: the same key comes back with the same body (a replay) and with another (409).
+        key = draw(st.sampled_from(["campaign-1", "campaign-2", "campaign-3"]))
+        event["headers"]["Idempotency-Key"] = key
+        event["multiValueHeaders"]["Idempotency-Key"] = [key]
+    return event, body
+
+
+# Stand-ins the test replaces with what exists in its table: a real schedule's id, a real cursor.
+KNOWN_SCHEDULE = "known-schedule-stand-in"
+KNOWN_CURSOR = "known-cursor-stand-in"
+schedule_id_text = st.one_of(
+    hostile_text.filter(bool),
+    st.text("0123456789abcdef", min_size=32, max_size=32),
+    st.text("0123456789abcdefABCDEF", min_size=31, max_size=33),
+    st.sampled_from(
+        [
+            KNOWN_SCHEDULE,
+            "0" * 32,
+            "F" * 32,
+            "../x",
+            "../../schedules",
+            "..%2F..%2Fx",
+            "%2e%2e",
+            "0" * 31 + "\n",
+            " " + "0" * 31,
+            "0" * 32 + "/parts",
+            "0" * 10_000,
+        ]
+    ),
+)
+
+
+def encoded_cursor(document: Any, *, padded: bool = False, standard: bool = False) -> str:
+    """A cursor as the list hands them out (URL-safe base64 of JSON, unpadded), or a near miss."""
+    raw = json.dumps(document).encode()
+    text = (base64.b64encode(raw) if standard else base64.urlsafe_b64encode(raw)).decode()
+    return text if padded else text.rstrip("=")
+
+
+cursor_month = st.one_of(
+    st.sampled_from(
+        ["2026-12", "2027-01", "2026-1", "2026-13", "2026-00", "0001-01", "9999-12", "999-12", "2026-12-01"]
+    ),
+    st.sampled_from([None, 202612, ["2026-12"]]),
+    hostile_text,
+)
+_S = st.fixed_dictionaries({"S": hostile_text | st.sampled_from(["x", "2026-12", "0" * 32])})
+cursor_key = st.one_of(
+    st.none(),
+    st.sampled_from(
+        [
+            {"id": {"S": "x"}},
+            {"id": {"S": 5}},
+            {"id": {"BOGUS": 1}},
+            {"id": {"N": "x"}},
+            # Complete keys: one that may lie in the range asked for, one that cannot
+            {"id": {"S": "0" * 32}, "month": {"S": "2026-12"}, "fires": {"S": "2026-12-08T08:00:00#0"}},
+            {"id": {"S": "0" * 32}, "month": {"S": "1999-01"}, "fires": {"S": "1999-01-01T00:00:00#0"}},
+            {},
+        ]
+    ),
+    st.dictionaries(st.sampled_from(["id", "month", "fires", "expires_at"]), _S, max_size=3),
+    json_value,
+)
+cursor_text = st.one_of(
+    st.builds(lambda month, key: encoded_cursor({"month": month, "key": key}), cursor_month, cursor_key),
+    st.builds(
+        lambda month, key, padded, standard: encoded_cursor(
+            {"month": month, "key": key}, padded=padded, standard=standard
+        ),
+        cursor_month,
+        cursor_key,
+        st.booleans(),
+        st.booleans(),
+    ),
+    json_value.map(encoded_cursor),
+    st.binary(max_size=24).map(lambda raw: base64.urlsafe_b64encode(raw).decode()),
+    st.sampled_from([KNOWN_CURSOR, KNOWN_CURSOR + "A", KNOWN_CURSOR + "==", "", "=", "e30", "x" * 2049]),
+    hostile_text,
+)
+list_instant = st.one_of(
+    instant_text(seconds=st.integers(-60 * _DAY, 60 * _DAY)),
+    st.sampled_from(
+        [
+            "0001-01-01T00:00:00Z",
+            "0001-01-01T00:00:00+01:00",
+            "9999-12-31T23:59:59Z",
+            "9999-12-31T23:59:59-01:00",
+            "1970-01-01T00:00:00Z",
+            "2026-02-30T10:00:00Z",
+            "2026-12-08T10:00:00",
+            "2026-12-08T10:00:00.1234567Z",
+        ]
+    ),
+    hostile_text,
+)
+QUERY_VALUES: dict[str, st.SearchStrategy[str]] = {
+    "state": st.sampled_from(["scheduled", "sending", "sent", "failed", "cancelled", "SCHEDULED", "", "x"])
+    | hostile_text,
+    "from": list_instant,
+    "to": list_instant,
+    "limit": st.sampled_from(["1", "2", "25", "100", "0", "101", "-1", "1e3", "01", " 1", "1.0", "\u0661"])
+    | st.integers(-(2**70), 2**70).map(str)
+    | hostile_text,
+    "cursor": cursor_text,
+    "unknown": hostile_text,
+}
+
+
+@st.composite
+def list_query(draw: st.DrawFn) -> dict[str, list[str]]:
+    """GET /schedules query parameters, each with one value or (repeated in the URL) several."""
+    chosen = draw(st.lists(st.sampled_from(sorted(QUERY_VALUES)), unique=True, max_size=4))
+    return {
+        name: draw(st.lists(QUERY_VALUES[name], min_size=1, max_size=1 if draw(st.integers(0, 5)) else 3))
+        for name in chosen
+    }
+
+
+@st.composite
+def schedules_event(draw: st.DrawFn) -> dict[str, Any]:
+    """GET or DELETE /schedules/{schedule_id}, or GET /schedules with a query, in AWS's REST proxy shape."""
+    event = load_event(BODY_ROUTE_EVENTS["/messages"])
+    for headers in (event["headers"], event["multiValueHeaders"]):
+        headers.pop("Content-Type")
+    event["body"] = None
+    route = draw(st.sampled_from(["GET one", "DELETE one", "GET list"]))
+    if route == "GET list":
+        method, resource, path, parameters = "GET", "/schedules", "/schedules", None
+        query = draw(list_query())
+        # API Gateway: every value in the multi-value map, the last one in the single-value map.
+        event["queryStringParameters"] = {name: values[-1] for name, values in query.items()} or None
+        event["multiValueQueryStringParameters"] = query or None
+    else:
+        method = route.split()[0]
+        schedule_id = draw(schedule_id_text)
+        # A REST API hands the path as the client encoded it (a "/" in the id can only arrive as %2F:
+        # unencoded it would be another resource), and the path parameter decoded.
+        safe = draw(st.sampled_from(["", "!$&'()*+,;=:@~"]))
+        resource = "/schedules/{schedule_id}"
+        path = "/schedules/" + quote(schedule_id, safe=safe, errors="surrogatepass")
+        parameters = {"schedule_id": schedule_id}
+    event.update(httpMethod=method, resource=resource, path=path, pathParameters=parameters)
+    event["requestContext"] = {
+        **event["requestContext"],
+        "httpMethod": method,
+        "resourcePath": resource,
+        "path": "/prod" + path,
+    }
+    return event
+
+
+@st.composite
+def trigger_event(draw: st.DrawFn) -> dict[str, Any]:
+    """A batch on the trigger queue (the test sets its eventSourceARN): hostile bodies, malformed
+    triggers, triggers of schedules that do not exist."""
+    part = st.one_of(st.integers(-3, 3), st.sampled_from([2**64, -(2**63), 1.0, True, "0", None]), json_value)
+    unknown_id = st.one_of(st.text("0123456789abcdef", min_size=32, max_size=32), hostile_text, json_value)
+    trigger = st.one_of(
+        st.fixed_dictionaries({"id": unknown_id, "part": part}),
+        st.fixed_dictionaries({}, optional={"id": unknown_id, "part": part, "extra": json_value}),
+        json_value,
+    )
+    bodies = st.one_of(
+        st.builds(lambda value: _dumps({"schedule_trigger": value}), trigger),
+        st.builds(
+            lambda value, more: _dumps({"schedule_trigger": value, **more}),
+            trigger,
+            st.dictionaries(hostile_text, json_value, max_size=2),
+        ),
+        raw_body,
+    )
+    records = []
+    for index in range(draw(st.integers(1, 3))):
+        record = copy.deepcopy(load_event("sqs-batch.json")["Records"][0])
+        record["messageId"] = f"trigger-{index}-{draw(st.uuids())}"
+        record["body"] = draw(bodies).decode("utf-8", errors="replace")
+        record["messageAttributes"] = {}
+        records.append(record)
+    return {"Records": records}

@@ -6,10 +6,12 @@ API function, moto, provider sandbox) and sends generated requests: valid ones
 answer must be one the description documents, with a body that matches it, and
 no request may make the service fail (5xx) or be accepted when it breaks a rule.
 
-The one rule JSON Schema cannot say is whether a number is a real phone number of
-its country: a schema-valid body may still get a 422 for that alone. So the
-check that schema-valid bodies are accepted runs on bodies whose destinations
-are then replaced by real numbers, and must then be a 200.
+The rules JSON Schema cannot say are whether a number is a real phone number of
+its country, and whether a send_at or a window is open now: a schema-valid body
+may still get a 422 (or, scheduled, a 202) for those alone. So the check that
+schema-valid bodies are accepted runs on bodies whose destinations are then
+replaced by real numbers and whose send_at and window are left out, and must
+then be a 200.
 
 The example count is bounded so the tier stays short. (Schemathesis' own pytest
 plugin does not run under this pytest; its strategies are driven with
@@ -37,7 +39,10 @@ SETTINGS = settings(
     database=None,
     suppress_health_check=list(HealthCheck),
 )
-REAL_NUMBERS = [f"+30 69{n:08d}" for n in range(1000, 1010)]
+# Numbers the sandbox always delivers to (last digit 5-9: a Viber user who reads). A number it fails
+# to deliver to three times in a row (an IM to a phone without Viber, say) is suppressed by delivery
+# tracking, and the send refused: how soon depends on how long the service has been running.
+REAL_NUMBERS = [f"+30 69{n:08d}" for n in range(1000, 1050) if n % 10 >= 5]
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +83,10 @@ def test_a_schema_valid_body_with_real_numbers_is_sent(api_schema: Any) -> None:
     def sent(case: Any, numbers: st.DataObject) -> None:
         body = case.body
         body["destinations"] = numbers.draw(st.lists(st.sampled_from(REAL_NUMBERS), min_size=1, max_size=3))
+        # A send now: a send_at (past, beyond the horizon, or a 202) or a window (closed: a 202) is a
+        # time, which JSON Schema cannot check against the clock any more than a number's country.
+        body.pop("send_at", None)
+        body.pop("window", None)
         case.headers = {
             name: value for name, value in (case.headers or {}).items() if name.lower() != "idempotency-key"
         }

@@ -11,7 +11,16 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-BENCHMARKS = {"cold-start", "restored", "warm-overhead", "sqs-batch", "bulk", "tracker", "suppression"}
+BENCHMARKS = {
+    "cold-start",
+    "restored",
+    "warm-overhead",
+    "sqs-batch",
+    "bulk",
+    "tracker",
+    "suppression",
+    "schedules",
+}
 # The restored first request's figures (names without their "(median of N)").
 RESTORED_FIGURES = {
     "api restored first request",
