@@ -127,7 +127,7 @@ PUBLISHERS = {names.API_HANDLER, names.QUEUE_HANDLER, names.SCHEDULED_HANDLER}
 # The functions that schedule sends (gateway.schedules): items of the schedules table, and Query on
 # its `by_time` index (tests/infra/test_infra_schedules.py checks the rest of their grants).
 SCHEDULERS = {names.API_HANDLER, names.QUEUE_HANDLER}
-SCHEDULE_ITEM_ACTIONS = {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+SCHEDULE_ITEM_ACTIONS = {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"}
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
