@@ -50,7 +50,7 @@ def vm_hwm_mib() -> float | None:
 def main() -> None:
     destination_count, validation_runs, result_path = int(sys.argv[1]), int(sys.argv[2]), sys.argv[3]
     from api_handler import handler
-    from gateway.request import SendRequest
+    from gateway.sending.request import SendRequest
 
     rss_after_imports = vm_hwm_mib() or ru_maxrss_mib()
     body = {**sample_body(), "destinations": greek_mobiles(destination_count)}

@@ -21,9 +21,9 @@ def dynamodb_item_size(item: dict[str, Any]) -> int:
 
 def worst_case_record_bytes(destinations: list[str], *, seed: int = 7) -> int:
     """The stored answer for `destinations` if every id were a random 20-digit number (none in sequence)."""
-    from gateway.idempotency import attempt_record
-    from gateway.provider import SendResult, SentMessage
-    from gateway.send import SendAttempt
+    from gateway.provider.client import SendResult, SentMessage
+    from gateway.sending.idempotency import attempt_record
+    from gateway.sending.send import SendAttempt
 
     rng = random.Random(seed)  # noqa: S311 - benchmark data, not cryptography
     chunks = [destinations[i : i + CHUNK] for i in range(0, len(destinations), CHUNK)]

@@ -171,7 +171,7 @@ class RestoredBench(ChildBench):
     def _write_floor_config(self) -> None:
         """What the floor child sends: the body the gateway would send, made here (the child must
         not import the gateway): normalised destinations, the token first."""
-        from gateway.request import SendRequest
+        from gateway.sending.request import SendRequest
 
         payload = SendRequest.model_validate(sample_body()).provider_payload(self.environment.token)
         config = {

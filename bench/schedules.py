@@ -285,8 +285,8 @@ def _variants(environment: BenchEnvironment, rounds: int) -> dict[str, list[floa
 
 def _planning(destinations: int) -> dict[str, Any]:
     """Schedules.plan of a bulk send through a window, alone (no I/O): zones, then openings."""
-    from gateway.request import SendRequest
     from gateway.schedules.service import get_schedules
+    from gateway.sending.request import SendRequest
 
     now = datetime.now(UTC)
     request = SendRequest.model_validate(

@@ -156,8 +156,8 @@ def _send_with_and_without_tracking(
 
 def _recording_ms(answer: dict[str, Any]) -> float:
     """What the send path's tracking write costs alone: the same results recorded once more."""
-    from gateway.provider import SendResult, SentMessage
-    from gateway.send import get_sender
+    from gateway.provider.client import SendResult, SentMessage
+    from gateway.sending.send import get_sender
 
     tracking = get_sender().tracking
     if tracking is None:

@@ -42,7 +42,7 @@ def run_warm_overhead(
     import urllib3
 
     from api_handler import handler
-    from gateway.request import SendRequest
+    from gateway.sending.request import SendRequest
 
     body = sample_body()
     event = api_event(body)
@@ -133,8 +133,8 @@ def _layers(
     Tracer and Metrics decorators (context, correlation id, the EMF flush).
     """
     from api_handler import send_message
-    from gateway.request import SendRequest
-    from gateway.send import get_sender
+    from gateway.sending.request import SendRequest
+    from gateway.sending.send import get_sender
 
     context = lambda_context()
     body = event["body"]

@@ -1,8 +1,8 @@
 """REST API entry point (API Gateway proxy events).
 
 A thin adapter. `POST /messages`, the path every send takes, is served here:
-the body boundary (gateway.body) turns the body into one JSON object or a
-400/415 problem, the request rules (gateway.request) check it, the send use
+the body boundary (gateway.sending.body) turns the body into one JSON object or a
+400/415 problem, the request rules (gateway.sending.request) check it, the send use
 case sends it, and every failure becomes the problem+json answer gateway.failures
 decides. Every other route (preview, lookups, balance, the description) is
 Powertools' REST resolver in api_routes, imported on the first such request:
@@ -11,7 +11,7 @@ description is made from it), and both paths answer alike
 (tests/integration/test_api_fast_path.py). Nothing escapes as a Lambda error:
 an unexpected exception is a 500 problem with the request id.
 
-With SnapStart the before-snapshot hook primes all of it (gateway.priming).
+With SnapStart the before-snapshot hook primes all of it (gateway.sending.priming).
 """
 
 from __future__ import annotations
@@ -30,20 +30,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import StringConstraints, TypeAdapter, ValidationError
 
-from gateway import names, priming, snapshot
-from gateway.body import read_json_object
-from gateway.failures import Failure, GatewayError
+from gateway import names, snapshot
+from gateway.failures import Failure, GatewayError, invalid_request, record_failure
+from gateway.fields import IDEMPOTENCY_KEY_PATTERN, MAX_IDEMPOTENCY_KEY_LENGTH, FieldError, describe_errors
 from gateway.intake import accept
 from gateway.observability import logger, metrics, tracer
 from gateway.problems import PROBLEM_JSON, internal_error, problem_parts
-from gateway.request import (
-    IDEMPOTENCY_KEY_PATTERN,
-    MAX_IDEMPOTENCY_KEY_LENGTH,
-    FieldError,
-    SendRequest,
-    describe_errors,
-)
-from gateway.send import invalid_request, record_failure
+from gateway.sending import priming
+from gateway.sending.body import read_json_object
+from gateway.sending.request import SendRequest
 from gateway.settings import SettingsError
 
 if TYPE_CHECKING:

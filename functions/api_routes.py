@@ -24,22 +24,19 @@ from pydantic import StringConstraints
 
 from api_handler import schedule_location
 from gateway import names
-from gateway.account import balance_answer
-from gateway.failures import Failure, GatewayError
-from gateway.intake import accept
-from gateway.lookup import look_up
-from gateway.observability import logger
-from gateway.preview import preview
-from gateway.problems import PROBLEM_JSON, internal_error, problem_parts
-from gateway.queries import get_queries
-from gateway.request import (
+from gateway.account.balance import balance_answer
+from gateway.failures import Failure, GatewayError, invalid_request, record_failure
+from gateway.fields import (
     IDEMPOTENCY_KEY_PATTERN,
     MAX_IDEMPOTENCY_KEY_LENGTH,
     SEND_AT_PATTERN,
     FieldError,
-    SendRequest,
     describe_errors,
 )
+from gateway.intake import accept
+from gateway.observability import logger
+from gateway.problems import PROBLEM_JSON, internal_error, problem_parts
+from gateway.provider.queries import get_queries
 from gateway.responses import (
     BalanceResponse,
     LookupResponse,
@@ -55,10 +52,13 @@ from gateway.responses import (
     SuppressionPage,
     SuppressionRemoved,
 )
-from gateway.send import get_sender, invalid_request, record_failure
+from gateway.sending.preview import preview
+from gateway.sending.request import SendRequest
+from gateway.sending.send import get_sender
 from gateway.settings import SettingsError
 from gateway.suppression.requests import EntryIn, ImportRequest
 from gateway.suppression.rules import Reason
+from gateway.tracking.lookup import look_up
 
 API_TITLE = "viber-gateway"
 API_VERSION = "1.0.0"

@@ -38,13 +38,14 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from gateway import dead_letters, names, priming, snapshot
-from gateway.failures import Failure, GatewayError, QueueAction
-from gateway.idempotency import explicit_key, get_idempotent_sender, message_id_key
+from gateway import names, snapshot
+from gateway.failures import Failure, GatewayError, QueueAction, record_failure
+from gateway.fields import FieldError
 from gateway.intake import accept_keyed
 from gateway.observability import logger, metrics, tracer
-from gateway.request import FieldError
-from gateway.send import get_sender, parse_queued_request, record_failure
+from gateway.sending import dead_letters, priming
+from gateway.sending.idempotency import explicit_key, get_idempotent_sender, message_id_key
+from gateway.sending.send import get_sender, parse_queued_request
 from gateway.settings import get_settings
 
 processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

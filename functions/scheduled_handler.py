@@ -1,7 +1,7 @@
 """Scheduled entry point: each schedule invokes it with its task, `{"task": "track"}` and so on.
 
-A thin adapter over three use cases: `track` (gateway.tracker, every minute),
-`reconcile` (gateway.reconcile, every five; also on demand, with `"dismiss"`:
+A thin adapter over three use cases: `track` (gateway.tracking.tracker, every minute),
+`reconcile` (gateway.reconciliation.reconciler, every five; also on demand, with `"dismiss"`:
 ids of ambiguous cases an operator settled), `check-balance` (gateway.account).
 An event without a task (a rule's plain scheduled event) is a tracker run. A
 failed run raises, so Lambda counts the error (an alarm) and the asynchronous
@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any
 from gateway import names
 from gateway.failures import Failure, GatewayError
 from gateway.observability import logger, metrics, tracer
-from gateway.queries import get_queries
-from gateway.send import get_sender
+from gateway.provider.queries import get_queries
+from gateway.sending.send import get_sender
 from gateway.settings import get_settings
 
 # Each task's code is loaded by its first run: a container that only tracks never loads the
@@ -31,10 +31,10 @@ from gateway.settings import get_settings
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.typing import LambdaContext
 
-    from gateway.account import BalanceCheck
+    from gateway.account.balance import BalanceCheck
     from gateway.events import EventPublisher
-    from gateway.reconcile import Reconciler
-    from gateway.tracker import Tracker
+    from gateway.reconciliation.reconciler import Reconciler
+    from gateway.tracking.tracker import Tracker
 
 
 def get_publisher() -> EventPublisher | None:
@@ -46,7 +46,7 @@ def get_publisher() -> EventPublisher | None:
 @cache
 def get_tracker() -> Tracker | None:
     """The process-wide tracker; None when the function has no tracking table (tracking is off)."""
-    from gateway.tracker import Tracker
+    from gateway.tracking.tracker import Tracker
 
     settings = get_settings()
     store = get_sender().tracking
@@ -65,9 +65,9 @@ def get_tracker() -> Tracker | None:
 
 @cache
 def get_reconciler() -> Reconciler | None:
-    from gateway.dead_letters import DeadLetters
-    from gateway.idempotency import get_idempotent_sender
-    from gateway.reconcile import Reconciler
+    from gateway.reconciliation.reconciler import Reconciler
+    from gateway.sending.dead_letters import DeadLetters
+    from gateway.sending.idempotency import get_idempotent_sender
 
     settings = get_settings()
     store = get_sender().tracking
@@ -92,7 +92,7 @@ def get_reconciler() -> Reconciler | None:
 
 @cache
 def get_balance_check() -> BalanceCheck:
-    from gateway.account import BalanceCheck
+    from gateway.account.balance import BalanceCheck
 
     settings = get_settings()
     return BalanceCheck(

@@ -64,12 +64,13 @@ def reset_process_caches() -> None:
     from aws_lambda_powertools.utilities import parameters
     from aws_lambda_powertools.utilities.parameters import base
 
-    from gateway import dead_letters
     from gateway.aws import forget_clients
     from gateway.events import get_publisher
-    from gateway.idempotency import get_idempotent_sender
-    from gateway.queries import get_queries
-    from gateway.send import get_sender
+    from gateway.provider.connection import get_client, get_token_source
+    from gateway.provider.queries import get_queries
+    from gateway.sending import dead_letters
+    from gateway.sending.idempotency import get_idempotent_sender
+    from gateway.sending.send import get_sender
     from gateway.settings import get_settings
     from queue_handler import record_threads
     from scheduled_handler import get_balance_check, get_reconciler, get_tracker
@@ -81,6 +82,8 @@ def reset_process_caches() -> None:
     forget_clients()
     dead_letters.sqs_client.cache_clear()
     get_sender.cache_clear()
+    get_token_source.cache_clear()
+    get_client.cache_clear()
     get_idempotent_sender.cache_clear()
     record_threads.cache_clear()
     # Loaded only by a process that scheduled or fired a send.

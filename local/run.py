@@ -386,7 +386,7 @@ def send_window_setting(text: str | None) -> str | None:
     # not as a 500 on the first send.
     from pydantic import ValidationError
 
-    from gateway.request import SendWindow
+    from gateway.fields import SendWindow
 
     try:
         SendWindow.model_validate(window)

@@ -4,7 +4,7 @@
     python -m tools.reconcile --function ARN               # the deployed stack (output ScheduledFunction)
     python -m tools.reconcile --dismiss ID [--dismiss ID]  # ambiguous cases you settled by hand
 
-It runs the scheduled function's reconcile task (gateway.reconcile) and prints
+It runs the scheduled function's reconcile task (gateway.reconciliation.reconciler) and prints
 what it found: how many sends proved sent or not sent, how many wait for the
 grace period, and each ambiguous one with its candidates, which it never guesses.
 """

@@ -35,8 +35,8 @@ from botocore.exceptions import ClientError
 
 import local  # noqa: F401 - puts functions/ on sys.path
 from gateway import names
-from gateway.dead_letters import SOURCE_MESSAGE_ID_ATTRIBUTE as SOURCE_MESSAGE_ID
-from gateway.dead_letters import DeadLetterScan, send_back
+from gateway.sending.dead_letters import SOURCE_MESSAGE_ID_ATTRIBUTE as SOURCE_MESSAGE_ID
+from gateway.sending.dead_letters import DeadLetterScan, send_back
 
 _UNSUPPORTED = frozenset(
     {"NotImplemented", "InvalidAction", "UnsupportedOperation", "InternalFailure", "500"}

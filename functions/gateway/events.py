@@ -1,9 +1,7 @@
-"""Events on the stack's EventBridge bus: a message accepted, its status changed, its tracking ended.
+"""Events on the stack's EventBridge bus (source `viber-gateway`): put in as few calls as PutEvents allows.
 
-Every event has source `viber-gateway` and a detail shaped like a status
-lookup's answer (`message_status`), plus `previous_state` and, for the end
-of tracking, `reason`. Delivery is at least once: a consumer that must not act
-twice on one change keys on `smsid` with `state` and `updated_at`.
+What each capability publishes is its own (gateway.tracking.events: a message's status;
+the suppression list, the schedules, the balance check theirs). Delivery is at least once.
 """
 
 from __future__ import annotations
@@ -18,11 +16,9 @@ from typing import Any
 from gateway import names
 from gateway.aws import aws_client
 from gateway.observability import count, logger
-from gateway.tracking import TrackedMessage
 
 MAX_ENTRIES_PER_CALL = 10  # PutEvents
 MAX_BYTES_PER_CALL = 256 * 1024  # PutEvents, all entries together
-WINDOW_ENDED = "window-ended"
 
 
 def iso(seconds: int | None) -> str | None:
@@ -32,42 +28,10 @@ def iso(seconds: int | None) -> str | None:
     return datetime.fromtimestamp(seconds, UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
-def message_status(message: TrackedMessage) -> dict[str, Any]:
-    """A message as a status lookup answers it and every event carries it."""
-    return {
-        "smsid": int(message.smsid),
-        "destination": message.destination,
-        "reference": message.reference,
-        "channel": message.channel.value,
-        "state": message.state.value,
-        "final": message.final,
-        "provider_code": message.code,
-        "provider_text": message.text or None,
-        "submitted_at": iso(message.submitted_at),
-        "updated_at": iso(message.updated_at),
-        "sms_count": message.sms_count,
-        "charge": None if message.charge is None else float(message.charge),
-    }
-
-
 @dataclass(frozen=True, slots=True)
 class Event:
     detail_type: str
     detail: dict[str, Any]
-
-
-def accepted(message: TrackedMessage) -> Event:
-    return Event(names.DETAIL_TYPE_MESSAGE_ACCEPTED, {**message_status(message), "previous_state": None})
-
-
-def status_changed(message: TrackedMessage, previous: TrackedMessage) -> Event:
-    detail = {**message_status(message), "previous_state": previous.state.value}
-    return Event(names.DETAIL_TYPE_STATUS_CHANGED, detail)
-
-
-def tracking_ended(message: TrackedMessage) -> Event:
-    detail = {**message_status(message), "previous_state": message.state.value, "reason": WINDOW_ENDED}
-    return Event(names.DETAIL_TYPE_TRACKING_ENDED, detail)
 
 
 class EventPublisher:

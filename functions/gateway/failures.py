@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from gateway.request import FieldError
+from gateway import names
+from gateway.fields import FieldError
+from gateway.observability import count, count_by, logger
 
 PROBLEM_TYPE_BASE = "urn:viber-gateway:problem:"
 # A problem lists at most this many field errors and says how many more there were: 10,000 bad
@@ -221,3 +223,40 @@ _PROBLEM_MEMBERS = frozenset(
         *("errors", "omitted_errors", "provider_code", "provider_message"),
     }
 )
+
+
+def invalid_request(errors: list[FieldError]) -> GatewayError:
+    if len(errors) == 1:
+        detail = "The request has 1 problem; see errors."
+    elif len(errors) <= MAX_LISTED_ERRORS:
+        detail = f"The request has {len(errors)} problems; see errors."
+    else:
+        detail = (
+            f"The request has {len(errors)} problems; errors lists the first {MAX_LISTED_ERRORS}, "
+            "omitted_errors counts the others."
+        )
+    return GatewayError(Failure.INVALID_REQUEST, detail, errors=errors)
+
+
+def record_failure(error: GatewayError) -> None:
+    """Count and log a failure as the taxonomy names it; never with the token or a raw number."""
+    slug = error.failure.info.slug
+    count_by(names.METRIC_FAILURES, "failure_type", slug)
+    if error.failure in (Failure.INVALID_REQUEST, Failure.MALFORMED_REQUEST):
+        count(names.METRIC_VALIDATION_FAILURES)
+        logger.info(
+            "request refused", extra={"failure_type": slug, "fields": [e.field for e in error.errors]}
+        )
+        return
+    if error.failure.info.provider_error or error.provider_code is not None:
+        count(names.METRIC_PROVIDER_ERRORS)
+    if error.provider_code is not None:
+        count_by(names.METRIC_PROVIDER_ERRORS_BY_CODE, "provider_code", str(error.provider_code))
+    logger.warning(
+        "send failed",
+        extra={
+            "failure_type": slug,
+            "provider_code": error.provider_code,
+            "provider_message": error.provider_message,
+        },
+    )

@@ -3,7 +3,7 @@
 The API and the queue hand every message here. A request that asks for a time (send_at),
 or that a send window applies to (its own, or the stage's), is offered to the schedules
 first; one that is not scheduled is sent. Under an idempotency key both happen inside the
-one idempotency record of that key (gateway.idempotency), so a key names one outcome: a
+one idempotency record of that key (gateway.sending.idempotency), so a key names one outcome: a
 retry replays the schedule or the send, even when the clock would now decide otherwise,
 and the same key with another message is refused.
 """
@@ -13,8 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gateway import names
-from gateway.request import SendRequest
-from gateway.send import Answer, get_sender
+from gateway.sending.request import SendRequest
+from gateway.sending.send import Answer, get_sender
 from gateway.settings import get_settings
 
 
@@ -34,7 +34,7 @@ def accept(
             return answer
         return Answer(get_sender().send(request, seconds_left=seconds_left).answer(), replayed=False)
     # The idempotency store (Powertools idempotency, a DynamoDB client) loads with the first keyed send.
-    from gateway.idempotency import explicit_key
+    from gateway.sending.idempotency import explicit_key
 
     key = explicit_key(idempotency_key, source=key_source)
     return accept_keyed(request, key=key, seconds_left=seconds_left, origin="api")
@@ -49,7 +49,7 @@ def accept_keyed(
     message_id: str | None = None,
 ) -> Answer:
     """Schedule or send `request` once under the store key `key` (a caller's, or a queue message's)."""
-    from gateway.idempotency import get_idempotent_sender
+    from gateway.sending.idempotency import get_idempotent_sender
 
     return get_idempotent_sender().send(
         request,

@@ -104,7 +104,7 @@ FAILURE_TYPES = (
     "internal-error",
 )
 
-# Idempotency (gateway.idempotency). Explicit keys share this prefix across the API and the queue.
+# Idempotency (gateway.sending.idempotency). Explicit keys share this prefix across the API and the queue.
 IDEMPOTENCY_KEY_PREFIX = "viber-gateway-send"
 ENV_IDEMPOTENCY_WINDOW_SECONDS = "IDEMPOTENCY_WINDOW_SECONDS"
 DEFAULT_IDEMPOTENCY_WINDOW_SECONDS = 24 * 60 * 60
@@ -157,7 +157,7 @@ API_GATEWAY_RESPONSES: dict[str, tuple[int, str]] = {
     "DEFAULT_4XX": (400, "Bad Request"),
 }
 
-# Delivery tracking (gateway.tracking, gateway.tracker, tracker_handler).
+# Delivery tracking (gateway.tracking, gateway.tracking.tracker, tracker_handler).
 ENV_TRACKING_TABLE = "TRACKING_TABLE"  # unset: sends are not recorded for tracking
 TRACKING_TABLE_NAME = "viber-gateway-tracking"
 TRACKING_KEY_ATTRIBUTE = "id"
@@ -214,7 +214,7 @@ METRIC_EVENTS_NOT_PUBLISHED = "EventsNotPublished"
 METRIC_BALANCE = "AccountBalanceEuros"
 ENV_LOW_BALANCE_EUROS = "LOW_BALANCE_EUROS"  # unset: no Balance Low event
 
-# Reconciliation of uncertain sends (gateway.reconcile).
+# Reconciliation of uncertain sends (gateway.reconciliation.reconciler).
 METRIC_UNKNOWN_RESOLVED = "OutcomesResolved"  # dimension: outcome (sent / not-sent)
 METRIC_UNRESOLVED_AMBIGUOUS = "AmbiguousOutcomes"  # open ambiguous cases after a run: alarmed
 ENV_RECONCILE_GRACE_SECONDS = "RECONCILE_GRACE_SECONDS"

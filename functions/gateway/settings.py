@@ -131,7 +131,7 @@ class Settings(BaseModel):
         ge=1,
         le=names.MAX_SCHEDULE_HORIZON_DAYS,
     )
-    # The stage's default send window (gateway.request.SendWindow), JSON in the environment.
+    # The stage's default send window (gateway.fields.SendWindow), JSON in the environment.
     send_window: Any = Field(default=None, validation_alias=names.ENV_SEND_WINDOW)
     # make run only: the schedules' clock runs clock_scale times faster from clock_origin.
     clock_scale: float = Field(default=1.0, validation_alias=names.ENV_CLOCK_SCALE, ge=1, le=1_000_000)
@@ -163,7 +163,7 @@ class Settings(BaseModel):
         if value is None or value == "":
             return None
         # The request's own model, loaded only where a stage sets a default window.
-        from gateway.request import SendWindow
+        from gateway.fields import SendWindow
 
         if isinstance(value, str):
             try:

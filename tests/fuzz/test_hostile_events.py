@@ -25,7 +25,7 @@ from botocore.exceptions import ClientError
 from hypothesis import HealthCheck, example, given, note, settings
 
 from gateway import names
-from gateway.request import SendRequest
+from gateway.sending.request import SendRequest
 from local.emulator import Resources
 from sandbox import ProviderSandbox
 from tests.conftest import TEST_TOKEN, load_event, log_records, make_lambda_context, reset_process_caches

@@ -379,7 +379,7 @@ def test_scheduling_functions_are_told_where_the_schedules_are(any_stack: Synthe
 def test_the_send_window_and_the_horizon_follow_the_context(
     default_stack: Synthesized, alternative_stack: Synthesized
 ) -> None:
-    from gateway.request import SendWindow as RequestWindow
+    from gateway.fields import SendWindow as RequestWindow
 
     for handler in SCHEDULERS:
         # Given prod (neither key set) and another stage (sendWindow and scheduleHorizonDays=90)

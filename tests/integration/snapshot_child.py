@@ -29,8 +29,8 @@ def main() -> None:
     handler_module, scenario, event_path = sys.argv[1:4]
     module = __import__(handler_module)
     from gateway import aws, snapshot
-    from gateway.provider import POOL
-    from gateway.send import get_sender
+    from gateway.provider.client import POOL
+    from gateway.sending.send import get_sender
 
     sent: list[str] = []
     # Registered on the session before any client is made: every client copies its handlers.

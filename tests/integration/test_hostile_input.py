@@ -120,7 +120,7 @@ def test_an_unexpected_exception_is_a_500_problem_with_the_request_id(
     gateway_env, lambda_context, monkeypatch, captured_logs
 ) -> None:
     # Given a defect deep in the send path
-    from gateway import send
+    from gateway.sending import send
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise ZeroDivisionError("a defect")
@@ -394,7 +394,7 @@ def test_an_unusable_queue_key_is_parked_as_invalid(
 def test_a_defect_on_the_queue_parks_the_record_with_the_reason(
     gateway_env, lambda_context, queues, monkeypatch
 ) -> None:
-    from gateway import send
+    from gateway.sending import send
     from queue_handler import handler
 
     def broken(*args: Any, **kwargs: Any) -> None:

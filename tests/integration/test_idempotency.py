@@ -222,10 +222,10 @@ def test_the_largest_record_fits_even_with_ids_that_never_follow_each_other() ->
 def test_a_stored_record_reads_back_to_the_same_answer() -> None:
     import random
 
-    from gateway.idempotency import attempt_from_record, attempt_record
-    from gateway.provider import SendResult, SentMessage
-    from gateway.request import SendRequest
-    from gateway.send import SendAttempt
+    from gateway.provider.client import SendResult, SentMessage
+    from gateway.sending.idempotency import attempt_from_record, attempt_record
+    from gateway.sending.request import SendRequest
+    from gateway.sending.send import SendAttempt
 
     # Given a partly sent message: ids in sequence, out of sequence and as text, and a failed chunk
     numbers = [f"3069100000{n:02d}" for n in range(1, 8)]
@@ -256,8 +256,8 @@ def test_a_store_failure_after_the_send_answers_what_was_sent_and_blocks_a_resen
 ) -> None:
     from botocore.exceptions import ClientError
 
-    from gateway import idempotency
-    from gateway.idempotency import get_idempotent_sender
+    from gateway.sending import idempotency
+    from gateway.sending.idempotency import get_idempotent_sender
     from tests.conftest import log_records
 
     # Given a store that takes the in-progress record but then refuses to save the answer

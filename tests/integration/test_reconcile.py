@@ -187,8 +187,8 @@ def test_the_unknown_part_of_a_partial_send_is_settled_too(
 
     # Then the remainder's dead letter is gone, and the original's record answers both ids
     assert _dead_letters(queues["dead_letter"]) == []
-    from gateway.idempotency import get_idempotent_sender, message_id_key
-    from gateway.request import SendRequest
+    from gateway.sending.idempotency import get_idempotent_sender, message_id_key
+    from gateway.sending.request import SendRequest
 
     answer = get_idempotent_sender().send(
         SendRequest.model_validate(valid_im(destinations=numbers)), key=message_id_key("m-partial")
@@ -242,7 +242,7 @@ def test_an_answer_the_store_refused_is_saved_by_the_reconciler_and_then_replaye
 ) -> None:
     from botocore.exceptions import ClientError
 
-    from gateway.idempotency import get_idempotent_sender
+    from gateway.sending.idempotency import get_idempotent_sender
 
     # Given a store that takes the in-progress record but refuses the answer after the send
     sender = get_idempotent_sender()
@@ -276,7 +276,7 @@ def test_an_answer_the_store_refused_is_saved_by_the_reconciler_and_then_replaye
 def test_an_answer_stays_waiting_while_the_store_still_refuses_it(tracking: Tracking, lambda_context) -> None:
     from botocore.exceptions import ClientError
 
-    from gateway.idempotency import get_idempotent_sender
+    from gateway.sending.idempotency import get_idempotent_sender
 
     # Given an answer the store refused after its send
     sender = get_idempotent_sender()
@@ -304,7 +304,7 @@ def test_an_answer_stays_waiting_while_the_store_still_refuses_it(tracking: Trac
 
 
 def test_one_reconciliation_run_at_a_time(tracking: Tracking, lambda_context) -> None:
-    from gateway.tracking import RECONCILE_LEASE_ID
+    from gateway.tracking.store import RECONCILE_LEASE_ID
     from scheduled_handler import get_reconciler
 
     # Given an unknown outcome, and a run (the schedule's) that holds the lease

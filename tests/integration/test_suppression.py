@@ -218,7 +218,7 @@ def test_a_replay_answers_what_the_first_send_answered_whatever_the_list_says_no
 def test_an_entry_stops_sends_until_it_expires(
     listed: ProviderSandbox, lambda_context: LambdaContext
 ) -> None:
-    from gateway.send import get_sender
+    from gateway.sending.send import get_sender
 
     until = datetime.now(UTC) + timedelta(hours=1)
     status, _, entry = api(

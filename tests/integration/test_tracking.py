@@ -87,7 +87,7 @@ def test_a_long_send_is_recorded_in_one_write_per_provider_request(
     tracking: Tracking, lambda_context, monkeypatch
 ) -> None:
     from bench.phones import greek_mobiles
-    from gateway.send import get_sender
+    from gateway.sending.send import get_sender
 
     # Given five destinations, sent as three provider requests (bench/tracker.py measures 10,000;
     # moto's in-process SQS slows down with every event left in the sink, so few here)
@@ -123,7 +123,7 @@ def test_a_send_whose_tracking_write_fails_is_still_answered_as_sent(
 ) -> None:
     from botocore.exceptions import ClientError
 
-    from gateway.send import get_sender
+    from gateway.sending.send import get_sender
 
     def refuse(**_: Any) -> None:
         raise ClientError({"Error": {"Code": "ProvisionedThroughputExceededException"}}, "BatchWriteItem")
@@ -288,7 +288,7 @@ def test_one_run_at_a_time(tracking: Tracking, lambda_context) -> None:
 def test_a_backlog_is_taken_in_over_several_runs_within_each_invocations_time(
     tracking: Tracking, lambda_context, capsys
 ) -> None:
-    from gateway.tracker import RUN_MARGIN_SECONDS
+    from gateway.tracking.tracker import RUN_MARGIN_SECONDS
     from scheduled_handler import get_tracker
 
     # Given eight sends waiting to be taken in (more than one wave of the tracker's four workers)

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from gateway.balance import Balance, low_cost_price_per_sms, parse_balance_answer, price_per_sms
-from gateway.statuses import ProviderAnswerError
+from gateway.provider.balance import Balance, low_cost_price_per_sms, parse_balance_answer, price_per_sms
+from gateway.provider.statuses import ProviderAnswerError
 
 EXAMPLE = "OK Balance:169.64|SmsRemainCount:4475|LCSmsRemainCount:5317"
 EXAMPLE_BALANCE = Balance(Decimal("169.64"), 4475, 5317)

@@ -11,8 +11,14 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gateway.history import HistoryRecord, athens_date, athens_offset, parse_history_answer, submit_dates
-from gateway.statuses import ProviderAnswerError
+from gateway.provider.history import (
+    HistoryRecord,
+    athens_date,
+    athens_offset,
+    parse_history_answer,
+    submit_dates,
+)
+from gateway.provider.statuses import ProviderAnswerError
 
 ATHENS = ZoneInfo("Europe/Athens")
 LINE = "20817547|1001|MyShop|306912456789|1465021977|Delivered|1|0.0379"

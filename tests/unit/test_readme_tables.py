@@ -6,7 +6,7 @@ import re
 
 from gateway import names
 from gateway.failures import Failure
-from gateway.statuses import STATUS_CODES
+from gateway.provider.statuses import STATUS_CODES
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text()

@@ -1,4 +1,4 @@
-"""The reconciler's matching rules (gateway.reconcile.judge) and the days it asks about, without AWS."""
+"""The reconciler's matching rules (gateway.reconciliation.reconciler.judge) and the days it asks about, without AWS."""
 
 from __future__ import annotations
 
@@ -6,10 +6,10 @@ from datetime import UTC, datetime
 
 import pytest
 
-from gateway.history import HistoryRecord
-from gateway.reconcile import AMBIGUOUS, NOT_SENT, SENT, WAIT, Candidate, Reconciler, judge
-from gateway.statuses import StatusRecord
-from gateway.tracking import UnknownSend
+from gateway.provider.history import HistoryRecord
+from gateway.provider.statuses import StatusRecord
+from gateway.reconciliation.reconciler import AMBIGUOUS, NOT_SENT, SENT, WAIT, Candidate, Reconciler, judge
+from gateway.tracking.store import UnknownSend
 
 START = 1_800_000_000.0
 GRACE, SKEW = 600.0, 30.0

@@ -9,8 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from gateway.fields import describe_errors
 from gateway.phone import mask, normalise
-from gateway.request import SendRequest, describe_errors
+from gateway.sending.request import SendRequest
 
 
 def valid(**overrides: Any) -> dict[str, Any]:

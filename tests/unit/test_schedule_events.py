@@ -21,9 +21,9 @@ import jsonschema  # type: ignore[import-untyped]
 import pytest
 
 from gateway import names
-from gateway.request import SendRequest
 from gateway.schedules.model import Schedule, State
 from gateway.schedules.service import Schedules, scheduled_detail
+from gateway.sending.request import SendRequest
 from local.emulator import Resources
 from local.functions import lambda_context, reset_process_caches
 from sandbox import ProviderSandbox

@@ -12,10 +12,11 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from gateway.failures import GatewayError
-from gateway.request import SendRequest, SendWindow, describe_errors
+from gateway.fields import SendWindow, describe_errors
 from gateway.schedules.model import Part, State, derived_state
 from gateway.schedules.service import Schedules
 from gateway.schedules.times import local_instant, main_zone, next_opening, zone_of
+from gateway.sending.request import SendRequest
 
 ATHENS = ZoneInfo("Europe/Athens")
 SYDNEY = ZoneInfo("Australia/Sydney")

@@ -10,7 +10,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gateway.segments import (
+from gateway.sending.segments import (
     GSM7_BASIC,
     GSM7_EXTENSION,
     SmsSegments,

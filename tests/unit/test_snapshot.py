@@ -52,7 +52,7 @@ def test_hooks_run_as_the_runtime_runs_them_before_in_reverse_after_in_order(lib
 
 _RESTORE_PROBE = """
 import json, os, random, sys
-from gateway.priming import forget_environment
+from gateway.sending.priming import forget_environment
 random.seed(1234)
 snapshotted = random.getstate()  # the generator's state as the snapshot holds it
 reseed = sys.argv[1] == "reseed"

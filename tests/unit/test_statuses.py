@@ -9,7 +9,7 @@ import pytest
 from hypothesis import example, given
 from hypothesis import strategies as st
 
-from gateway.statuses import (
+from gateway.provider.statuses import (
     STATUS_CODES,
     Channel,
     ProviderAnswerError,

@@ -10,10 +10,10 @@ from decimal import Decimal
 import pytest
 
 from gateway import names
+from gateway.provider.statuses import State, StatusRecord
 from gateway.responses import MessageEventDetail
-from gateway.statuses import State, StatusRecord
-from gateway.tracker import _apply, poll_interval
-from gateway.tracking import TrackedMessage
+from gateway.tracking.store import TrackedMessage
+from gateway.tracking.tracker import _apply, poll_interval
 from local.tracking import event_line
 from tests.conftest import EVENTS
 

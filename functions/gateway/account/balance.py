@@ -8,14 +8,14 @@ from decimal import Decimal
 from typing import Any
 
 from gateway import names
-from gateway.balance import Balance, low_cost_price_per_sms, price_per_sms
 from gateway.events import Event, EventPublisher, iso
 from gateway.failures import Failure, GatewayError
+from gateway.fields import FieldError
 from gateway.observability import NO_UNIT, gauge, logger
 from gateway.phone import calling_code_of, region
-from gateway.queries import ProviderQueries
-from gateway.request import FieldError
-from gateway.tracking import TrackingStore
+from gateway.provider.balance import Balance, low_cost_price_per_sms, price_per_sms
+from gateway.provider.queries import ProviderQueries
+from gateway.tracking.store import TrackingStore
 
 
 def balance_answer(queries: ProviderQueries, country: str | None = None) -> dict[str, Any]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from decimal import ROUND_DOWN, ROUND_HALF_UP, Decimal, localcontext
 
-from gateway.statuses import (
+from gateway.provider.statuses import (
     ProviderAnswerError,
     decode_answer,
     excerpt,

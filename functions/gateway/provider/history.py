@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 
-from gateway.statuses import (
+from gateway.provider.statuses import (
     ProviderAnswerError,
     decode_answer,
     digits,

@@ -1,7 +1,7 @@
 """LiveAll's read endpoints, asked with the current token: message status, message history, balance.
 
-Their plain-text answers are read by gateway.statuses, gateway.history and
-gateway.balance; an `Error: <code> - <message>` answer goes through the failure
+Their plain-text answers are read by gateway.provider.statuses, gateway.provider.history and
+gateway.provider.balance; an `Error: <code> - <message>` answer goes through the failure
 taxonomy (a refused token is re-read from the secret once, as for sends). A
 malformed answer is `provider-failed`: a read can always be asked again.
 """
@@ -12,13 +12,13 @@ from collections.abc import Callable
 from functools import cache
 from typing import TypeVar
 
-from gateway.balance import Balance, parse_balance_answer
 from gateway.failures import TOKEN_CODES, Failure, GatewayError, classify_provider_code
-from gateway.history import HistoryRecord, parse_history_answer
 from gateway.observability import logger
-from gateway.provider import ProviderClient
-from gateway.statuses import ProviderAnswerError, StatusRecord, parse_status_answer
-from gateway.token import TokenSource
+from gateway.provider.balance import Balance, parse_balance_answer
+from gateway.provider.client import ProviderClient
+from gateway.provider.history import HistoryRecord, parse_history_answer
+from gateway.provider.statuses import ProviderAnswerError, StatusRecord, parse_status_answer
+from gateway.provider.token import TokenSource
 
 T = TypeVar("T")
 # "No submitted SMS found": none of the ids asked about is the account's.
@@ -87,8 +87,7 @@ def _failure(endpoint: str, error: ProviderAnswerError) -> GatewayError:
 
 @cache
 def get_queries() -> ProviderQueries:
-    """The read endpoints, sharing the sender's token cache and connection pool."""
-    from gateway.send import get_sender  # the sender's module needs nothing of this one
+    """The read endpoints, sharing the senders' token cache and connection pool."""
+    from gateway.provider.connection import get_client, get_token_source
 
-    sender = get_sender()
-    return ProviderQueries(sender.token_source, sender.client)
+    return ProviderQueries(get_token_source(), get_client())

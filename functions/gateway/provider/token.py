@@ -26,7 +26,7 @@ class TokenSource:
 
     @property
     def client(self) -> Any:
-        """The Secrets Manager client (priming calls it without sending; gateway.priming)."""
+        """The Secrets Manager client (priming calls it without sending; gateway.sending.priming)."""
         return self._secrets.client
 
     def is_cached(self) -> bool:

@@ -1,6 +1,6 @@
 """Reconciliation: for each send whose outcome is unknown, find out from LiveAll whether it went out.
 
-For each unsettled provider request (gateway.tracking.UnknownSend) the reconciler
+For each unsettled provider request (gateway.tracking.store.UnknownSend) the reconciler
 asks GetSMSHistory for the Athens days its time window touches (by sender, and
 by destination when they are few), then GetSMSStatus for when each candidate
 was submitted. The matching rules, per destination:
@@ -38,13 +38,12 @@ from typing import Any
 
 from gateway import names
 from gateway.events import Event, EventPublisher, iso
-from gateway.failures import Failure, GatewayError
-from gateway.history import HistoryRecord, submit_dates
+from gateway.failures import Failure, GatewayError, record_failure
 from gateway.observability import COUNT, count_by, gauge, logger
-from gateway.provider import SendResult, SentMessage
-from gateway.queries import ProviderQueries
-from gateway.send import record_failure
-from gateway.tracking import RECONCILE_LEASE_ID, TrackingStore, UnknownSend
+from gateway.provider.client import SendResult, SentMessage
+from gateway.provider.history import HistoryRecord, submit_dates
+from gateway.provider.queries import ProviderQueries
+from gateway.tracking.store import RECONCILE_LEASE_ID, TrackingStore, UnknownSend
 
 SENT, NOT_SENT, WAIT, AMBIGUOUS = "sent", "not-sent", "wait", "ambiguous"
 # Destinations up to this many are looked up one by one; more, by sender only, matched here.
@@ -188,9 +187,9 @@ class Reconciler:
     ) -> None:
         self.store = store
         self.queries = queries
-        self.settle_record = settle_record  # gateway.idempotency: the record becomes the true answer
-        self.save_answer = save_answer  # gateway.idempotency: an answer the store could not take then
-        self.dead_letters = dead_letters  # gateway.dead_letters.DeadLetters: delete or send back
+        self.settle_record = settle_record  # gateway.sending.idempotency: the record becomes the true answer
+        self.save_answer = save_answer  # gateway.sending.idempotency: an answer the store could not take then
+        self.dead_letters = dead_letters  # gateway.sending.dead_letters.DeadLetters: delete or send back
         self.publisher = publisher
         self.grace_seconds = grace_seconds
         self.skew_seconds = skew_seconds

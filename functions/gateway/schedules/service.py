@@ -21,9 +21,9 @@ from typing import Any
 from pydantic import ValidationError
 
 from gateway import clock, names
-from gateway.failures import Failure, GatewayError, QueueAction
+from gateway.failures import Failure, GatewayError, QueueAction, invalid_request
+from gateway.fields import FieldError, SendWindow, describe_errors
 from gateway.observability import count, count_by, logger
-from gateway.request import FieldError, SendRequest, SendWindow, describe_errors
 from gateway.schedules.model import (
     Part,
     Schedule,
@@ -36,7 +36,8 @@ from gateway.schedules.model import (
 from gateway.schedules.store import AlreadyExists, CursorError, ScheduleStore
 from gateway.schedules.times import next_opening, zone_of
 from gateway.schedules.triggers import Triggers, TriggerTarget
-from gateway.send import Answer, invalid_request
+from gateway.sending.request import SendRequest
+from gateway.sending.send import Answer
 from gateway.settings import Settings, get_settings
 
 # GET /schedules without from/to: schedules whose first part goes out from this long ago
@@ -294,7 +295,7 @@ class Schedules:
             return {"schedule_id": schedule_id, "part": number, "skipped": reason}
         # A part in `sending` is this trigger's, or one an earlier attempt left unfinished: the
         # idempotency key below lets it be sent at most once either way.
-        from gateway.idempotency import get_idempotent_sender
+        from gateway.sending.idempotency import get_idempotent_sender
 
         key = f"schedule:{schedule_id}:{number}"
         try:

@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import phonenumbers
 from phonenumbers import timezone as number_zones
 
-from gateway.request import WEEKDAYS, SendWindow
+from gateway.fields import WEEKDAYS, SendWindow
 
 UNKNOWN_ZONE = "Etc/Unknown"
 FALLBACK_ZONE = "UTC"

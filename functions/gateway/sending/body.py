@@ -16,7 +16,7 @@ import re
 from typing import Any, NoReturn
 
 from gateway.failures import Failure, GatewayError
-from gateway.request import FieldError
+from gateway.fields import FieldError
 
 JSON_MEDIA_TYPE = "application/json"
 UTF8_LABELS = frozenset({"utf-8", "utf8"})

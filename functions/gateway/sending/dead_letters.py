@@ -13,7 +13,7 @@ from gateway.aws import aws_client
 from gateway.failures import Failure, GatewayError
 
 if TYPE_CHECKING:
-    from gateway.tracking import UnknownSend
+    from gateway.tracking.store import UnknownSend
 
 # SQS allows 10 message attributes and 256 KB; the reason fits in a few short ones.
 MAX_ATTRIBUTE_TEXT = 1024

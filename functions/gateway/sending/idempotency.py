@@ -50,17 +50,18 @@ from gateway import names
 from gateway.aws import aws_client
 from gateway.compact import id_runs, ids_from_runs
 from gateway.failures import Failure, GatewayError
+from gateway.fields import MAX_IDEMPOTENCY_KEY_LENGTH as MAX_KEY_LENGTH
+from gateway.fields import FieldError
 from gateway.observability import count, logger
-from gateway.provider import SendResult, SentMessage
-from gateway.request import MAX_IDEMPOTENCY_KEY_LENGTH as MAX_KEY_LENGTH
-from gateway.request import FieldError, SendRequest
-from gateway.segments import fallback_sms
-from gateway.send import Answer, SendAttempt, SendContext, Sender, get_sender
+from gateway.provider.client import SendResult, SentMessage
+from gateway.sending.request import SendRequest
+from gateway.sending.segments import fallback_sms
+from gateway.sending.send import Answer, SendAttempt, SendContext, Sender, get_sender
 from gateway.settings import get_settings
 from gateway.suppression.rules import Suppressed
 
 if TYPE_CHECKING:
-    from gateway.tracking import UnknownSend
+    from gateway.tracking.store import UnknownSend
 
 _KEY = re.compile(r"[\x20-\x7e]+")  # matched whole: `$` would let "abc\n" through
 _REPLAY_MARK = "__replayed"

@@ -1,6 +1,6 @@
 """POST /messages/preview: every rule of a send, and what it would cost, without sending.
 
-A fallback SMS costs one message per segment (gateway.segments): one Greek
+A fallback SMS costs one message per segment (gateway.sending.segments): one Greek
 small letter makes a text UCS-2, 70 characters a segment instead of 160. The
 worst case is every destination falling back, at the price per SMS the
 account's balance implies in each country (GetAccountBalance with the
@@ -13,12 +13,13 @@ from collections.abc import Callable
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from gateway.balance import low_cost_price_per_sms, price_per_sms
 from gateway.failures import GatewayError
+from gateway.fields import MAX_TEXT_LENGTH
 from gateway.phone import country_code, region
-from gateway.queries import ProviderQueries
-from gateway.request import MAX_TEXT_LENGTH, SendRequest
-from gateway.segments import fallback_sms
+from gateway.provider.balance import low_cost_price_per_sms, price_per_sms
+from gateway.provider.queries import ProviderQueries
+from gateway.sending.request import SendRequest
+from gateway.sending.segments import fallback_sms
 
 if TYPE_CHECKING:
     from gateway.suppression.store import SuppressionStore

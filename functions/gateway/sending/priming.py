@@ -29,7 +29,7 @@ from gateway import names
 from gateway.aws import close_connections
 from gateway.observability import logger, tracing_enabled
 from gateway.phone import normalise
-from gateway.provider import POOL
+from gateway.provider.client import POOL
 from gateway.settings import SettingsError, get_settings
 
 # A request every rule accepts, shaped as callers send it (separators, a duplicate).
@@ -108,7 +108,7 @@ def prime_queue(*, parse: Callable[[str], Any]) -> None:
         parse(json.dumps({**SAMPLE_BODY, names.QUEUE_IDEMPOTENCY_FIELD: "priming"}))
         _prime_sender(settings)
         if settings.dead_letter_queue_url:
-            from gateway import dead_letters
+            from gateway.sending import dead_letters
 
             _stop_before_sending(
                 dead_letters.sqs_client(),
@@ -119,7 +119,7 @@ def prime_queue(*, parse: Callable[[str], Any]) -> None:
 
 def forget_environment() -> None:
     """After the restore: what a snapshot must not share between the environments made from it."""
-    from gateway.send import get_sender
+    from gateway.sending.send import get_sender
 
     if get_sender.cache_info().currsize:
         get_sender().token_source.forget()
@@ -158,7 +158,7 @@ def _prime_output() -> None:
 
 def _prime_sender(settings: Any) -> Any:
     """Number metadata, the sender and its clients, and the AWS operations a send makes."""
-    from gateway.send import get_sender
+    from gateway.sending.send import get_sender
     from gateway.settings import Settings
 
     assert isinstance(settings, Settings)
@@ -181,7 +181,7 @@ def _prime_sender(settings: Any) -> Any:
         for destinations in (["306912345678"], ["306912345678", "35799123456"]):
             with _answered_here(sender.suppression.client):
                 sender.suppression.check(destinations, "Priming")
-    from gateway.idempotency import get_idempotent_sender
+    from gateway.sending.idempotency import get_idempotent_sender
 
     store = get_idempotent_sender().prepare()
     key = {names.IDEMPOTENCY_KEY_ATTRIBUTE: {"S": "priming"}}

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 if TYPE_CHECKING:
-    from gateway.request import SendRequest
+    from gateway.sending.request import SendRequest
 
 # GSM 03.38 default alphabet, in code order 0x00-0x7F, without 0x1B (the escape to the extension
 # table, never a character of its own). The Greek capitals in it are those unlike any Latin letter.

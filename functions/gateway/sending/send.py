@@ -16,20 +16,22 @@ from typing import TYPE_CHECKING, Any
 from pydantic import ValidationError
 
 from gateway import names
-from gateway.body import read_json_object
-from gateway.failures import MAX_LISTED_ERRORS, Failure, GatewayError
-from gateway.observability import configure, count, count_by, logger
+from gateway.failures import Failure, GatewayError, invalid_request
+from gateway.fields import FieldError, describe_errors
+from gateway.observability import configure, count, logger
 from gateway.phone import mask
-from gateway.provider import ProviderClient, ProviderRejected, SendResult
-from gateway.request import FieldError, SendRequest, describe_errors
-from gateway.segments import fallback_sms
+from gateway.provider.client import ProviderClient, ProviderRejected, SendResult
+from gateway.provider.connection import get_client, get_token_source
+from gateway.provider.token import TokenSource
+from gateway.sending.body import read_json_object
+from gateway.sending.request import SendRequest
+from gateway.sending.segments import fallback_sms
 from gateway.settings import get_settings
-from gateway.token import TokenSource
 
 if TYPE_CHECKING:  # the tables' code loads with their stores, when the stage has them
     from gateway.suppression.rules import Suppressed
     from gateway.suppression.store import SuppressionStore
-    from gateway.tracking import TrackingStore
+    from gateway.tracking.store import TrackingStore
 
 # Enough masked numbers in a log line to trace a message, not a phone book.
 LOGGED_DESTINATIONS = 10
@@ -40,14 +42,14 @@ class SendAttempt:
     """What one send did, provider request by provider request (a chunk of the destinations each).
 
     Its answer is recomputed from it alone, so the idempotency store keeps a compact copy
-    (gateway.idempotency) and a replay answers exactly what the first call answered.
+    (gateway.sending.idempotency) and a replay answers exactly what the first call answered.
     """
 
     chunks: list[list[str]]
     outcomes: list[SendResult | GatewayError]
     duplicates_removed: int
     reference: str | None = None  # the caller's, echoed in the answer
-    sms: dict[str, Any] | None = None  # the fallback SMS's segments (gateway.segments.fallback_sms)
+    sms: dict[str, Any] | None = None  # the fallback SMS's segments (gateway.sending.segments.fallback_sms)
     suppressed: tuple[Suppressed, ...] = ()  # destinations the suppression list left out, and why
 
     @property
@@ -323,7 +325,7 @@ class Sender:
     def _record_unknown(
         self, attempt: SendAttempt, request: SendRequest, context: SendContext, started: float
     ) -> None:
-        # What the reconciler needs to find out later whether LiveAll took it (gateway.reconcile).
+        # What the reconciler needs to find out later whether LiveAll took it (gateway.reconciliation).
         if self.tracking is None:
             return
         unknown = [
@@ -334,7 +336,7 @@ class Sender:
         # A partial send's unknown part is parked (queue) as a message of its own, under a key of its own.
         partial = bool(attempt.sent) or len({error.failure for _, error in attempt.failed}) > 1
         finished = time.time()
-        from gateway.tracking import UnknownSend
+        from gateway.tracking.store import UnknownSend
 
         try:
             self.tracking.record_unknown(
@@ -373,7 +375,7 @@ def get_sender() -> Sender:
     configure(settings)
     tracking = None
     if settings.tracking_table:
-        from gateway.tracking import TrackingStore
+        from gateway.tracking.store import TrackingStore
 
         tracking = TrackingStore(settings.tracking_table, settings.tracking_window_seconds)
     suppression = None
@@ -382,12 +384,8 @@ def get_sender() -> Sender:
 
         suppression = SuppressionStore(settings.suppression_table)
     return Sender(
-        TokenSource(settings.token_secret_id, settings.token_max_age_seconds),
-        ProviderClient(
-            str(settings.provider_base_url),
-            connect_timeout=settings.connect_timeout_seconds,
-            read_timeout=settings.read_timeout_seconds,
-        ),
+        get_token_source(),
+        get_client(),
         chunk_size=settings.provider_chunk_size,
         max_concurrency=settings.provider_max_concurrency,
         tracking=tracking,
@@ -418,40 +416,3 @@ def parse_queued_request(body: str | bytes | None) -> QueuedRequest:
     if errors:
         raise invalid_request(errors)
     return QueuedRequest(request, key)
-
-
-def invalid_request(errors: list[FieldError]) -> GatewayError:
-    if len(errors) == 1:
-        detail = "The request has 1 problem; see errors."
-    elif len(errors) <= MAX_LISTED_ERRORS:
-        detail = f"The request has {len(errors)} problems; see errors."
-    else:
-        detail = (
-            f"The request has {len(errors)} problems; errors lists the first {MAX_LISTED_ERRORS}, "
-            "omitted_errors counts the others."
-        )
-    return GatewayError(Failure.INVALID_REQUEST, detail, errors=errors)
-
-
-def record_failure(error: GatewayError) -> None:
-    """Count and log a failure as the taxonomy names it; never with the token or a raw number."""
-    slug = error.failure.info.slug
-    count_by(names.METRIC_FAILURES, "failure_type", slug)
-    if error.failure in (Failure.INVALID_REQUEST, Failure.MALFORMED_REQUEST):
-        count(names.METRIC_VALIDATION_FAILURES)
-        logger.info(
-            "request refused", extra={"failure_type": slug, "fields": [e.field for e in error.errors]}
-        )
-        return
-    if error.failure.info.provider_error or error.provider_code is not None:
-        count(names.METRIC_PROVIDER_ERRORS)
-    if error.provider_code is not None:
-        count_by(names.METRIC_PROVIDER_ERRORS_BY_CODE, "provider_code", str(error.provider_code))
-    logger.warning(
-        "send failed",
-        extra={
-            "failure_type": slug,
-            "provider_code": error.provider_code,
-            "provider_message": error.provider_message,
-        },
-    )

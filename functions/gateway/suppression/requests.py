@@ -8,7 +8,7 @@ from typing import Annotated
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from gateway import names
-from gateway.request import Destination, Name, Reference
+from gateway.fields import Destination, Name, Reference
 from gateway.suppression.rules import Reason
 
 Note = Reference  # free text of a reference's rules: a visible character, no controls, 256 at most

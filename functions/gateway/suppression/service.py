@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, Any
 from gateway import names
 from gateway.events import iso
 from gateway.failures import Failure, GatewayError
+from gateway.fields import FieldError
 from gateway.observability import logger
 from gateway.phone import InvalidPhoneNumber, mask, normalise
-from gateway.request import FieldError
 from gateway.suppression.requests import EntryIn, ImportRequest
 from gateway.suppression.store import CursorError, Entry, SuppressionStore
 

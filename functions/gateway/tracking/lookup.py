@@ -6,9 +6,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from gateway.events import message_status
-from gateway.queries import ProviderQueries
-from gateway.tracking import TrackingStore, untracked, with_status
+from gateway.provider.queries import ProviderQueries
+from gateway.tracking.events import message_status
+from gateway.tracking.store import TrackingStore, untracked, with_status
 
 
 @dataclass(frozen=True, slots=True)

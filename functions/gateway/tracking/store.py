@@ -27,8 +27,8 @@ from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from gateway import names
 from gateway.aws import aws_client
 from gateway.compact import id_runs, ids_from_runs
-from gateway.provider import SendResult
-from gateway.statuses import Channel, State, StatusRecord, status_meaning
+from gateway.provider.client import SendResult
+from gateway.provider.statuses import Channel, State, StatusRecord, status_meaning
 
 SUBMISSION_SHARD = "submissions"
 UNKNOWN_SHARD = "unknown"  # sends whose outcome is unknown, until the reconciler settles them

@@ -22,13 +22,13 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from gateway import names
-from gateway.events import Event, EventPublisher, accepted, status_changed, tracking_ended
-from gateway.failures import GatewayError
+from gateway.events import Event, EventPublisher
+from gateway.failures import GatewayError, record_failure
 from gateway.observability import COUNT, count, gauge, logger
-from gateway.queries import ProviderQueries
-from gateway.send import record_failure
-from gateway.statuses import State, StatusRecord
-from gateway.tracking import Submission, TrackedMessage, TrackingStore, with_status
+from gateway.provider.queries import ProviderQueries
+from gateway.provider.statuses import State, StatusRecord
+from gateway.tracking.events import accepted, status_changed, tracking_ended
+from gateway.tracking.store import Submission, TrackedMessage, TrackingStore, with_status
 
 if TYPE_CHECKING:
     from gateway.suppression.store import SuppressionStore

@@ -1,0 +1,1 @@
+"""Reconciliation: sends whose outcome was unknown, found in LiveAll's log and settled."""
