@@ -44,8 +44,9 @@ from gateway.fields import FieldError
 from gateway.intake import accept_keyed
 from gateway.observability import logger, metrics, tracer
 from gateway.sending import dead_letters, priming
-from gateway.sending.idempotency import explicit_key, get_idempotent_sender, message_id_key
-from gateway.sending.send import get_sender, parse_queued_request
+from gateway.sending.envelopes import unwrap
+from gateway.sending.idempotency import envelope_key, explicit_key, get_idempotent_sender, message_id_key
+from gateway.sending.send import QueuedRequest, get_sender, parse_queued_request
 from gateway.settings import get_settings
 
 processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
@@ -81,7 +82,7 @@ def send_record_now(record: SQSRecord, lambda_context: LambdaContext | None = No
     try:
         attribute_key = _attribute_text(record, names.QUEUE_IDEMPOTENCY_ATTRIBUTE)
         queued = parse_queued_request(record.body)
-        key = _store_key(record, attribute_key, queued.idempotency_key)
+        key = _store_key(record, attribute_key, queued)
         answer = accept_keyed(
             queued.request,
             key=key,
@@ -149,11 +150,18 @@ def _settle(
     return error.problem()
 
 
-def _store_key(record: SQSRecord, attribute_key: str | None, body_key: str | None) -> str:
+def _store_key(record: SQSRecord, attribute_key: str | None, queued: QueuedRequest) -> str:
     if attribute_key is not None:
         return explicit_key(attribute_key, source=f"messageAttributes.{names.QUEUE_IDEMPOTENCY_ATTRIBUTE}")
-    if body_key is not None:
-        return explicit_key(body_key, source=names.QUEUE_IDEMPOTENCY_FIELD)
+    if queued.envelope_key is not None:
+        return explicit_key(
+            queued.envelope_key, source=f"MessageAttributes.{names.QUEUE_IDEMPOTENCY_ATTRIBUTE}"
+        )
+    if queued.idempotency_key is not None:
+        return explicit_key(queued.idempotency_key, source=names.QUEUE_IDEMPOTENCY_FIELD)
+    # Delivered by SNS or EventBridge: their id, the same on each delivery of one notification.
+    if queued.envelope_identity is not None:
+        return envelope_key(queued.envelope_identity)
     # A record parked by this handler and replayed keeps the identity of the original.
     source_id = _attribute_text(record, dead_letters.SOURCE_MESSAGE_ID_ATTRIBUTE)
     return message_id_key(source_id or record.message_id)
@@ -162,6 +170,9 @@ def _store_key(record: SQSRecord, attribute_key: str | None, body_key: str | Non
 def _park_what_was_not_sent(record: SQSRecord, key: str, error: GatewayError) -> None:
     """Park the unsent destinations of a partial send, one message per failure type, each with its own key."""
     body = json.loads(record.body)
+    unwrapped = unwrap(body)  # what was not sent goes on as a message of ours, not in its envelope
+    if unwrapped is not None:
+        body = dict(unwrapped.document)
     body.pop(names.QUEUE_IDEMPOTENCY_FIELD, None)
     by_type: dict[str, list[str]] = {}
     for item in error.extra.get("not_sent", []):

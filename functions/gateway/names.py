@@ -285,3 +285,25 @@ DETAIL_TYPE_SCHEDULE_CANCELLED = "Scheduled Send Cancelled"
 METRIC_SCHEDULES_CREATED = "SchedulesCreated"
 METRIC_SCHEDULED_PARTS_FIRED = "ScheduledPartsFired"  # dimension: outcome (sent / failed / skipped)
 MAX_SCHEDULE_LIST_LIMIT = 100
+
+# Other systems' envelopes on the queue (gateway.sending.envelopes): an SNS notification (raw
+# delivery off) or an EventBridge event (a rule with the queue as target) carrying our JSON is
+# unwrapped; without a key of its own, the envelope's id is its idempotency identity.
+SNS_NOTIFICATION_TYPE = "Notification"
+# Context keys snsSources / eventSources (infra): the topics subscribed to the queue, the rules
+# made on named buses with the queue as target; the queue policy allows exactly those.
+
+# Status webhooks (context key webhooks): EventBridge API destinations POST the events of the
+# stage's bus, as published, to HTTPS endpoints outside AWS, with the endpoint's own
+# authentication (an API key header or basic auth, kept in Secrets Manager).
+WEBHOOK_DEAD_LETTER_QUEUE_NAME = "viber-gateway-webhooks-dlq"
+WEBHOOK_MAX_EVENT_AGE_SECONDS = 24 * 60 * 60
+WEBHOOK_MAX_RETRY_ATTEMPTS = 185
+DEFAULT_WEBHOOK_RATE_PER_SECOND = 10
+
+# Tracking records a send could not write (the table failed) wait on this queue until the
+# tracker writes them: their events come late, never not at all.
+ENV_TRACKING_BACKLOG_QUEUE_URL = "TRACKING_BACKLOG_QUEUE_URL"
+TRACKING_BACKLOG_QUEUE_NAME = "viber-gateway-tracking-backlog"
+TRACKING_BACKLOG_RETENTION_DAYS = 14
+METRIC_TRACKING_RECORDS_KEPT = "TrackingRecordsKept"  # sent, kept on the backlog queue for the tracker

@@ -95,6 +95,11 @@ def message_id_key(message_id: str) -> str:
     return f"sqs-message:{message_id}"
 
 
+def envelope_key(identity: str) -> str:
+    """The store key of a message an SNS notification or EventBridge event delivered ("sns:<id>")."""
+    return f"envelope:{identity}"
+
+
 class IdempotentSender:
     """Wraps a Sender so that each key sends at most once within the window."""
 

@@ -397,14 +397,24 @@ def get_sender() -> Sender:
 class QueuedRequest:
     request: SendRequest
     idempotency_key: str | None
+    # Delivered in an SNS notification or an EventBridge event (gateway.sending.envelopes): its id,
+    # and an IdempotencyKey message attribute of the notification.
+    envelope_identity: str | None = None
+    envelope_key: str | None = None
 
 
 def parse_queued_request(body: str | bytes | None) -> QueuedRequest:
     """Parse and validate a queue record's JSON body: GatewayError if it is bad.
 
-    Besides the fields of POST /messages it may carry `idempotency_key`.
+    Besides the fields of POST /messages it may carry `idempotency_key`. An SNS notification
+    or an EventBridge event carrying such a body is unwrapped; its errors are the inner message's.
     """
+    from gateway.sending.envelopes import unwrap
+
     document = read_json_object(body)
+    unwrapped = unwrap(document)
+    if unwrapped is not None:
+        document = dict(unwrapped.document)
     key = document.pop(names.QUEUE_IDEMPOTENCY_FIELD, None)
     errors = []
     if key is not None and not isinstance(key, str):
@@ -414,5 +424,13 @@ def parse_queued_request(body: str | bytes | None) -> QueuedRequest:
     except ValidationError as error:
         errors = describe_errors(error.errors()) + errors
     if errors:
-        raise invalid_request(errors)
-    return QueuedRequest(request, key)
+        refused = invalid_request(errors)
+        if unwrapped is not None:
+            refused.detail = f"{refused.detail} (in the {_ENVELOPES[unwrapped.source]})"
+        raise refused
+    if unwrapped is None:
+        return QueuedRequest(request, key)
+    return QueuedRequest(request, key, unwrapped.identity, unwrapped.attribute_key)
+
+
+_ENVELOPES = {"Message": "SNS notification's Message", "detail": "EventBridge event's detail"}
