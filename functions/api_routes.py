@@ -62,6 +62,14 @@ from gateway.tracking.lookup import look_up
 
 API_TITLE = "viber-gateway"
 API_VERSION = "1.0.0"
+# The description's info.license. The repository has no LICENSE file and pyproject.toml declares no
+# license; package.json declares "UNLICENSED" (npm's word for: not licensed to others). So the API is
+# proprietary, all rights reserved, said with an SPDX LicenseRef (OpenAPI 3.1's license identifier).
+API_LICENSE = {"name": "Proprietary: all rights reserved", "identifier": "LicenseRef-Proprietary"}
+# Each operation's operationId is its name in generated clients (openapi-python-client's
+# send_message.sync_detailed, ...): short, and stable, since renaming one breaks their code.
+# tests/integration/test_openapi_description.py pins the list.
+_COMPONENT_PREFIX = "#/components/schemas/"
 # Entries Powertools reports when the body is not a JSON object at all.
 _NOT_AN_OBJECT = {"model_attributes_type", "dict_type", "model_type", "missing"}
 # Where Powertools says a parameter came from; the field path starts after it.
@@ -76,6 +84,7 @@ def _problem_response(status: int, description: str) -> OpenAPIResponse:
 
 @app.post(
     "/messages",
+    operation_id="sendMessage",
     summary="Send a Viber message, with SMS fallback where asked",
     description="The body is LiveAll's SendIM without `apitoken`: the gateway supplies the token.",
     tags=["messages"],
@@ -134,6 +143,7 @@ def post_messages(
 
 @app.post(
     "/messages/preview",
+    operation_id="previewMessage",
     summary="Check a message and what it would cost, without sending it",
     description="Every rule of POST /messages; the destinations as they would be sent, per country, the "
     "fallback SMS's encoding and segments, and the worst-case SMS cost where the balance says the price.",
@@ -162,6 +172,7 @@ def post_preview(
 
 @app.get(
     "/account/balance",
+    operation_id="getBalance",
     summary="The LiveAll account's balance, and what an SMS costs in a country",
     tags=["account"],
     security=[{"apiKey": []}],
@@ -208,6 +219,7 @@ SenderQuery = Annotated[
 
 @app.put(
     "/suppressions/<number>",
+    operation_id="putSuppression",
     summary="Put a number on the suppression list (or change its entry)",
     description="One entry per number and scope (every sender, or one Viber sender name). Every send "
     "leaves the number out while the entry lasts. Destination Suppressed is published when it is new or "
@@ -236,6 +248,7 @@ def put_suppression(
 
 @app.get(
     "/suppressions/<number>",
+    operation_id="getSuppression",
     summary="A number's entries on the suppression list",
     tags=["suppressions"],
     security=[{"apiKey": []}],
@@ -251,6 +264,7 @@ def get_suppression(number: Annotated[str, Path(description=NUMBER_DESCRIPTION)]
 
 @app.delete(
     "/suppressions/<number>",
+    operation_id="deleteSuppression",
     summary="Take a number off the suppression list",
     description="Its entry for one sender (`?sender=`), or every entry of the number. Publishes "
     "Suppression Removed for each entry removed. The entries are erased, not kept.",
@@ -273,6 +287,7 @@ def delete_suppression(
 
 @app.get(
     "/suppressions",
+    operation_id="listSuppressions",
     summary="The suppression list, a page at a time",
     description="Filtered by reason and scope; `next_cursor` leads to the next page.",
     tags=["suppressions"],
@@ -306,6 +321,7 @@ def list_suppressions(
 
 @app.post(
     "/suppressions/import",
+    operation_id="importSuppressions",
     summary="Put up to 10,000 numbers on the suppression list at once",
     description="All or nothing: one invalid entry refuses the whole import, naming it. Importing the "
     "same entries again changes nothing (and publishes nothing).",
@@ -362,6 +378,7 @@ _LOOKUP_ERRORS = {
 
 @app.get(
     "/messages/<smsid>",
+    operation_id="getMessage",
     summary="Where a message stands",
     description="Asks LiveAll now, and adds what the gateway knows (the reference).",
     tags=["messages"],
@@ -382,6 +399,7 @@ def get_message(
 
 @app.get(
     "/messages",
+    operation_id="getMessages",
     summary="Where several messages stand",
     description=f"Up to {names.MAX_LOOKUP_IDS} ids: `?smsid=20818588&smsid=20818589`.",
     tags=["messages"],
@@ -412,6 +430,7 @@ ScheduleId = Annotated[str, Path(description="The schedule's id (32 hex digits),
 
 @app.get(
     "/schedules/<schedule_id>",
+    operation_id="getSchedule",
     summary="A scheduled send: its state, its parts, and each part's answer once sent",
     tags=["schedules"],
     security=[{"apiKey": []}],
@@ -427,6 +446,7 @@ def get_schedule(schedule_id: ScheduleId) -> Response[Any]:
 
 @app.delete(
     "/schedules/<schedule_id>",
+    operation_id="cancelSchedule",
     summary="Cancel a scheduled send",
     description="Cancels every part that has not fired. Publishes Scheduled Send Cancelled. A schedule "
     "with nothing left to cancel (sent, sending, failed, cancelled) is a 409 that says its state.",
@@ -448,6 +468,7 @@ def delete_schedule(schedule_id: ScheduleId) -> Response[Any]:
 
 @app.get(
     "/schedules",
+    operation_id="listSchedules",
     summary="Scheduled sends, a page at a time",
     description="In the order their first part goes out, filtered by state and by when that is "
     "(from, to: RFC 3339). Without from and to: from 30 days ago to the end of the horizon. "
@@ -517,14 +538,72 @@ def get_openapi() -> Response[str]:
 def openapi_json() -> str:
     # Imported here: Powertools' OpenAPI document models take about 100 ms to import, and only
     # this route needs them, not a cold start that sends a message.
-    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn
+    from aws_lambda_powertools.event_handler.openapi.models import APIKey, APIKeyIn, License
 
-    return app.get_openapi_json_schema(
+    generated = app.get_openapi_json_schema(
         title=API_TITLE,
         version=API_VERSION,
         summary="Viber business messages with SMS fallback through LiveAll",
+        license_info=License(**API_LICENSE),
         security_schemes={"apiKey": APIKey(name="x-api-key", in_=APIKeyIn.header)},
     )
+    document = json.loads(generated)
+    _problem_for_validation_errors(document)
+    _drop_unreferenced_schemas(document)
+    # ASCII (json.dumps escapes the rest): infra/openapi.py serves it from a mapping template.
+    return json.dumps(document, indent=2)
+
+
+def _problem_for_validation_errors(document: dict[str, Any]) -> None:
+    """Powertools' 422 for its request validation, where a route did not describe its own, as ours.
+
+    Powertools documents a 422 on every operation, with its HTTPValidationError schema, but its
+    validation errors never reach a caller as that: _on_invalid_body answers them with a Problem.
+    """
+    placeholder = {"$ref": f"{_COMPONENT_PREFIX}HTTPValidationError"}
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            responses = operation["responses"]
+            content = responses.get("422", {}).get("content", {})
+            if any(media.get("schema") == placeholder for media in content.values()):
+                responses["422"] = {
+                    "description": "A value is invalid",
+                    "content": {PROBLEM_JSON: {"schema": {"$ref": f"{_COMPONENT_PREFIX}Problem"}}},
+                }
+
+
+def _drop_unreferenced_schemas(document: dict[str, Any]) -> None:
+    """Publish only the schemas an operation uses, directly or through another schema.
+
+    Powertools adds HTTPValidationError, ValidationError and ResponseValidationError whether or
+    not anything refers to them; the API answers none of them.
+    """
+    schemas: dict[str, Any] = document.get("components", {}).get("schemas", {})
+    used: set[str] = set()
+    pending = _references({key: value for key, value in document.items() if key != "components"})
+    while pending:
+        name = pending.pop()
+        if name not in used and name in schemas:
+            used.add(name)
+            pending |= _references(schemas[name])
+    for name in set(schemas) - used:
+        del schemas[name]
+
+
+def _references(node: Any) -> set[str]:
+    """The names of the component schemas that `node` refers to ($ref), at any depth."""
+    if isinstance(node, dict):
+        found = {
+            ref.removeprefix(_COMPONENT_PREFIX)
+            for key, ref in node.items()
+            if key == "$ref" and isinstance(ref, str) and ref.startswith(_COMPONENT_PREFIX)
+        }
+        for value in node.values():
+            found |= _references(value)
+        return found
+    if isinstance(node, list):
+        return set().union(*(_references(item) for item in node))
+    return set()
 
 
 def _seconds_left() -> float:

@@ -60,6 +60,7 @@ def get_tracker() -> Tracker | None:
         poll_seconds=settings.tracking_poll_seconds,
         suppression=get_sender().suppression,
         suppress_after_failures=settings.auto_suppress_after_failures,
+        backlog=get_sender().backlog,
     )
 
 

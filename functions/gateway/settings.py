@@ -71,6 +71,10 @@ class Settings(BaseModel):
     )
     # Delivery tracking: without a table, sends are not recorded and the tracker has nothing to do.
     tracking_table: str | None = Field(default=None, validation_alias=names.ENV_TRACKING_TABLE, min_length=1)
+    # Where a send keeps the tracking records the table refused, for the tracker to write later.
+    tracking_backlog_queue_url: str | None = Field(
+        default=None, validation_alias=names.ENV_TRACKING_BACKLOG_QUEUE_URL, min_length=1
+    )
     tracking_window_seconds: int = Field(
         default=names.DEFAULT_TRACKING_WINDOW_SECONDS,
         validation_alias=names.ENV_TRACKING_WINDOW_SECONDS,

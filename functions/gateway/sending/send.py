@@ -31,6 +31,7 @@ from gateway.settings import get_settings
 if TYPE_CHECKING:  # the tables' code loads with their stores, when the stage has them
     from gateway.suppression.rules import Suppressed
     from gateway.suppression.store import SuppressionStore
+    from gateway.tracking.backlog import TrackingBacklog
     from gateway.tracking.store import TrackingStore
 
 # Enough masked numbers in a log line to trace a message, not a phone book.
@@ -192,6 +193,7 @@ class Sender:
         max_concurrency: int = 4,
         tracking: TrackingStore | None = None,
         suppression: SuppressionStore | None = None,
+        backlog: TrackingBacklog | None = None,
     ) -> None:
         self.token_source = token_source
         self.client = client
@@ -199,6 +201,7 @@ class Sender:
         self.max_concurrency = max_concurrency
         self.tracking = tracking
         self.suppression = suppression
+        self.backlog = backlog
 
     def send(
         self,
@@ -314,13 +317,27 @@ class Sender:
         # never the answer to the caller.
         if self.tracking is None:
             return
+        items: list[dict[str, Any]] = []
         try:
-            self.tracking.record_sent(
+            items = self.tracking.submission_items(
                 sent, reference=request.reference, sms_fallback=request.im_type == "IM_SMSFB"
             )
+            self.tracking.write_items(items)
         except Exception as error:
             count(names.METRIC_TRACKING_RECORD_FAILURES)
             logger.error("sent, but not recorded for tracking", extra={"reason": type(error).__name__})
+            self._keep_for_tracking(items)
+
+    def _keep_for_tracking(self, items: list[dict[str, Any]]) -> None:
+        # The tracker writes them from the backlog queue on its next run: the events come late, not never.
+        if self.backlog is None or not items:
+            return
+        try:
+            self.backlog.keep(items)
+        except Exception as error:
+            logger.error("tracking records not kept either", extra={"reason": type(error).__name__})
+        else:
+            logger.warning("tracking records kept for the tracker", extra={"count": len(items)})
 
     def _record_unknown(
         self, attempt: SendAttempt, request: SendRequest, context: SendContext, started: float
@@ -378,6 +395,11 @@ def get_sender() -> Sender:
         from gateway.tracking.store import TrackingStore
 
         tracking = TrackingStore(settings.tracking_table, settings.tracking_window_seconds)
+    backlog = None
+    if settings.tracking_table and settings.tracking_backlog_queue_url:
+        from gateway.tracking.backlog import TrackingBacklog
+
+        backlog = TrackingBacklog(settings.tracking_backlog_queue_url)
     suppression = None
     if settings.suppression_table:
         from gateway.suppression.store import SuppressionStore
@@ -390,6 +412,7 @@ def get_sender() -> Sender:
         max_concurrency=settings.provider_max_concurrency,
         tracking=tracking,
         suppression=suppression,
+        backlog=backlog,
     )
 
 

@@ -153,6 +153,25 @@ class TrackingStore:
 
     def record_sent(self, results: list[SendResult], *, reference: str | None, sms_fallback: bool) -> None:
         """One submission item per provider request; a few writes whatever the number of destinations."""
+        self.write_items(self.submission_items(results, reference=reference, sms_fallback=sms_fallback))
+
+    def write_items(self, items: list[dict[str, Any]]) -> None:
+        self._write(items)
+
+    def write_if_absent(self, item: dict[str, Any]) -> None:
+        """Write a kept item (gateway.tracking.backlog) unless it is there already (taken in, or written)."""
+        with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+            self.client.put_item(
+                TableName=self.table_name,
+                Item=_marshal(item),
+                ConditionExpression="attribute_not_exists(#key)",
+                ExpressionAttributeNames={"#key": names.TRACKING_KEY_ATTRIBUTE},
+            )
+
+    def submission_items(
+        self, results: list[SendResult], *, reference: str | None, sms_fallback: bool
+    ) -> list[dict[str, Any]]:
+        """The items that record a send's provider requests, as of now (written by record_sent)."""
         now = int(self.clock())
         items = []
         for result in results:
@@ -172,7 +191,7 @@ class TrackingStore:
                 names.TRACKING_DUE_ATTRIBUTE: now,
             }
             items.append(item)
-        self._write(items)
+        return items
 
     # ----- the tracker ------------------------------------------------------------------------
 

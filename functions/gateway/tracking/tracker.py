@@ -32,6 +32,7 @@ from gateway.tracking.store import Submission, TrackedMessage, TrackingStore, wi
 
 if TYPE_CHECKING:
     from gateway.suppression.store import SuppressionStore
+    from gateway.tracking.backlog import TrackingBacklog
 
 # Time kept back from the invocation for the last writes and the metrics.
 RUN_MARGIN_SECONDS = 10.0
@@ -55,6 +56,7 @@ class TrackerRun:
     """What one run did, for its log line, its metrics and the benchmark."""
 
     skipped: bool = False  # another run held the lease
+    kept_written: int = 0  # tracking records sends had kept on the backlog queue, written now
     taken_in: int = 0
     polled: int = 0
     changed: int = 0
@@ -86,7 +88,9 @@ class Tracker:
         clock: Callable[[], float] = time.time,
         suppression: SuppressionStore | None = None,
         suppress_after_failures: int = 0,
+        backlog: TrackingBacklog | None = None,
     ) -> None:
+        self.backlog = backlog
         self.suppression = suppression
         self.suppress_after_failures = suppress_after_failures
         self.store = store
@@ -106,6 +110,8 @@ class Tracker:
             return run
         try:
             started = time.perf_counter()
+            if self.backlog is not None:  # what sends could not record: taken in below, late
+                run.kept_written = self.backlog.drain(self.store.write_if_absent, seconds_left=seconds_left)
             self._take_in(run, seconds_left)
             run.take_in_seconds = round(time.perf_counter() - started, 3)
             polled = self._poll(run, seconds_left)
