@@ -32,6 +32,7 @@ from tests.e2e.harness import (
 
 START_TIMEOUT_SECONDS = 30
 STOP_TIMEOUT_SECONDS = 10
+REAP_SECONDS = 2
 # Failed records come back after 1 s, so the redrive to the dead-letter queue takes seconds.
 VISIBILITY_TIMEOUT_SECONDS = 1
 
@@ -139,7 +140,11 @@ def _stop(process: subprocess.Popen[bytes]) -> bool:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
             return True
-    if _group_is_gone(process.pid):
-        return False
+    # The runner waited for its children; what is left for a moment is init reaping them.
+    deadline = time.monotonic() + REAP_SECONDS
+    while time.monotonic() < deadline:
+        if _group_is_gone(process.pid):
+            return False
+        time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)  # a child outlived the runner
     return True
