@@ -1,4 +1,4 @@
-"""The reconciler's matching rules (gateway.reconciliation.reconciler.judge) and the days it asks about, without AWS."""
+"""The reconciler's matching rules (gateway.reconciliation.reconciler.judge) and its days, without AWS."""
 
 from __future__ import annotations
 
