@@ -37,6 +37,14 @@ $(CHECKOV_STAMP): requirements-checkov.txt
 	@rm -f $(CHECKOV_VENV)/.installed-*
 	@touch $@
 
+# The Node tools package.json pins (the CDK CLI; Redocly CLI, which tests/integration runs on the
+# OpenAPI description), installed again only when package.json or package-lock.json changes: after
+# the first install, `make test` needs no network for them.
+NODE_STAMP := node_modules/.package-lock.json
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
+
 venv: $(STAMP)
 
 lint: venv
@@ -47,13 +55,13 @@ lint: venv
 
 # The inner loop (README: Tests): lint, types, and the unit and integration tiers but the tests
 # marked slow (the benchmarks' smoke run), in under two minutes here. `make test` runs
-# everything, as CI does.
-check: lint
+# everything, as CI does. Both install the pinned Node tools first (the OpenAPI lint needs them).
+check: lint $(NODE_STAMP)
 	$(BIN)/pytest -m "not slow" tests/unit tests/integration
 
 # Every test: lint, then all tiers of pytest. tests/infra checks the real layer and runs
-# checkov, so both are made first (instant when up to date).
-test: lint build $(CHECKOV_STAMP)
+# checkov, so both are made first (instant when up to date), as are the Node tools.
+test: lint build $(CHECKOV_STAMP) $(NODE_STAMP)
 	$(BIN)/pytest
 
 # Invoke a handler on an event file against moto and the sandbox: make invoke EVENT=events/api-post-im.json
@@ -89,12 +97,8 @@ run: $(LOCAL_STAMP)
 # make deploy CDK_ARGS="-c stage=dev -c alarmEmail=ops@example.com".
 CDK := npx --no-install cdk
 CDK_ARGS ?=
-NODE_STAMP := node_modules/.package-lock.json
 LAMBDA_PYTHON_VERSION ?= $(shell sed -n 's/^ *"lambdaPythonVersion": *"\([0-9.]*\)".*$$/\1/p' cdk.json)
 CDK_CONTEXT := -c lambdaPythonVersion=$(LAMBDA_PYTHON_VERSION)
-
-$(NODE_STAMP): package.json package-lock.json
-	npm ci --no-audit --no-fund
 
 # The dependency layer into build/layer. Rebuilt when requirements.txt, the runtime
 # version or the recipe changes (the build's stamp records them); otherwise instant.

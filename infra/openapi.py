@@ -11,7 +11,7 @@ and the document holds both (`"$ref": "#/components/..."`, regular expressions),
 cannot go in as it is. Rather than escaping each (Velocity's backslash escapes depend on
 whether the reference is defined), the template is one call that VTL evaluates and
 nothing else: `$util.base64Decode('<the document in base64>')`, whose alphabet has no
-`$`, `#`, quote or backslash. The document must be ASCII (Powertools writes it so), so
+`$`, `#`, quote or backslash. The document must be ASCII (openapi_json() escapes the rest), so
 that the decoded bytes are the same whatever character set the decoding assumes.
 """
 

@@ -24,7 +24,18 @@ def test_the_mock_renders_exactly_the_function_s_document(any_stack: Synthesized
 
     # Then it is byte for byte the function's document, which describes POST /messages
     assert document == openapi_json()
-    assert "/messages" in json.loads(document)["paths"]
+    served = json.loads(document)
+    assert "/messages" in served["paths"]
+    # And it is the finished description clients are generated from: every operation under its
+    # short operationId (tests/integration/test_openapi_description.py pins them), the license, and
+    # none of the validation error schemas Powertools adds but the API never answers
+    operation_ids = {op["operationId"] for ops in served["paths"].values() for op in ops.values()}
+    assert {"sendMessage", "previewMessage", "getMessage", "cancelSchedule"} <= operation_ids
+    assert all(re.fullmatch(r"[a-z]+(?:[A-Z][a-z]+)+", operation_id) for operation_id in operation_ids)
+    assert served["info"]["license"]["name"]
+    assert not {"HTTPValidationError", "ValidationError", "ResponseValidationError"} & set(
+        served["components"]["schemas"]
+    )
 
 
 def test_velocity_sees_nothing_of_the_document_but_base64(default_stack: Synthesized) -> None:
