@@ -90,6 +90,9 @@ def reset_process_caches() -> None:
     schedules = sys.modules.get("gateway.schedules.service")
     if schedules is not None:
         schedules.get_schedules.cache_clear()
+    policy = sys.modules.get("gateway.guard.policy")
+    if policy is not None:
+        policy.get_policy.cache_clear()
     # A parameters provider made before AWS_ENDPOINT_URL was set would keep calling real AWS.
     base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
     parameters.clear_caches()  # type: ignore[no-untyped-call]

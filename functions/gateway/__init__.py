@@ -6,6 +6,7 @@ events (the bus), problems, snapshot, compact, responses (the API's documented a
 
 Capabilities (packages), each importing only the core and the ones listed before it:
   provider/        LiveAll's API: the client, the token, the read endpoints and their answers
+  guard/           what a stage may send: the destination policy (countries, kinds of number)
   suppression/     numbers that must not be messaged
   tracking/        where each message stands: the table, the tracker, lookups, status events
   sending/         the send request and the one send use case: exactly once, dead letters, preview

@@ -113,6 +113,11 @@ class Failure(Enum):
     ALL_SUPPRESSED = FailureClass(
         "all-suppressed", "Every destination is suppressed", 422, QueueAction.DEAD_LETTER
     )
+    # A destination outside the stage's policy (gateway.guard.policy): nothing was sent; errors name
+    # each number and the rule it breaks.
+    DESTINATION_NOT_ALLOWED = FailureClass(
+        "destination-not-allowed", "A destination is outside the stage's policy", 422, QueueAction.DEAD_LETTER
+    )
     # Scheduled sends (gateway.schedules): the engine would not take the schedule (nothing will be
     # sent, and nothing was kept: a retry starts over), no such schedule, or one that has fired.
     SCHEDULING_FAILED = FailureClass(

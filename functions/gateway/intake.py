@@ -1,4 +1,5 @@
-"""A message in, from any source: scheduled for later, or sent now; at most once per key.
+"""A message in, from any source: checked against the stage's policy, then scheduled for later, or
+sent now; at most once per key.
 
 The API and the queue hand every message here. A request that asks for a time (send_at),
 or that a send window applies to (its own, or the stage's), is offered to the schedules
@@ -13,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gateway import names
+from gateway.guard.policy import check_destinations
 from gateway.sending.request import SendRequest
 from gateway.sending.send import Answer, get_sender
 from gateway.settings import get_settings
@@ -28,6 +30,7 @@ def accept(
     """POST /messages: schedule it, or send it now (once per caller's key); GatewayError as the
     taxonomy says."""
     if idempotency_key is None:
+        check_destinations(request.destinations)
         scheduled = _scheduler(request, None, "api")
         answer = scheduled() if scheduled is not None else None
         if answer is not None:
@@ -51,6 +54,7 @@ def accept_keyed(
     """Schedule or send `request` once under the store key `key` (a caller's, or a queue message's)."""
     from gateway.sending.idempotency import get_idempotent_sender
 
+    check_destinations(request.destinations)
     return get_idempotent_sender().send(
         request,
         key=key,

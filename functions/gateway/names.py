@@ -98,6 +98,7 @@ FAILURE_TYPES = (
     "partially-sent",
     "not-found",
     "all-suppressed",
+    "destination-not-allowed",
     "scheduling-failed",
     "schedule-not-found",
     "schedule-not-cancellable",
@@ -307,3 +308,27 @@ ENV_TRACKING_BACKLOG_QUEUE_URL = "TRACKING_BACKLOG_QUEUE_URL"
 TRACKING_BACKLOG_QUEUE_NAME = "viber-gateway-tracking-backlog"
 TRACKING_BACKLOG_RETENTION_DAYS = 14
 METRIC_TRACKING_RECORDS_KEPT = "TrackingRecordsKept"  # sent, kept on the backlog queue for the tracker
+
+# The destination policy (gateway.guard.policy): the countries numbers may belong to (ISO 3166,
+# comma-separated, or * for any) and the kinds of number that may be messaged. Unset: no check
+# (the stack and make run always set them; context keys allowedCountries, allowedNumberTypes).
+ENV_ALLOWED_COUNTRIES = "ALLOWED_COUNTRIES"
+ENV_ALLOWED_NUMBER_TYPES = "ALLOWED_NUMBER_TYPES"
+DEFAULT_ALLOWED_COUNTRIES = ("GR", "CY")
+DEFAULT_ALLOWED_NUMBER_TYPES = ("mobile", "fixed-line-or-mobile")
+# phonenumbers' kinds of number, by the names the context key and the answers use.
+NUMBER_TYPES = (
+    "mobile",
+    "fixed-line",
+    "fixed-line-or-mobile",
+    "toll-free",
+    "premium-rate",
+    "shared-cost",
+    "voip",
+    "personal-number",
+    "pager",
+    "uan",
+    "voicemail",
+    "unknown",
+)
+METRIC_POLICY_REFUSALS = "PolicyRefusals"  # dimension: rule (country / number-type)

@@ -76,6 +76,17 @@ def _country_code_length(digits: str) -> int:
     return 0
 
 
+def split_number(digits: str) -> PhoneNumber | None:
+    """A digits-only international number (as normalise gives) read as phonenumbers' number, or None."""
+    number = _split_country_code(digits)
+    if number is None and digits.isdigit():
+        try:
+            number = phonenumbers.parse("+" + digits)
+        except phonenumbers.NumberParseException:
+            return None
+    return number
+
+
 def country_code(number: str) -> str:
     """The calling code of a digits-only international number: '30' for '306912345678' ('' if none)."""
     return number[: _country_code_length(number)]

@@ -58,6 +58,11 @@ class PreviewResponse(_Documented):
     suppressed: list[SuppressedModel] | None = Field(
         default=None, description="Destinations the suppression list would leave out, and why."
     )
+    not_allowed: list[NotAllowedModel] | None = Field(
+        default=None,
+        description="Destinations outside the stage's policy (countries, kinds of number): a send with any "
+        "of them is refused whole (422 destination-not-allowed).",
+    )
 
 
 class BalanceResponse(_Documented):
@@ -68,6 +73,12 @@ class BalanceResponse(_Documented):
     low_cost_sms_remaining: int | None
     price_per_sms: float | None = Field(description="Balance / remaining, euros (with a country).")
     low_cost_price_per_sms: float | None
+
+
+class NotAllowedModel(_Documented):
+    destination: str
+    rule: Literal["country", "number-type"]
+    found: str = Field(description="The number's country (ISO 3166), or its kind (premium-rate, ...).")
 
 
 class SuppressedModel(_Documented):

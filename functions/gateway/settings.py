@@ -140,9 +140,47 @@ class Settings(BaseModel):
     # make run only: the schedules' clock runs clock_scale times faster from clock_origin.
     clock_scale: float = Field(default=1.0, validation_alias=names.ENV_CLOCK_SCALE, ge=1, le=1_000_000)
     clock_origin: float | None = Field(default=None, validation_alias=names.ENV_CLOCK_ORIGIN, ge=0)
+    # The destination policy (gateway.guard.policy); None: no check.
+    allowed_countries: tuple[str, ...] | None = Field(
+        default=None, validation_alias=names.ENV_ALLOWED_COUNTRIES
+    )
+    allowed_number_types: tuple[str, ...] | None = Field(
+        default=None, validation_alias=names.ENV_ALLOWED_NUMBER_TYPES
+    )
     low_balance_euros: float | None = Field(default=None, validation_alias=names.ENV_LOW_BALANCE_EUROS, ge=0)
     # Without a bus, no events are published (the rest works the same).
     event_bus_name: str | None = Field(default=None, validation_alias=names.ENV_EVENT_BUS_NAME, min_length=1)
+
+    @field_validator("allowed_countries", "allowed_number_types", mode="before")
+    @classmethod
+    def _policy_list(cls, value: object) -> object:
+        if isinstance(value, str):
+            value = [part.strip() for part in value.split(",") if part.strip()]
+            if not value:
+                raise ValueError("must name at least one (or * for every country)")
+        return value
+
+    @field_validator("allowed_countries")
+    @classmethod
+    def _allowed_countries(cls, countries: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        if countries is None or countries == ("*",):
+            return countries
+        import phonenumbers
+
+        upper = tuple(country.upper() for country in countries)
+        unknown = [code for code in upper if code not in phonenumbers.SUPPORTED_REGIONS]
+        if unknown:
+            raise ValueError(f"not ISO 3166 codes phonenumbers knows: {', '.join(unknown[:5])}")
+        return upper
+
+    @field_validator("allowed_number_types")
+    @classmethod
+    def _allowed_types(cls, types: tuple[str, ...] | None) -> tuple[str, ...] | None:
+        unknown = [kind for kind in types or () if kind not in names.NUMBER_TYPES]
+        if unknown:
+            known = ", ".join(names.NUMBER_TYPES)
+            raise ValueError(f"not kinds of number: {', '.join(unknown[:5])} (known: {known})")
+        return types
 
     @field_validator("prime_countries", mode="before")
     @classmethod

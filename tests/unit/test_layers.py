@@ -14,6 +14,7 @@ GATEWAY = Path(__file__).resolve().parents[2] / "functions" / "gateway"
 LAYERS = (
     "core",
     "provider",
+    "guard",
     "suppression",
     "tracking",
     "sending",

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from gateway.failures import GatewayError
 from gateway.fields import MAX_TEXT_LENGTH
+from gateway.guard.policy import get_policy
 from gateway.phone import country_code, region
 from gateway.provider.balance import low_cost_price_per_sms, price_per_sms
 from gateway.provider.queries import ProviderQueries
@@ -37,6 +38,11 @@ def preview(
 ) -> dict[str, Any]:
     sms = fallback_sms(request)
     destinations = request.destinations
+    policy = get_policy()
+    not_allowed = [refusal for _, refusal in policy.refusals(destinations)] if policy is not None else []
+    if not_allowed:  # a send would be refused whole; what it would cost is of the rest
+        refused = {refusal.destination for refusal in not_allowed}
+        destinations = [destination for destination in destinations if destination not in refused]
     suppressed = suppression.check(destinations, request.im_sender_name) if suppression is not None else []
     if suppressed:
         left_out = {item.destination for item in suppressed}
@@ -73,6 +79,8 @@ def preview(
         answer["reference"] = request.reference
     if suppressed:
         answer["suppressed"] = [item.as_dict() for item in suppressed]
+    if not_allowed:
+        answer["not_allowed"] = [refusal.as_dict() for refusal in not_allowed]
     return answer
 
 

@@ -1,0 +1,1 @@
+"""Guarding the account: which numbers a stage may message, and how much a caller or a day may send."""

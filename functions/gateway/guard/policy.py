@@ -1,0 +1,146 @@
+"""The destination policy: the countries numbers may belong to, and the kinds of number that may be messaged.
+
+A fixed line can get neither Viber nor an SMS; a premium-rate number only costs; a
+number of a country the business does not serve is most likely a mistake or abuse. A
+number outside the stage's policy is refused before anything is sent, named with the
+rule it breaks (context keys allowedCountries and allowedNumberTypes).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+
+import phonenumbers
+from phonenumbers import PhoneNumberType
+
+from gateway import names
+from gateway.failures import Failure, GatewayError
+from gateway.fields import FieldError
+from gateway.observability import count_by, logger
+from gateway.phone import mask, split_number
+from gateway.settings import get_settings
+
+# phonenumbers' kinds of number, by the names the context keys and answers use.
+NUMBER_TYPES = {
+    PhoneNumberType.MOBILE: "mobile",
+    PhoneNumberType.FIXED_LINE: "fixed-line",
+    # Where the numbering plan cannot tell (the US and Canada): possibly a mobile.
+    PhoneNumberType.FIXED_LINE_OR_MOBILE: "fixed-line-or-mobile",
+    PhoneNumberType.TOLL_FREE: "toll-free",
+    PhoneNumberType.PREMIUM_RATE: "premium-rate",
+    PhoneNumberType.SHARED_COST: "shared-cost",
+    PhoneNumberType.VOIP: "voip",
+    PhoneNumberType.PERSONAL_NUMBER: "personal-number",
+    PhoneNumberType.PAGER: "pager",
+    PhoneNumberType.UAN: "uan",
+    PhoneNumberType.VOICEMAIL: "voicemail",
+    PhoneNumberType.UNKNOWN: "unknown",
+}
+TYPE_NAMES = frozenset(NUMBER_TYPES.values())
+assert frozenset(names.NUMBER_TYPES) == TYPE_NAMES
+# A Greek business: its customers' phones in Greece and Cyprus, mobiles only (numbers that can
+# have Viber and receive an SMS). `*` for countries allows every one.
+DEFAULT_COUNTRIES: tuple[str, ...] = names.DEFAULT_ALLOWED_COUNTRIES
+DEFAULT_NUMBER_TYPES: tuple[str, ...] = names.DEFAULT_ALLOWED_NUMBER_TYPES
+ANY_COUNTRY = "*"
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    destination: str
+    rule: str  # "country" or "number-type"
+    found: str  # the country (ISO 3166) or the kind of number found
+
+    def field_error(self, index: int, policy: DestinationPolicy) -> FieldError:
+        if self.rule == "country":
+            allowed = ", ".join(sorted(policy.countries or ()))
+            message = (
+                f"'{self.destination}' is a number of {self.found}: this stage sends only to numbers of "
+                f"{allowed} (allowedCountries)"
+            )
+        else:
+            allowed = ", ".join(sorted(policy.number_types))
+            message = (
+                f"'{self.destination}' is a {self.found} number: this stage sends only to {allowed} numbers "
+                "(allowedNumberTypes)"
+            )
+        return FieldError(f"destinations[{index}]", message)
+
+    def as_dict(self) -> dict[str, str]:
+        return {"destination": self.destination, "rule": self.rule, "found": self.found}
+
+
+@dataclass(frozen=True, slots=True)
+class DestinationPolicy:
+    countries: frozenset[str] | None  # None: any country
+    number_types: frozenset[str]
+
+    @classmethod
+    def of(cls, countries: Iterable[str], number_types: Iterable[str]) -> DestinationPolicy:
+        chosen = frozenset(country.upper() for country in countries)
+        return cls(None if ANY_COUNTRY in chosen else chosen, frozenset(number_types))
+
+    @property
+    def allows_everything(self) -> bool:
+        return self.countries is None and self.number_types >= TYPE_NAMES
+
+    def refusals(self, destinations: Iterable[str]) -> list[tuple[int, Refusal]]:
+        """Each destination (digits, as the request normalised them) the policy refuses, with its index."""
+        if self.allows_everything:
+            return []
+        found = []
+        for index, destination in enumerate(destinations):
+            refusal = self.refusal(destination)
+            if refusal is not None:
+                found.append((index, refusal))
+        return found
+
+    def refusal(self, destination: str) -> Refusal | None:
+        number = split_number(destination)
+        if number is None:
+            return Refusal(destination, "country", "no country")
+        if self.countries is not None:
+            country = phonenumbers.region_code_for_number(number) or "no country"
+            if country not in self.countries:
+                return Refusal(destination, "country", country)
+        kind = NUMBER_TYPES.get(phonenumbers.number_type(number), "unknown")
+        if kind not in self.number_types:
+            return Refusal(destination, "number-type", kind)
+        return None
+
+
+@cache
+def get_policy() -> DestinationPolicy | None:
+    """The stage's policy (ALLOWED_COUNTRIES, ALLOWED_NUMBER_TYPES); None where the function has none."""
+    settings = get_settings()
+    if settings.allowed_countries is None and settings.allowed_number_types is None:
+        return None
+    return DestinationPolicy.of(
+        settings.allowed_countries or (ANY_COUNTRY,),
+        settings.allowed_number_types or tuple(TYPE_NAMES),
+    )
+
+
+def check_destinations(destinations: list[str]) -> None:
+    """Refuse (destination-not-allowed, before anything is sent) numbers outside the stage's policy."""
+    policy = get_policy()
+    if policy is None:
+        return
+    refusals = policy.refusals(destinations)
+    if not refusals:
+        return
+    for rule in sorted({refusal.rule for _, refusal in refusals}):
+        count_by(names.METRIC_POLICY_REFUSALS, "rule", rule)
+    logger.info(
+        "destinations outside the policy",
+        extra={"count": len(refusals), "destinations": [mask(r.destination) for _, r in refusals[:10]]},
+    )
+    many = "destination is" if len(refusals) == 1 else "destinations are"
+    raise GatewayError(
+        Failure.DESTINATION_NOT_ALLOWED,
+        f"{len(refusals)} {many} outside this stage's policy; nothing was sent. errors names each and "
+        "the rule it breaks.",
+        errors=[refusal.field_error(index, policy) for index, refusal in refusals],
+    )
