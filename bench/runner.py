@@ -276,7 +276,7 @@ def _parser() -> argparse.ArgumentParser:
         "--schedules",
         type=int,
         metavar="N",
-        help="schedules the schedules benchmark makes (default 2,500; 50 with --smoke)",
+        help="schedules the schedules benchmark makes (default 10,000; 50 with --smoke)",
     )
     parser.add_argument(
         "--profile",
