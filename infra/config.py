@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from gateway import names
 
@@ -54,6 +55,9 @@ KEY_SNAP_START = "snapStart"
 KEY_AUTO_SUPPRESS_AFTER_FAILURES = "autoSuppressAfterFailures"
 KEY_SCHEDULE_HORIZON_DAYS = "scheduleHorizonDays"
 KEY_SEND_WINDOW = "sendWindow"
+KEY_SNS_SOURCES = "snsSources"
+KEY_EVENT_SOURCES = "eventSources"
+KEY_WEBHOOKS = "webhooks"
 CONTEXT_KEYS = (
     KEY_STAGE,
     KEY_PROVIDER_BASE_URL,
@@ -75,6 +79,9 @@ CONTEXT_KEYS = (
     KEY_AUTO_SUPPRESS_AFTER_FAILURES,
     KEY_SCHEDULE_HORIZON_DAYS,
     KEY_SEND_WINDOW,
+    KEY_SNS_SOURCES,
+    KEY_EVENT_SOURCES,
+    KEY_WEBHOOKS,
 )
 
 DEFAULT_STAGE = "prod"
@@ -179,6 +186,62 @@ _TOPIC_ARN_PATTERN = re.compile(r"^arn:aws[a-z-]*:sns:[a-z0-9-]+:\d{12}:[A-Za-z0
 _PYTHON_VERSION_PATTERN = re.compile(r"^3\.\d+$")
 _TRUE_STRINGS = ("true", "1", "yes")
 _FALSE_STRINGS = ("false", "0", "no", "")
+_NONE_STRINGS = ("", "none")
+
+# Other systems' messages (snsSources, eventSources): each topic subscribed to the message queue,
+# each rule with the queue as target, adds one statement to the queue's policy, and SQS allows 20
+# statements in a queue policy, one of them the TLS-only deny: 19 sources in all.
+MAX_MESSAGE_SOURCES = 19
+# The members of an EventBridge event a pattern can match on: a pattern on any other would match
+# nothing (eventSources).
+EVENT_PATTERN_FIELDS = (
+    "version",
+    "id",
+    "detail-type",
+    "source",
+    "account",
+    "time",
+    "region",
+    "resources",
+    "detail",
+)
+# PutRule refuses a longer pattern (characters of its JSON).
+MAX_EVENT_PATTERN_LENGTH = 4096
+# A source's or webhook's name goes into its rule's name (viber-gateway-source-<name>-<stage>, at
+# most 64 characters with a 20-character stage); a source without one is named by its position.
+_SOURCE_NAME_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]{0,19}$")
+_WEBHOOK_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9-]{0,19}$")
+# An event bus: a name (default, a custom or a partner bus) or an ARN, as PutRule takes it.
+_EVENT_BUS_NAME_PATTERN = re.compile(r"^[/.\-_A-Za-z0-9]{1,256}$")
+_EVENT_BUS_ARN_PATTERN = re.compile(
+    r"^arn:aws[a-z-]*:events:[a-z0-9-]+:\d{12}:event-bus/[/.\-_A-Za-z0-9]{1,256}$"
+)
+
+# Status webhooks (webhooks): EventBridge API destinations POST the gateway's events to HTTPS
+# endpoints outside AWS. Each webhook's rule adds one statement to the policy of the webhooks'
+# dead-letter queue (20 at most, one of them the TLS-only deny).
+MAX_WEBHOOKS = 19
+# API destinations accept 1 request per second and up; 300 is EventBridge's default quota of
+# invocations per second for the whole account and region.
+MIN_WEBHOOK_RATE_PER_SECOND = 1
+MAX_WEBHOOK_RATE_PER_SECOND = 300
+# What an API destination's endpoint may be (EventBridge's own pattern: percent-encode the rest).
+MAX_WEBHOOK_URL_LENGTH = 2048
+_WEBHOOK_URL_PATTERN = re.compile(r"^((%[0-9A-Fa-f]{2}|[-()_.!~*';/?:@&=+$,A-Za-z0-9])+)([).!';/?:,])?$")
+# An HTTP header name is a token (RFC 9110); EventBridge takes up to 512 characters.
+_HEADER_NAME_PATTERN = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,512}$")
+# detail.state values: the gateway's states are lowercase words (delivered, undelivered, ...).
+_STATE_PATTERN = re.compile(r"^[a-z][a-z0-9_-]{0,63}$")
+# The gateway's references are at most 256 characters (gateway.fields).
+MAX_REFERENCE_PREFIX_LENGTH = 256
+# Every detail type the gateway publishes (names.DETAIL_TYPE_*): a webhook's default.
+GATEWAY_DETAIL_TYPES: tuple[str, ...] = tuple(
+    value for key, value in vars(names).items() if key.startswith("DETAIL_TYPE_")
+)
+# What the webhook's secret holds (JSON): the API key's value, or basic auth's user and password.
+WEBHOOK_API_KEY_FIELD = "apiKeyValue"
+WEBHOOK_USERNAME_FIELD = "username"
+WEBHOOK_PASSWORD_FIELD = "password"  # noqa: S105 (a JSON key, no secret)
 
 
 @dataclass(frozen=True)
@@ -196,6 +259,57 @@ class SendWindow:
         if self.days is not None:
             window["days"] = list(self.days)
         return json.dumps(window, separators=(",", ":"))
+
+
+class WebhookAuthType(StrEnum):
+    """How a webhook's endpoint authenticates EventBridge: an API key header, or basic auth."""
+
+    API_KEY = "apiKey"
+    BASIC = "basic"
+
+
+@dataclass(frozen=True)
+class EventSource:
+    """A rule on `bus` (a name, or the ARN of a bus of the stack's account and region) whose
+    matching events become messages: the whole event goes to the message queue."""
+
+    name: str
+    bus: str
+    pattern_json: str  # the event pattern, compact JSON with sorted keys
+
+    @property
+    def pattern(self) -> dict[str, Any]:
+        pattern: dict[str, Any] = json.loads(self.pattern_json)
+        return pattern
+
+    @property
+    def bus_is_arn(self) -> bool:
+        return self.bus.startswith("arn:")
+
+
+@dataclass(frozen=True)
+class WebhookAuth:
+    """The endpoint's credentials: in the Secrets Manager secret `secret_arn`, as JSON with
+    `apiKeyValue` (sent in `header`), or `username` and `password` (basic auth)."""
+
+    type: WebhookAuthType
+    secret_arn: str
+    header: str | None = None  # API_KEY only
+
+
+@dataclass(frozen=True)
+class Webhook:
+    """A status webhook: the stage's events of `detail_types` (and of `states`, and whose
+    reference starts with `reference_prefix`, when given) POSTed to `url`, at most
+    `rate_limit_per_second` a second."""
+
+    name: str
+    url: str
+    auth: WebhookAuth
+    detail_types: tuple[str, ...] = GATEWAY_DETAIL_TYPES
+    states: tuple[str, ...] | None = None
+    reference_prefix: str | None = None
+    rate_limit_per_second: int = names.DEFAULT_WEBHOOK_RATE_PER_SECOND
 
 
 @dataclass(frozen=True)
@@ -227,6 +341,12 @@ class GatewayConfig:
     schedule_horizon_days: int = names.DEFAULT_SCHEDULE_HORIZON_DAYS
     # The stage's default send window; None: sends go out at once unless a request gives a window.
     send_window: SendWindow | None = None
+    # Existing SNS topics whose notifications are messages: each subscribed to the message queue.
+    sns_sources: tuple[str, ...] = ()
+    # EventBridge rules on existing buses whose matching events are messages.
+    event_sources: tuple[EventSource, ...] = ()
+    # Status webhooks: the stage's events POSTed to HTTPS endpoints outside AWS.
+    webhooks: tuple[Webhook, ...] = ()
 
     @property
     def stack_name(self) -> str:
@@ -304,7 +424,17 @@ class GatewayConfig:
                 context, KEY_SCHEDULE_HORIZON_DAYS, defaults.schedule_horizon_days, _horizon_days
             ),
             send_window=_parse_optional(context, KEY_SEND_WINDOW, _send_window),
+            sns_sources=_parse(context, KEY_SNS_SOURCES, defaults.sns_sources, _sns_sources),
+            event_sources=_parse(context, KEY_EVENT_SOURCES, defaults.event_sources, _event_sources),
+            webhooks=_parse(context, KEY_WEBHOOKS, defaults.webhooks, _webhooks, echo=False),
         )
+        if len(config.sns_sources) + len(config.event_sources) > MAX_MESSAGE_SOURCES:
+            raise ConfigError(
+                f"context keys {KEY_SNS_SOURCES!r} and {KEY_EVENT_SOURCES!r}: {len(config.sns_sources)} "
+                f"topics and {len(config.event_sources)} rules, more than the {MAX_MESSAGE_SOURCES} sources "
+                "the message queue's policy can allow (SQS takes 20 statements, one per source and the "
+                "TLS-only deny): have several systems publish to one topic or bus"
+            )
         if config.snap_start and _minor_version(config.lambda_python_version) < MIN_SNAP_START_PYTHON:
             oldest = ".".join(str(part) for part in MIN_SNAP_START_PYTHON)
             raise ConfigError(
@@ -337,14 +467,19 @@ def _reject_misspelled_keys(context: Mapping[str, Any]) -> None:
             raise ConfigError(f"unknown context key {key!r}: did you mean {known!r}?")
 
 
-def _parse(context: Mapping[str, Any], key: str, default: T, parser: Callable[[Any], T]) -> T:
+def _parse(
+    context: Mapping[str, Any], key: str, default: T, parser: Callable[[Any], T], *, echo: bool = True
+) -> T:
     raw = context.get(key)
     if raw is None:
         return default
     try:
         return parser(raw)
     except (TypeError, ValueError) as error:
-        raise ConfigError(f"context key {key!r}: {error} (got {raw!r})") from error
+        # Without echo (webhooks), the value is left out: a credential put there by mistake stays
+        # out of terminals and CI logs; the message names the webhook and the member instead.
+        got = f" (got {raw!r})" if echo else ""
+        raise ConfigError(f"context key {key!r}: {error}{got}") from error
 
 
 def _parse_optional(context: Mapping[str, Any], key: str, parser: Callable[[Any], T]) -> T | None:
@@ -521,6 +656,255 @@ def _weekdays(raw: Any) -> tuple[str, ...]:
         raise ValueError(f"days names a day twice: {_SEND_WINDOW_FORM}")
     # In the week's order, so that the same window always gives the same environment.
     return tuple(day for day in WEEKDAYS if day in days)
+
+
+_SNS_SOURCES_FORM = (
+    "expected none, or the ARNs of existing standard SNS topics (arn:aws:sns:<region>:<account>:<name>), "
+    "each once: a JSON array in cdk.json, a comma-separated list or a JSON array with -c"
+)
+_EVENT_SOURCES_FORM = (
+    'expected none, or a JSON array of objects {"bus": "<event bus name or ARN>", "pattern": {<event '
+    'pattern>}, "name": "<optional id>"}: bus a bus of the stack\'s account and region (default, a '
+    "custom or a partner bus); pattern a non-empty EventBridge event pattern (every value an array, or "
+    f"an object of them) on {', '.join(EVENT_PATTERN_FIELDS)}, at most {MAX_EVENT_PATTERN_LENGTH} "
+    f"characters; name 1 to 20 lowercase letters, digits or -, unique (default: the position, 1, 2, ...); "
+    f"at most {MAX_MESSAGE_SOURCES} sources with {KEY_SNS_SOURCES}"
+)
+_WEBHOOKS_FORM = (
+    'expected none, or a JSON array of objects {"name": "<id>", "url": "https://...", "auth": '
+    '{"type": "apiKey", "header": "<header name>", "secretArn": "<secret ARN>"} or {"type": "basic", '
+    '"secretArn": "<secret ARN>"}, and optionally "detailTypes": [...], "states": [...], '
+    '"referencePrefix": "...", "rateLimitPerSecond": n}: name a lowercase letter, then up to 19 lowercase '
+    "letters, digits or -, unique; url https:// without user or password; the secret's complete ARN, "
+    f'holding JSON {{"{WEBHOOK_API_KEY_FIELD}": ...}} (apiKey) or {{"{WEBHOOK_USERNAME_FIELD}": ..., '
+    f'"{WEBHOOK_PASSWORD_FIELD}": ...}} (basic); detailTypes among {", ".join(GATEWAY_DETAIL_TYPES)} '
+    "(default: all); states lowercase words (detail.state); rateLimitPerSecond "
+    f"{MIN_WEBHOOK_RATE_PER_SECOND} to {MAX_WEBHOOK_RATE_PER_SECOND} (default "
+    f"{names.DEFAULT_WEBHOOK_RATE_PER_SECOND}); at most {MAX_WEBHOOKS} webhooks"
+)
+_EVENT_SOURCE_KEYS = ("bus", "pattern", "name")
+_WEBHOOK_KEYS = ("name", "url", "auth", "detailTypes", "states", "referencePrefix", "rateLimitPerSecond")
+_WEBHOOK_AUTH_KEYS = {
+    WebhookAuthType.API_KEY: ("type", "header", "secretArn"),
+    WebhookAuthType.BASIC: ("type", "secretArn"),
+}
+
+
+def _json_list(raw: Any, form: str, *, comma_separated: bool = False) -> list[Any]:
+    """A list as cdk.json gives it, or as -c gives it: a JSON array (or a comma-separated list), none."""
+    if isinstance(raw, str):
+        text = raw.strip()
+        if text.lower() in _NONE_STRINGS:
+            return []
+        if text.startswith("[") or not comma_separated:
+            try:
+                raw = json.loads(text)
+            except json.JSONDecodeError:
+                raise ValueError(f"not JSON: {form}") from None
+        else:
+            return [item.strip() for item in text.split(",")]
+    if not isinstance(raw, list):
+        raise ValueError(form)
+    return raw
+
+
+def _sns_sources(raw: Any) -> tuple[str, ...]:
+    topics = _json_list(raw, _SNS_SOURCES_FORM, comma_separated=True)
+    for topic in topics:
+        if not isinstance(topic, str) or not _TOPIC_ARN_PATTERN.match(topic):
+            raise ValueError(f"{topic!r} is not the ARN of a standard SNS topic: {_SNS_SOURCES_FORM}")
+    if len(set(topics)) != len(topics):
+        raise ValueError(f"a topic is named twice: {_SNS_SOURCES_FORM}")
+    return tuple(topics)
+
+
+def _event_sources(raw: Any) -> tuple[EventSource, ...]:
+    entries = _json_list(raw, _EVENT_SOURCES_FORM)
+    sources = tuple(_event_source(entry, position) for position, entry in enumerate(entries, start=1))
+    source_names = [source.name for source in sources]
+    if len(set(source_names)) != len(source_names):
+        raise ValueError(
+            f"a name is used twice (unnamed sources are named by position): {_EVENT_SOURCES_FORM}"
+        )
+    return sources
+
+
+def _event_source(entry: Any, position: int) -> EventSource:
+    where = f"source {position}"
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} is not an object: {_EVENT_SOURCES_FORM}")
+    unknown = sorted(set(entry) - set(_EVENT_SOURCE_KEYS))
+    if unknown or "bus" not in entry or "pattern" not in entry:
+        problem = f"unknown keys {', '.join(unknown)}" if unknown else "bus and pattern are required"
+        raise ValueError(f"{where}: {problem}: {_EVENT_SOURCES_FORM}")
+    name = entry.get("name", str(position))
+    if not isinstance(name, str) or not _SOURCE_NAME_PATTERN.match(name):
+        raise ValueError(
+            f"{where}: name {name!r} is not 1 to 20 lowercase letters, digits or -: {_EVENT_SOURCES_FORM}"
+        )
+    where = f"source {position} ({name})"
+    bus = entry["bus"]
+    if not isinstance(bus, str) or not (
+        _EVENT_BUS_NAME_PATTERN.match(bus) or _EVENT_BUS_ARN_PATTERN.match(bus)
+    ):
+        raise ValueError(f"{where}: bus {bus!r} is not an event bus name or ARN: {_EVENT_SOURCES_FORM}")
+    pattern = entry["pattern"]
+    if not isinstance(pattern, dict) or not pattern:
+        raise ValueError(f"{where}: pattern is not a non-empty object: {_EVENT_SOURCES_FORM}")
+    unknown = sorted(set(pattern) - set(EVENT_PATTERN_FIELDS))
+    if unknown:
+        raise ValueError(
+            f"{where}: pattern matches on {', '.join(unknown)}, which no event has: {_EVENT_SOURCES_FORM}"
+        )
+    _check_pattern_values(pattern, where)
+    nested = sorted(field_name for field_name, value in pattern.items() if isinstance(value, dict))
+    if nested not in ([], ["detail"]):
+        raise ValueError(
+            f"{where}: the pattern's {', '.join(nested)} is an object, but only detail has fields: "
+            f"{_EVENT_SOURCES_FORM}"
+        )
+    sources = pattern.get("source", [])
+    if names.EVENT_SOURCE in sources:
+        raise ValueError(
+            f"{where}: the pattern matches the gateway's own events (source {names.EVENT_SOURCE}), which "
+            f"would come back to it as messages: {_EVENT_SOURCES_FORM}"
+        )
+    pattern_json = json.dumps(pattern, sort_keys=True, separators=(",", ":"))
+    if len(pattern_json) > MAX_EVENT_PATTERN_LENGTH:
+        raise ValueError(
+            f"{where}: the pattern is {len(pattern_json)} characters long: {_EVENT_SOURCES_FORM}"
+        )
+    return EventSource(name=name, bus=bus, pattern_json=pattern_json)
+
+
+def _check_pattern_values(pattern: dict[str, Any], where: str) -> None:
+    # EventBridge's rule: what a field is matched against is an array (values or filters); a nested
+    # field is an object of such arrays.
+    for field_name, value in pattern.items():
+        if isinstance(value, dict) and value:
+            _check_pattern_values(value, where)
+        elif not isinstance(value, list) or not value:
+            raise ValueError(
+                f"{where}: the pattern's {field_name!r} is neither a non-empty array nor an object of "
+                f"them: {_EVENT_SOURCES_FORM}"
+            )
+
+
+def _webhooks(raw: Any) -> tuple[Webhook, ...]:
+    entries = _json_list(raw, _WEBHOOKS_FORM)
+    if len(entries) > MAX_WEBHOOKS:
+        raise ValueError(f"{len(entries)} webhooks: {_WEBHOOKS_FORM}")
+    webhooks = tuple(_webhook(entry, position) for position, entry in enumerate(entries, start=1))
+    webhook_names = [webhook.name for webhook in webhooks]
+    if len(set(webhook_names)) != len(webhook_names):
+        raise ValueError(f"a name is used twice: {_WEBHOOKS_FORM}")
+    return webhooks
+
+
+def _webhook(entry: Any, position: int) -> Webhook:
+    where = f"webhook {position}"
+    if not isinstance(entry, dict):
+        raise ValueError(f"{where} is not an object: {_WEBHOOKS_FORM}")
+    unknown = sorted(set(entry) - set(_WEBHOOK_KEYS))
+    missing = [key for key in ("name", "url", "auth") if key not in entry]
+    if unknown or missing:
+        problem = f"unknown keys {', '.join(unknown)}" if unknown else f"{', '.join(missing)} required"
+        raise ValueError(f"{where}: {problem}: {_WEBHOOKS_FORM}")
+    name = entry["name"]
+    if not isinstance(name, str) or not _WEBHOOK_NAME_PATTERN.match(name):
+        raise ValueError(f"{where}: name {name!r} is not a lowercase id: {_WEBHOOKS_FORM}")
+    where = f"webhook {position} ({name})"
+    detail_types = _strings(entry.get("detailTypes", list(GATEWAY_DETAIL_TYPES)), f"{where}: detailTypes")
+    strangers = [detail_type for detail_type in detail_types if detail_type not in GATEWAY_DETAIL_TYPES]
+    if strangers:
+        raise ValueError(f"{where}: detailTypes {strangers} are not the gateway's: {_WEBHOOKS_FORM}")
+    states = None
+    if "states" in entry:
+        states = _strings(entry["states"], f"{where}: states")
+        if not all(_STATE_PATTERN.match(state) for state in states):
+            raise ValueError(f"{where}: states are not all lowercase words: {_WEBHOOKS_FORM}")
+    prefix = entry.get("referencePrefix")
+    if prefix is not None and not (
+        isinstance(prefix, str) and 0 < len(prefix) <= MAX_REFERENCE_PREFIX_LENGTH and prefix.isprintable()
+    ):
+        raise ValueError(
+            f"{where}: referencePrefix is not 1 to {MAX_REFERENCE_PREFIX_LENGTH} printable characters: "
+            f"{_WEBHOOKS_FORM}"
+        )
+    rate = entry.get("rateLimitPerSecond", names.DEFAULT_WEBHOOK_RATE_PER_SECOND)
+    if isinstance(rate, bool) or not isinstance(rate, int):
+        raise ValueError(f"{where}: rateLimitPerSecond {rate!r} is not an integer: {_WEBHOOKS_FORM}")
+    if not MIN_WEBHOOK_RATE_PER_SECOND <= rate <= MAX_WEBHOOK_RATE_PER_SECOND:
+        raise ValueError(f"{where}: rateLimitPerSecond {rate} is out of range: {_WEBHOOKS_FORM}")
+    return Webhook(
+        name=name,
+        url=_webhook_url(entry["url"], where),
+        auth=_webhook_auth(entry["auth"], where),
+        detail_types=tuple(detail_types),
+        states=None if states is None else tuple(states),
+        reference_prefix=prefix,
+        rate_limit_per_second=rate,
+    )
+
+
+def _strings(raw: Any, where: str) -> list[str]:
+    if not isinstance(raw, list) or not raw or not all(isinstance(item, str) and item for item in raw):
+        raise ValueError(f"{where} is not a non-empty list of non-empty strings: {_WEBHOOKS_FORM}")
+    if len(set(raw)) != len(raw):
+        raise ValueError(f"{where} names a value twice: {_WEBHOOKS_FORM}")
+    return list(raw)
+
+
+def _webhook_url(raw: Any, where: str) -> str:
+    if not isinstance(raw, str) or not raw.startswith("https://"):
+        raise ValueError(
+            f"{where}: url is not an https:// URL (events carry phone numbers): {_WEBHOOKS_FORM}"
+        )
+    if any(character.isspace() or not character.isprintable() for character in raw):
+        raise ValueError(f"{where}: url holds whitespace or control characters: {_WEBHOOKS_FORM}")
+    parts = urlsplit(raw)
+    if "@" in parts.netloc:
+        raise ValueError(
+            f"{where}: url holds a user or password, which belong in the secret (auth): {_WEBHOOKS_FORM}"
+        )
+    if not parts.hostname:
+        raise ValueError(f"{where}: url has no host: {_WEBHOOKS_FORM}")
+    if len(raw) > MAX_WEBHOOK_URL_LENGTH or not _WEBHOOK_URL_PATTERN.match(raw):
+        raise ValueError(
+            f"{where}: url is longer than {MAX_WEBHOOK_URL_LENGTH} characters or holds characters "
+            f"EventBridge refuses (a #fragment; percent-encode the others): {_WEBHOOKS_FORM}"
+        )
+    return raw
+
+
+def _webhook_auth(raw: Any, where: str) -> WebhookAuth:
+    if not isinstance(raw, dict):
+        raise ValueError(f"{where}: auth is not an object: {_WEBHOOKS_FORM}")
+    try:
+        auth_type = WebhookAuthType(str(raw.get("type")))
+    except ValueError:
+        raise ValueError(
+            f"{where}: auth type {raw.get('type')!r} is not one of "
+            f"{', '.join(member.value for member in WebhookAuthType)}: {_WEBHOOKS_FORM}"
+        ) from None
+    allowed = _WEBHOOK_AUTH_KEYS[auth_type]
+    unknown = sorted(set(raw) - set(allowed))
+    missing = [key for key in allowed if key not in raw]
+    if unknown or missing:
+        problem = f"unknown keys {', '.join(unknown)}" if unknown else f"{', '.join(missing)} required"
+        raise ValueError(f"{where}: auth ({auth_type.value}): {problem}: {_WEBHOOKS_FORM}")
+    secret_arn = raw["secretArn"]
+    if not isinstance(secret_arn, str) or not _SECRET_ARN_PATTERN.match(secret_arn):
+        raise ValueError(
+            f"{where}: auth secretArn is not the complete ARN of a Secrets Manager secret (with its "
+            f"6-character suffix): {_WEBHOOKS_FORM}"
+        )
+    header = raw.get("header")
+    if auth_type is WebhookAuthType.API_KEY and not (
+        isinstance(header, str) and _HEADER_NAME_PATTERN.match(header)
+    ):
+        raise ValueError(f"{where}: auth header {header!r} is not an HTTP header name: {_WEBHOOKS_FORM}")
+    return WebhookAuth(type=auth_type, secret_arn=secret_arn, header=header)
 
 
 def _rollout(raw: Any) -> str:

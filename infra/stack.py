@@ -15,7 +15,9 @@ from infra.components.rollout import Rollout
 from infra.components.scheduled import ScheduledWork
 from infra.components.schedules import ScheduledSends
 from infra.components.secret import ProviderTokenSecret
+from infra.components.sources import MessageSources
 from infra.components.storage import IdempotencyStore, SuppressionTable, TrackingTable
+from infra.components.webhooks import StatusWebhooks
 from infra.config import GatewayConfig
 
 
@@ -47,6 +49,7 @@ class ViberGatewayStack(Stack):
             token_secret=self.provider_token.secret,
             idempotency_table=self.idempotency_store.table,
             tracking_table=self.tracking_table.table,
+            tracking_backlog_queue=self.tracking_table.backlog_queue,
             suppression_table=self.suppression_table.table,
         )
         # Every function publishes on the stage's bus; the API and queue functions schedule sends.
@@ -59,6 +62,13 @@ class ViberGatewayStack(Stack):
         self.scheduled_work = ScheduledWork(
             self, "Scheduled", shared=shared, bus=self.event_bus.bus, consumer=self.queue_consumer
         )
+        # Other systems' topics and buses feeding the queue, and webhooks fed by the stage's bus.
+        self.message_sources = MessageSources(
+            self, "Sources", config=config, queue=self.queue_consumer.queue, stage_bus=self.event_bus
+        )
+        self.webhooks = (
+            StatusWebhooks(self, "Webhooks", config=config, bus=self.event_bus) if config.webhooks else None
+        )
         self.monitoring = Monitoring(
             self,
             "Monitoring",
@@ -67,6 +77,9 @@ class ViberGatewayStack(Stack):
             consumer=self.queue_consumer,
             scheduled=self.scheduled_work,
             scheduled_sends=self.scheduled_sends,
+            tracking=self.tracking_table,
+            sources=self.message_sources,
+            webhooks=self.webhooks,
         )
         self.rollout = Rollout(
             self,
@@ -96,6 +109,10 @@ class ViberGatewayStack(Stack):
             ),
             "IdempotencyTableName": (self.idempotency_store.table.table_name, "Idempotency records"),
             "TrackingTableName": (self.tracking_table.table.table_name, "Tracked messages, unknown outcomes"),
+            "TrackingBacklogQueueUrl": (
+                self.tracking_table.backlog_queue.queue_url,
+                "Tracking records of sends the table refused, waiting for the tracker to write them",
+            ),
             "SuppressionTableName": (
                 self.suppression_table.table.table_name,
                 "The suppression list: numbers that must not be messaged",
@@ -128,6 +145,16 @@ class ViberGatewayStack(Stack):
             "AlarmTopicArn": (self.monitoring.alarm_topic.topic_arn, "Subscribe here to receive alarms"),
             "DashboardName": (self.monitoring.dashboard.dashboard_name, "CloudWatch dashboard"),
         }
+        if self.message_sources.dead_letter_queue is not None:
+            outputs["EventSourceDeadLetterQueueUrl"] = (
+                self.message_sources.dead_letter_queue.queue_url,
+                "Events of the event sources EventBridge could not put on the queue",
+            )
+        if self.webhooks is not None:
+            outputs["WebhookDeadLetterQueueUrl"] = (
+                self.webhooks.dead_letter_queue.queue_url,
+                "Events EventBridge could not deliver to a webhook",
+            )
         if self.messages_api.api_key is not None:
             outputs["ApiKeyId"] = (
                 self.messages_api.api_key.key_id,

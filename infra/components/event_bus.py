@@ -26,10 +26,12 @@ class EventBus(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: GatewayConfig) -> None:
         super().__init__(scope, construct_id)
+        # The name as a string (the bus's own attribute is a token): metrics' EventBusName dimension.
+        self.bus_name = config.physical_name(names.EVENT_BUS_NAME)
         self.bus = events.EventBus(
             self,
             "Bus",
-            event_bus_name=config.physical_name(names.EVENT_BUS_NAME),
+            event_bus_name=self.bus_name,
             description=f"{names.SERVICE_NAME} ({config.stage}): delivery events (README: Delivery events)",
         )
         self.archive = self.bus.archive(

@@ -55,6 +55,10 @@ TRACKING_SCHEDULED_ACTIONS = (  # tracker, reconciler, balance check: items, lea
     "dynamodb:PutItem",
     "dynamodb:Query",
 )
+# What each function does with the tracking backlog queue (gateway.tracking): the API and queue
+# functions keep there a record the tracking table refused; the tracker writes it later and deletes it.
+TRACKING_BACKLOG_SEND_ACTIONS = ("sqs:SendMessage",)
+TRACKING_BACKLOG_TRACKER_ACTIONS = ("sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage")
 # What each function does with the suppression list (gateway.suppression), and nothing more; the
 # table has no index. TransactWriteItems has no permission of its own: each of its items needs
 # the action it performs (PutItem, UpdateItem, DeleteItem, ConditionCheckItem).
@@ -151,6 +155,7 @@ class SharedFunctionResources:
     token_secret: secretsmanager.ISecret
     idempotency_table: dynamodb.ITable
     tracking_table: dynamodb.ITable
+    tracking_backlog_queue: sqs.IQueue
     suppression_table: dynamodb.ITable
 
     @classmethod
@@ -162,6 +167,7 @@ class SharedFunctionResources:
         token_secret: secretsmanager.ISecret,
         idempotency_table: dynamodb.ITable,
         tracking_table: dynamodb.ITable,
+        tracking_backlog_queue: sqs.IQueue,
         suppression_table: dynamodb.ITable,
     ) -> SharedFunctionResources:
         # functions/'s sources with their checked-hash bytecode for the runtime (about 15 ms of
@@ -178,6 +184,7 @@ class SharedFunctionResources:
             token_secret=token_secret,
             idempotency_table=idempotency_table,
             tracking_table=tracking_table,
+            tracking_backlog_queue=tracking_backlog_queue,
             suppression_table=suppression_table,
         )
 
@@ -190,6 +197,7 @@ class SharedFunctionResources:
             names.ENV_SERVICE_NAME: names.SERVICE_NAME,
             names.ENV_IDEMPOTENCY_TABLE: self.idempotency_table.table_name,
             names.ENV_TRACKING_TABLE: self.tracking_table.table_name,
+            names.ENV_TRACKING_BACKLOG_QUEUE_URL: self.tracking_backlog_queue.queue_url,
             names.ENV_SUPPRESSION_TABLE: self.suppression_table.table_name,
             names.ENV_LOG_LEVEL: LOG_LEVEL,
         }
@@ -205,6 +213,13 @@ def grant_tracking(role: iam.IRole, table: dynamodb.ITable, actions: tuple[str, 
         role.add_to_principal_policy(iam.PolicyStatement(actions=["dynamodb:Query"], resources=[index_arn]))
 
 
+def grant_tracking_backlog(role: iam.IRole, queue: sqs.IQueue, actions: tuple[str, ...]) -> None:
+    """These actions on the backlog queue, by name: the senders only send, the tracker only reads."""
+    if not actions or any("*" in action or not action.startswith("sqs:") for action in actions):
+        raise ValueError(f"name each SQS action on the tracking backlog queue, got {actions!r}")
+    role.add_to_principal_policy(iam.PolicyStatement(actions=list(actions), resources=[queue.queue_arn]))
+
+
 def grant_suppression(role: iam.IRole, table: dynamodb.ITable, actions: tuple[str, ...]) -> None:
     """These actions on the table's items, by name: no wildcard, and no index (it has none)."""
     if not actions or any("*" in action or not action.startswith("dynamodb:") for action in actions):
@@ -218,8 +233,8 @@ class GatewayFunction(Construct):
 
     Its role is written out instead of using AWSLambdaBasicExecutionRole, so it
     can write to its own log group only. It may read the token secret and
-    read/write idempotency records, use the tracking table and the suppression
-    list with the actions it is given, publish on `event_bus` when given (which
+    read/write idempotency records, use the tracking table, its backlog queue and
+    the suppression list with the actions it is given, publish on `event_bus` when given (which
     it is then told the name of), and keep scheduled sends when given
     `scheduled_sends` (told where, and granted what, infra.components.schedules
     says); anything more is granted by the caller.
@@ -242,6 +257,7 @@ class GatewayFunction(Construct):
         reserved_concurrency: int | None = None,
         unreserved_reason: str = "",
         tracking_actions: tuple[str, ...] = TRACKING_SEND_ACTIONS,
+        tracking_backlog_actions: tuple[str, ...] = TRACKING_BACKLOG_SEND_ACTIONS,
         suppression_actions: tuple[str, ...],
         event_bus: events.IEventBus | None = None,
         dead_letter_queue: sqs.IQueue | None = None,
@@ -322,6 +338,7 @@ class GatewayFunction(Construct):
         shared.token_secret.grant_read(self.role)
         shared.idempotency_table.grant(self.role, *IDEMPOTENCY_TABLE_ACTIONS)
         grant_tracking(self.role, shared.tracking_table, tracking_actions)
+        grant_tracking_backlog(self.role, shared.tracking_backlog_queue, tracking_backlog_actions)
         grant_suppression(self.role, shared.suppression_table, suppression_actions)
         if event_bus is not None:
             event_bus.grant_put_events_to(self.role)  # events:PutEvents on this bus only

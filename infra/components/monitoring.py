@@ -25,6 +25,9 @@ from infra.components.function import GatewayFunction
 from infra.components.queue_consumer import QueueConsumer
 from infra.components.scheduled import ScheduledWork
 from infra.components.schedules import ScheduledSends
+from infra.components.sources import MessageSources
+from infra.components.storage import TrackingTable
+from infra.components.webhooks import StatusWebhooks
 from infra.config import KEY_ALARM_EMAIL, KEY_ALARM_TOPIC_ARN, GatewayConfig
 
 FIVE_MINUTES = Duration.minutes(5)
@@ -70,6 +73,11 @@ EVENTS_NOT_PUBLISHED_PERIODS = 3
 SCHEDULED_PART_OUTCOME_DIMENSION = "outcome"
 SCHEDULED_PART_OUTCOMES = ("sent", "failed", "skipped")
 SCHEDULER_NAMESPACE = "AWS/Scheduler"
+EVENTS_NAMESPACE = "AWS/Events"
+DEFAULT_EVENT_BUS = "default"
+# The tracker takes the backlog queue's records every minute: one this old means it cannot write
+# them back (the tracking table still failing, or the tracker itself).
+TRACKING_BACKLOG_QUEUE_AGE_SECONDS = 15 * 60
 NO_SUBSCRIBER_WARNING = "viber-gateway:no-alarm-subscriber"
 _ALARM_ARN_PATTERN = f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
 
@@ -132,6 +140,23 @@ def scheduler_metric(config: GatewayConfig, metric_name: str) -> cloudwatch.Metr
     )
 
 
+def rule_metric(
+    metric_name: str, *, bus_name: str, rule_name: str, statistic: str = "Sum"
+) -> cloudwatch.Metric:
+    """An EventBridge metric of one rule: EventBridge names a rule of a custom (or partner) bus by
+    EventBusName and RuleName, one of the default bus by RuleName alone."""
+    dimensions = {"RuleName": rule_name}
+    if bus_name != DEFAULT_EVENT_BUS:
+        dimensions["EventBusName"] = bus_name
+    return cloudwatch.Metric(
+        namespace=EVENTS_NAMESPACE,
+        metric_name=metric_name,
+        dimensions_map=dimensions,
+        statistic=statistic,
+        period=FIVE_MINUTES,
+    )
+
+
 def failure_metric(config: GatewayConfig, failure_type: str) -> cloudwatch.Metric:
     """The Failures metric of one failure type (no label: an alarm on a labelled metric needs math)."""
     if failure_type not in names.FAILURE_TYPES:
@@ -147,8 +172,11 @@ class Monitoring(Construct):
     API 5xx, 4xx rate and throttling; function errors, throttles and durations near the
     timeout; the tracker's backlog, sends not recorded, events not published; ambiguous
     outcomes; a low balance; schedule triggers dead-lettered, and Scheduler failing to deliver
-    them. All notify `alarm_topic` (KMS-encrypted, TLS only), which mails
-    `alarmEmail` when given, and the existing `alarmTopicArn` topic when given.
+    them; tracking records waiting too long on the backlog queue; with event sources, events
+    that never reached the queue; with webhooks, events not delivered (each webhook's
+    failures, and the webhooks' dead-letter queue). All notify `alarm_topic` (KMS-encrypted,
+    TLS only), which mails `alarmEmail` when given, and the existing `alarmTopicArn` topic when
+    given.
     """
 
     def __init__(
@@ -161,6 +189,9 @@ class Monitoring(Construct):
         consumer: QueueConsumer,
         scheduled: ScheduledWork,
         scheduled_sends: ScheduledSends,
+        tracking: TrackingTable,
+        sources: MessageSources,
+        webhooks: StatusWebhooks | None,
     ) -> None:
         super().__init__(scope, construct_id)
         self._config = config
@@ -190,10 +221,17 @@ class Monitoring(Construct):
             metric_value="1",
         )
         functions = {"api": api.handler, "queue": consumer.handler, "scheduled": scheduled.handler}
-        specs = [*self._alarm_specs(api, consumer, functions), *self._schedule_alarms(scheduled_sends)]
+        specs = [
+            *self._alarm_specs(api, consumer, functions),
+            *self._schedule_alarms(scheduled_sends),
+            self._tracking_backlog_alarm(tracking),
+            *self._source_alarms(sources),
+            *self._webhook_alarms(webhooks),
+        ]
         self.alarms_by_name = {spec.name_suffix: self._create_alarm(spec) for spec in specs}
         self.alarms = list(self.alarms_by_name.values())
         self.dashboard = self._create_dashboard(api, consumer, functions, scheduled_sends)
+        self._add_integration_widgets(tracking, sources, webhooks)
 
     def rollback_alarms(self, label: str) -> list[cloudwatch.IAlarm]:
         """The alarms that stop and roll back a deployment of the `label` (api, queue) function."""
@@ -401,6 +439,76 @@ class Monitoring(Construct):
                 threshold=1,
             ),
         ]
+
+    def _tracking_backlog_alarm(self, tracking: TrackingTable) -> AlarmSpec:
+        return AlarmSpec(
+            "tracking-backlog-queue-age",
+            "A tracking record has waited on the backlog queue for over 15 minutes: the tracker cannot "
+            "write the records of sends the tracking table refused (check the table, and the scheduled "
+            "function's errors). Those messages get their events only once it does.",
+            tracking.backlog_queue.metric_approximate_age_of_oldest_message(
+                period=ONE_MINUTE, statistic="Maximum"
+            ),
+            threshold=TRACKING_BACKLOG_QUEUE_AGE_SECONDS,
+            comparison=cloudwatch.ComparisonOperator.GREATER_THAN_THRESHOLD,
+        )
+
+    def _source_alarms(self, sources: MessageSources) -> list[AlarmSpec]:
+        if sources.dead_letter_queue is None:
+            return []
+        return [
+            AlarmSpec(
+                "source-dead-letters",
+                "EventBridge could not put events of an event source on the message queue (its policy, the "
+                "queue) and left them in the event sources' dead-letter queue: those messages were not sent. "
+                "Fix the cause, then move them to the message queue (the queue function unwraps the events).",
+                sources.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                    period=ONE_MINUTE, statistic="Maximum"
+                ),
+                threshold=1,
+            )
+        ]
+
+    def _webhook_alarms(self, webhooks: StatusWebhooks | None) -> list[AlarmSpec]:
+        if webhooks is None:
+            return []
+        specs = [
+            AlarmSpec(
+                "webhook-dead-letters",
+                "Events EventBridge could not deliver to a webhook within a day (or that its endpoint "
+                "refused for good) are in the webhooks' dead-letter queue: read their RULE_ARN and "
+                "ERROR_MESSAGE attributes, fix the endpoint or its secret, then deliver or drop them.",
+                webhooks.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                    period=ONE_MINUTE, statistic="Maximum"
+                ),
+                threshold=1,
+            )
+        ]
+        for webhook in self._config.webhooks:
+            specs.append(
+                AlarmSpec(
+                    f"webhook-{webhook.name}-failed",
+                    f"Deliveries to webhook {webhook.name} failed for good: the endpoint "
+                    "refused them (a 4xx other than 429, its credentials), or kept failing for a day. The "
+                    "events are in the webhooks' dead-letter queue, unless even that failed.",
+                    self._webhook_failures(webhooks, webhook.name),
+                    threshold=1,
+                )
+            )
+        return specs
+
+    def _webhook_failures(self, webhooks: StatusWebhooks, name: str) -> cloudwatch.MathExpression:
+        # EventBridge publishes these only when they are not zero: a missing one counts as 0.
+        rule = {"bus_name": webhooks.bus_name, "rule_name": webhooks.rule_names[name]}
+        return cloudwatch.MathExpression(
+            expression="FILL(failed, 0) + FILL(lost, 0)",
+            using_metrics={
+                "failed": rule_metric("FailedInvocations", **rule),
+                "lost": rule_metric("InvocationsFailedToBeSentToDlq", **rule),
+            },
+            period=FIVE_MINUTES,
+            label=f"{name}: deliveries failed",
+        )
 
     def _scheduler_losses(self) -> cloudwatch.MathExpression:
         # Scheduler publishes these only when they are not zero: a missing one counts as 0.
@@ -643,3 +751,69 @@ class Monitoring(Construct):
             cloudwatch.AlarmStatusWidget(title="Alarms", alarms=self.alarms, width=24),
         )
         return dashboard
+
+    def _add_integration_widgets(
+        self, tracking: TrackingTable, sources: MessageSources, webhooks: StatusWebhooks | None
+    ) -> None:
+        widgets: list[cloudwatch.IWidget] = [
+            cloudwatch.GraphWidget(
+                title="Tracking records kept for the tracker",
+                left=[
+                    service_metric(self._config, names.METRIC_TRACKING_RECORDS_KEPT).with_(
+                        label="kept on the backlog queue"
+                    ),
+                    service_metric(self._config, names.METRIC_TRACKING_RECORD_FAILURES).with_(
+                        label="not recorded at all"
+                    ),
+                ],
+                right=[
+                    tracking.backlog_queue.metric_approximate_age_of_oldest_message(
+                        period=ONE_MINUTE, statistic="Maximum"
+                    ).with_(label="oldest waiting (s)")
+                ],
+                width=12,
+            )
+        ]
+        if sources.dead_letter_queue is not None:
+            widgets.append(
+                cloudwatch.GraphWidget(
+                    title="Event sources",
+                    left=[
+                        rule_metric(
+                            "Invocations",
+                            bus_name=sources.bus_names[name],
+                            rule_name=sources.rule_names[name],
+                        ).with_(label=f"{name}: events to the queue")
+                        for name in sources.rules
+                    ],
+                    right=[
+                        sources.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                            period=ONE_MINUTE, statistic="Maximum"
+                        ).with_(label="dead-lettered events")
+                    ],
+                    width=12,
+                )
+            )
+        if webhooks is not None:
+            widgets.append(
+                cloudwatch.GraphWidget(
+                    title="Status webhooks",
+                    left=[
+                        rule_metric(
+                            metric, bus_name=webhooks.bus_name, rule_name=webhooks.rule_names[name]
+                        ).with_(label=f"{name}: {label}")
+                        for name in webhooks.rule_names
+                        for metric, label in (
+                            ("Invocations", "delivered or failed"),
+                            ("FailedInvocations", "failed"),
+                        )
+                    ],
+                    right=[
+                        webhooks.dead_letter_queue.metric_approximate_number_of_messages_visible(
+                            period=ONE_MINUTE, statistic="Maximum"
+                        ).with_(label="dead-lettered events")
+                    ],
+                    width=12,
+                )
+            )
+        self.dashboard.add_widgets(*widgets)

@@ -27,7 +27,8 @@ class QueueConsumer(Construct):
     The event source mapping invokes the function's live alias, reports batch
     item failures, so only failed messages come back, and its maximum
     concurrency bounds the load on the provider. Other systems send with the
-    managed policy `sender_policy`. In a protected stage both queues outlive
+    managed policy `sender_policy`, or through the topics and rules of
+    infra.components.sources. In a protected stage both queues outlive
     the stack: `cdk destroy` never deletes a waiting or dead-lettered message.
 
     The same function fires scheduled sends: a second mapping, alike, reads the

@@ -13,6 +13,7 @@ from constructs import Construct
 from gateway import names
 from infra.components.function import (
     SUPPRESSION_SCHEDULED_ACTIONS,
+    TRACKING_BACKLOG_TRACKER_ACTIONS,
     TRACKING_SCHEDULED_ACTIONS,
     GatewayFunction,
     SharedFunctionResources,
@@ -33,7 +34,8 @@ class ScheduledWork(Construct):
     """The scheduled function (scheduled_handler) and its three schedules, each an EventBridge rule
     on the default bus invoking the function's live alias with `{"task": ...}`.
 
-    It may read and write the tracking table (items, leases, state), settle idempotency
+    It may read and write the tracking table (items, leases, state) and take the records its
+    backlog queue keeps (receive, delete), settle idempotency
     records, add numbers to the suppression list, publish on the stage's bus, and move dead
     letters: delete them (sent) or send them back to the queue (not sent). A run that raises
     is an error (alarmed) and its event goes to a queue of failed runs; the next tick runs again.
@@ -91,6 +93,8 @@ class ScheduledWork(Construct):
             extra_environment=environment,
             reserved_concurrency=SCHEDULED_RESERVED_CONCURRENCY,
             tracking_actions=TRACKING_SCHEDULED_ACTIONS,
+            # The tracker writes the records sends kept on the backlog queue, then deletes them.
+            tracking_backlog_actions=TRACKING_BACKLOG_TRACKER_ACTIONS,
             # Delivery tracking suppresses numbers whose messages failed for good, in a row.
             suppression_actions=SUPPRESSION_SCHEDULED_ACTIONS,
             event_bus=bus,

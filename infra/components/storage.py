@@ -1,14 +1,16 @@
-"""The DynamoDB tables: idempotency records, delivery tracking, the suppression list."""
+"""The DynamoDB tables: idempotency records, delivery tracking (and its backlog queue), the
+suppression list."""
 
 from __future__ import annotations
 
-from aws_cdk import RemovalPolicy
+from aws_cdk import Duration, RemovalPolicy
 from aws_cdk import aws_dynamodb as dynamodb
+from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from gateway import names
 from infra.config import GatewayConfig
-from infra.nag import skip_checkov
+from infra.nag import acknowledge, skip_checkov
 
 
 class IdempotencyStore(Construct):
@@ -51,6 +53,11 @@ class TrackingTable(Construct):
     window), with the sparse index `open` of the work still to do (sharded by `open_shard`,
     ordered by `due_at`). Point-in-time recovery: the unknown outcomes it holds are what the
     reconciler needs to tell a caller whether a message went out.
+
+    Its backlog queue (`backlog_queue`, SSE, TLS only, 14 days) keeps the tracking records of sends
+    that went out while the table refused them: the API and queue functions send them there, the
+    scheduled function (the tracker) writes them to the table and deletes them. In a protected stage
+    it outlives the stack, as the message queue does: those records are the only trace of their sends.
     """
 
     def __init__(self, scope: Construct, construct_id: str, *, config: GatewayConfig) -> None:
@@ -89,6 +96,35 @@ class TrackingTable(Construct):
             "ids, numbers and references, readable only by the three function roles; a customer managed "
             "key would add cost and a key policy without narrowing who reads them.",
         )
+        self.backlog_queue = self._create_backlog_queue(config)
+
+    def _create_backlog_queue(self, config: GatewayConfig) -> sqs.Queue:
+        queue = sqs.Queue(
+            self,
+            "BacklogQueue",
+            queue_name=config.physical_name(names.TRACKING_BACKLOG_QUEUE_NAME),
+            retention_period=Duration.days(names.TRACKING_BACKLOG_RETENTION_DAYS),
+            # A record the tracker received stays hidden while its run lasts.
+            visibility_timeout=Duration.seconds(names.SCHEDULED_FUNCTION_TIMEOUT_SECONDS),
+            encryption=sqs.QueueEncryption.SQS_MANAGED,
+            enforce_ssl=True,
+            # As the message queue: a retained queue keeps its name (README: What cdk destroy keeps).
+            removal_policy=RemovalPolicy.RETAIN if config.protected else RemovalPolicy.DESTROY,
+        )
+        acknowledge(
+            queue,
+            "AwsSolutions-SQS3",
+            "A record waits here until the tracking table takes it: a dead-letter queue would move records "
+            "aside after some receives, exactly while the table keeps failing; the age alarm "
+            "(tracking-backlog-queue-age) calls an operator instead.",
+        )
+        skip_checkov(
+            queue,
+            "CKV_AWS_27",
+            "Encrypted at rest with SQS-managed keys (SqsManagedSseEnabled), which checkov does not "
+            "recognise; only the three function roles use it, and a KMS key would add a key policy for them.",
+        )
+        return queue
 
 
 class SuppressionTable(Construct):

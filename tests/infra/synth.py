@@ -21,10 +21,59 @@ REPO = Path(__file__).resolve().parents[2]
 EXISTING_SECRET_ARN = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:liveall/token-AbC123"
 ONCALL_TOPIC_ARN = "arn:aws:sns:eu-central-1:123456789012:oncall-pager"
 ALARM_EMAIL = "ops@example.com"
+# Other systems' topics feeding the queue: one of the stack's region, one of another account and region.
+SNS_SOURCES = (
+    "arn:aws:sns:eu-central-1:123456789012:orders",
+    "arn:aws:sns:us-east-1:210987654321:crm-outbox",
+)
+# Rules feeding the queue: one on the default bus (unnamed: named by its position), one on a bus by ARN.
+EVENT_SOURCES: list[dict[str, Any]] = [
+    {
+        "bus": "default",
+        "pattern": {
+            "source": [{"prefix": "shop."}],
+            "detail-type": ["Order Shipped"],
+            "detail": {"notify": {"channel": ["viber", "sms"]}},
+        },
+    },
+    {
+        "name": "billing",
+        "bus": "arn:aws:events:eu-central-1:123456789012:event-bus/billing",
+        "pattern": {"source": ["billing.invoices"], "detail-type": ["Invoice Overdue"]},
+    },
+]
+# Webhooks (secrets in Secrets Manager, referenced by ARN): an API key one filtered by state and
+# reference, a basic-auth one for two detail types, and one with every default.
+CRM_SECRET_ARN = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:webhooks/crm-Q1w2E3"
+ERP_SECRET_ARN = "arn:aws:secretsmanager:eu-central-1:123456789012:secret:webhooks/erp-R4t5Y6"
+AUDIT_SECRET_ARN = "arn:aws:secretsmanager:eu-central-1:210987654321:secret:audit-U7i8O9"
+WEBHOOKS: list[dict[str, Any]] = [
+    {
+        "name": "crm",
+        "url": "https://crm.example.com/hooks/viber-status?source=gateway",
+        "detailTypes": ["Message Status Changed"],
+        "states": ["delivered", "undelivered"],
+        "referencePrefix": "order-",
+        "auth": {"type": "apiKey", "header": "X-Api-Key", "secretArn": CRM_SECRET_ARN},
+        "rateLimitPerSecond": 5,
+    },
+    {
+        "name": "erp",
+        "url": "https://erp.example.com:8443/api/events",
+        "detailTypes": ["Message Tracking Ended", "Balance Low"],
+        "auth": {"type": "basic", "secretArn": ERP_SECRET_ARN},
+    },
+    {
+        "name": "audit-log",
+        "url": "https://audit.example.org/ingest",
+        "auth": {"type": "apiKey", "header": "Authorization", "secretArn": AUDIT_SECRET_ARN},
+    },
+]
 # prod must have someone to alert (the synth stops otherwise): a mailbox and the on-call topic.
 DEFAULT_CONTEXT: dict[str, Any] = {"alarmEmail": ALARM_EMAIL, "alarmTopicArn": ONCALL_TOPIC_ARN}
 # Another stage, whose own defaults differ (not protected, rolled out at once, only warned
-# that no alarm reaches anyone), with the other optional keys set to non-default choices.
+# that no alarm reaches anyone), with the other optional keys set to non-default choices: among
+# them message sources and webhooks, so that every check (cdk-nag, cfn-lint, checkov) sees them.
 ALTERNATIVE_CONTEXT: dict[str, Any] = {
     "stage": "staging",
     "authMode": "iam",
@@ -37,6 +86,9 @@ ALTERNATIVE_CONTEXT: dict[str, Any] = {
     "autoSuppressAfterFailures": "0",  # delivery tracking never suppresses a number
     "scheduleHorizonDays": "90",
     "sendWindow": '{"from": "09:00", "to": "21:00", "days": ["mon", "tue", "wed", "thu", "fri"]}',
+    "snsSources": ",".join(SNS_SOURCES),  # as -c passes it: comma-separated
+    "eventSources": EVENT_SOURCES,  # as cdk.json holds it
+    "webhooks": json.dumps(WEBHOOKS),  # as -c passes it: JSON
 }
 
 

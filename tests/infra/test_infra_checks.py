@@ -114,6 +114,7 @@ def test_acknowledgments_are_few_narrow_and_explained(default_stack: Synthesized
         ("Scheduled/Handler/Function", "AwsSolutions::AwsSolutions-L1"),
         ("Scheduled/Handler/Role", "AwsSolutions::AwsSolutions-IAM5[Resource::*]"),
         ("Scheduled/FailedRuns", "AwsSolutions::AwsSolutions-SQS3"),
+        ("Tracking/BacklogQueue", "AwsSolutions::AwsSolutions-SQS3"),
     }
     # And each says why
     assert all(len(reason) > 30 for reason in acknowledged.values())

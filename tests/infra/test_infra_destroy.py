@@ -15,6 +15,7 @@ QUEUES_KEPT_WHEN_PROTECTED = (
     names.DEAD_LETTER_QUEUE_NAME,
     names.SCHEDULE_QUEUE_NAME,
     names.SCHEDULE_DEAD_LETTER_QUEUE_NAME,
+    names.TRACKING_BACKLOG_QUEUE_NAME,
 )
 
 
@@ -39,7 +40,7 @@ def test_a_protected_stage_keeps_its_queues_and_cannot_be_deleted_by_accident(
     queues = queues_by_name(default_stack)
 
     # Then deleting the stack keeps the queues and their dead-letter queues (messages, schedule
-    # triggers), with what they hold
+    # triggers) and the tracking backlog queue, with what they hold
     for base_name in QUEUES_KEPT_WHEN_PROTECTED:
         assert queues[base_name]["DeletionPolicy"] == "Retain"
         assert queues[base_name]["UpdateReplacePolicy"] == "Retain"

@@ -173,24 +173,32 @@ def test_functions_touch_only_the_queues_they_need(any_stack: Synthesized) -> No
     dead_letter_queue = queue_arn(any_stack, names.DEAD_LETTER_QUEUE_NAME)
     failed_runs = queue_arn(any_stack, f"{names.SERVICE_NAME}-scheduled-failed")
     triggers = queue_arn(any_stack, names.SCHEDULE_QUEUE_NAME)
+    backlog = queue_arn(any_stack, names.TRACKING_BACKLOG_QUEUE_NAME)
     send = {"sqs:SendMessage", "sqs:GetQueueAttributes", "sqs:GetQueueUrl"}
 
-    # Then the API function may only send to the trigger queue (a part due within a minute)
-    assert grants_by_resource(any_stack, names.API_HANDLER, "sqs") == {key(triggers): {"sqs:SendMessage"}}
+    # Then the API function may only send to the trigger queue (a part due within a minute), and
+    # keep on the tracking backlog queue a record the tracking table refused
+    assert grants_by_resource(any_stack, names.API_HANDLER, "sqs") == {
+        key(triggers): {"sqs:SendMessage"},
+        key(backlog): {"sqs:SendMessage"},
+    }
     # And the queue function consumes its queue and the trigger queue (to which it also sends parts
-    # due within a minute), and may send only to the dead-letter queue besides
+    # due within a minute), and may send only to the dead-letter queue and the backlog queue besides
     queue_grants = grants_by_resource(any_stack, names.QUEUE_HANDLER, "sqs")
-    assert set(queue_grants) == {key(queue), key(dead_letter_queue), key(triggers)}
+    assert set(queue_grants) == {key(queue), key(dead_letter_queue), key(triggers), key(backlog)}
+    assert queue_grants[key(backlog)] == {"sqs:SendMessage"}
     assert {"sqs:ReceiveMessage", "sqs:DeleteMessage"} <= queue_grants[key(queue)]
     assert "sqs:SendMessage" not in queue_grants[key(queue)]
     assert {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:SendMessage"} <= queue_grants[key(triggers)]
     assert queue_grants[key(dead_letter_queue)] == send
     # And the scheduled function settles dead letters (read, delete, leave them) and sends back to
-    # the queue, which it never consumes; its failed runs go to a queue of their own
+    # the queue, which it never consumes; its failed runs go to a queue of their own; it takes the
+    # backlog queue's records (receive, delete), never sends there
     assert grants_by_resource(any_stack, names.SCHEDULED_HANDLER, "sqs") == {
         key(dead_letter_queue): {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:ChangeMessageVisibility"},
         key(queue): send,
         key(failed_runs): {"sqs:SendMessage"},
+        key(backlog): {"sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"},
     }
 
 
