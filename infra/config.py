@@ -53,6 +53,8 @@ KEY_ALARM_TOPIC_ARN = "alarmTopicArn"
 KEY_LOW_BALANCE_EUROS = "lowBalanceEuros"
 KEY_SNAP_START = "snapStart"
 KEY_AUTO_SUPPRESS_AFTER_FAILURES = "autoSuppressAfterFailures"
+KEY_ALLOWED_COUNTRIES = "allowedCountries"
+KEY_ALLOWED_NUMBER_TYPES = "allowedNumberTypes"
 KEY_SCHEDULE_HORIZON_DAYS = "scheduleHorizonDays"
 KEY_SEND_WINDOW = "sendWindow"
 KEY_SNS_SOURCES = "snsSources"
@@ -77,6 +79,8 @@ CONTEXT_KEYS = (
     KEY_LOW_BALANCE_EUROS,
     KEY_SNAP_START,
     KEY_AUTO_SUPPRESS_AFTER_FAILURES,
+    KEY_ALLOWED_COUNTRIES,
+    KEY_ALLOWED_NUMBER_TYPES,
     KEY_SCHEDULE_HORIZON_DAYS,
     KEY_SEND_WINDOW,
     KEY_SNS_SOURCES,
@@ -337,6 +341,9 @@ class GatewayConfig:
     snap_start: bool = True
     # Failed-for-good messages in a row after which delivery tracking suppresses a number (0: never).
     auto_suppress_after_failures: int = names.DEFAULT_AUTO_SUPPRESS_AFTER_FAILURES
+    # The destination policy (gateway.guard.policy): ISO 3166 codes or ("*",), and kinds of number.
+    allowed_countries: tuple[str, ...] = names.DEFAULT_ALLOWED_COUNTRIES
+    allowed_number_types: tuple[str, ...] = names.DEFAULT_ALLOWED_NUMBER_TYPES
     # How many days ahead send_at may be (the functions refuse later ones).
     schedule_horizon_days: int = names.DEFAULT_SCHEDULE_HORIZON_DAYS
     # The stage's default send window; None: sends go out at once unless a request gives a window.
@@ -424,6 +431,12 @@ class GatewayConfig:
                 context, KEY_SCHEDULE_HORIZON_DAYS, defaults.schedule_horizon_days, _horizon_days
             ),
             send_window=_parse_optional(context, KEY_SEND_WINDOW, _send_window),
+            allowed_countries=_parse(
+                context, KEY_ALLOWED_COUNTRIES, defaults.allowed_countries, _allowed_countries
+            ),
+            allowed_number_types=_parse(
+                context, KEY_ALLOWED_NUMBER_TYPES, defaults.allowed_number_types, _allowed_number_types
+            ),
             sns_sources=_parse(context, KEY_SNS_SOURCES, defaults.sns_sources, _sns_sources),
             event_sources=_parse(context, KEY_EVENT_SOURCES, defaults.event_sources, _event_sources),
             webhooks=_parse(context, KEY_WEBHOOKS, defaults.webhooks, _webhooks, echo=False),
@@ -706,6 +719,34 @@ def _json_list(raw: Any, form: str, *, comma_separated: bool = False) -> list[An
     if not isinstance(raw, list):
         raise ValueError(form)
     return raw
+
+
+_COUNTRIES_FORM = "ISO 3166 codes (GR,CY), comma-separated or a JSON array, or * for every country"
+_NUMBER_TYPES_FORM = "kinds of number, comma-separated or a JSON array, of: " + ", ".join(names.NUMBER_TYPES)
+
+
+def _allowed_countries(raw: Any) -> tuple[str, ...]:
+    countries = [str(item).strip().upper() for item in _json_list(raw, _COUNTRIES_FORM, comma_separated=True)]
+    if not countries:
+        raise ValueError(f"name at least one country: {_COUNTRIES_FORM}")
+    if "*" in countries:
+        if countries != ["*"]:
+            raise ValueError(f"* stands alone: {_COUNTRIES_FORM}")
+        return ("*",)
+    bad = [country for country in countries if not re.fullmatch(r"[A-Z]{2}", country)]
+    if bad:
+        raise ValueError(f"{', '.join(bad[:5])} not ISO 3166 codes: {_COUNTRIES_FORM}")
+    return tuple(dict.fromkeys(countries))
+
+
+def _allowed_number_types(raw: Any) -> tuple[str, ...]:
+    kinds = [str(item).strip() for item in _json_list(raw, _NUMBER_TYPES_FORM, comma_separated=True)]
+    if not kinds:
+        raise ValueError(f"name at least one kind: {_NUMBER_TYPES_FORM}")
+    unknown = [kind for kind in kinds if kind not in names.NUMBER_TYPES]
+    if unknown:
+        raise ValueError(f"{', '.join(unknown[:5])} not kinds of number: {_NUMBER_TYPES_FORM}")
+    return tuple(dict.fromkeys(kinds))
 
 
 def _sns_sources(raw: Any) -> tuple[str, ...]:

@@ -199,6 +199,9 @@ class SharedFunctionResources:
             names.ENV_TRACKING_TABLE: self.tracking_table.table_name,
             names.ENV_TRACKING_BACKLOG_QUEUE_URL: self.tracking_backlog_queue.queue_url,
             names.ENV_SUPPRESSION_TABLE: self.suppression_table.table_name,
+            # The destination policy: every send and schedule is checked against it.
+            names.ENV_ALLOWED_COUNTRIES: ",".join(self.config.allowed_countries),
+            names.ENV_ALLOWED_NUMBER_TYPES: ",".join(self.config.allowed_number_types),
             names.ENV_LOG_LEVEL: LOG_LEVEL,
         }
 
