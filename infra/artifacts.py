@@ -21,6 +21,7 @@ and the benchmarks (bench/cold_start.py) all use it.
 from __future__ import annotations
 
 import argparse
+import csv
 import hashlib
 import json
 import os
@@ -47,7 +48,8 @@ TASK_ROOT = "/var/task"
 # Written into every built layer (and so shipped to /opt): what it was built from and for.
 STAMP_NAME = "viber-gateway-build.json"
 # Bump when the recipe changes in a way the build key does not see.
-RECIPE_VERSION = 1
+# 2: the RECORD files list only what the layer holds (no console script, no pruned data).
+RECIPE_VERSION = 2
 
 # Lambda's Python runtime provides boto3, botocore and s3transfer (requirements.txt pins
 # them for tests and `make run`). Of phonenumbers the gateway uses parsing, validation,
@@ -234,6 +236,26 @@ def _pip_install(target: Path, arguments: Sequence[str]) -> None:
         raise BuildError(f"pip could not install into {target}:\n{errors[-4000:]}")
 
 
+def prune_records(site: Path) -> None:
+    """Leave in each installed distribution's RECORD only the files that are in `site`.
+
+    pip writes a console script (jmespath's `jp.py`) with the installing interpreter's path
+    in its first line and records that file's hash; the script itself is pruned (bin/), but
+    its RECORD line would keep that path's trace, so two checkouts would build different
+    layers. The lines of pruned files (phonenumbers' geocoder data) go too: a RECORD lists
+    what was installed, and what the layer ships is that.
+    """
+    root = site.resolve()
+    for record in sorted(site.glob("*.dist-info/RECORD")):
+        kept = []
+        for line in record.read_bytes().splitlines(keepends=True):  # bytes: line endings kept as written
+            row = next(csv.reader([line.decode("utf-8")]), [])
+            path = (root / row[0]).resolve() if row and row[0] else None
+            if path is not None and path.is_relative_to(root) and path.is_file():
+                kept.append(line)
+        record.write_bytes(b"".join(kept))
+
+
 def build_layer(
     out: Path,
     *,
@@ -275,6 +297,7 @@ def build_layer(
             _remove(path)
     for cache in sorted(site.rglob("__pycache__"), reverse=True):
         _remove(cache)
+    prune_records(site)
     compile_tree(site, LAYER_MOUNT, interpreter)
     document = {
         "key": key,
@@ -337,6 +360,7 @@ def build_runtime_sdk(out: Path, *, version: str, requirements: Path = REQUIREME
         ["--only-binary=:all:", "--implementation", "cp", "--python-version", version, pin],
     )
     _remove(partial / "python" / "bin")
+    prune_records(partial / "python")
     compile_tree(partial / "python", "/var/runtime", interpreter)
     document = {"key": key, "python_version": version, "requirement": pin}
     (partial / STAMP_NAME).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import copy
 import io
 import json
 import logging
 import random
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import boto3
@@ -28,6 +31,15 @@ SCHEDULER_ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/viber-gateway-scheduler"
 # Tests only: a queue that a rule on the bus fills with every event, for the tests to read.
 EVENTS_SINK_QUEUE_NAME = "viber-gateway-events-sink"
 PUT_EVENTS = "AWSEvents.PutEvents"
+
+# Other systems' messages into the message queue, as a stage subscribes them (context keys
+# snsSources / eventSources): a topic subscribed with raw delivery off (the queue gets SNS's
+# notification document), and a rule on another bus with the queue as target (the queue gets
+# the whole event). Local only, for trying `aws sns publish` / `aws events put-events`.
+SOURCE_TOPIC_NAME = "viber-gateway-local-orders"
+SOURCE_BUS_NAME = "orders"
+SOURCE_EVENT_SOURCE = "local.orders"
+SOURCE_RULE_NAME = "viber-gateway-local-orders-to-queue"
 
 EventListener = Callable[[list[dict[str, Any]]], None]
 
@@ -48,10 +60,16 @@ class Resources:
     schedule_dead_letter_queue_arn: str
     schedule_group_name: str
     scheduler_role_arn: str
+    # Tracking records a send could not write wait here for the tracker (gateway.tracking.backlog).
+    tracking_backlog_queue_url: str = ""
+    # Sources of messages: the topic subscribed to the queue, and the bus whose rule targets it.
+    source_topic_arn: str = ""
+    source_bus_name: str = ""
+    source_event_source: str = ""
 
 
 class EventTap:
-    """WSGI middleware before moto: hands each event the bus accepted to listeners (make run prints them).
+    """WSGI middleware before moto: hands each event a bus accepted to listeners (printer, webhooks).
 
     make run used to route every event by a rule into a queue and print from there; moto's SQS
     spends time in proportion to a queue's backlog on every send and receive, so a burst of
@@ -77,27 +95,59 @@ class EventTap:
             status.append(value)
             return start_response(value, *args)
 
-        answer = self._app(environ, record_status)
-        if status and status[0].startswith("200"):
-            self._hand_over(body)
-        return answer  # type: ignore[no-any-return]
-
-    def _hand_over(self, body: bytes) -> None:
+        result = self._app(environ, record_status)
         try:
-            entries = json.loads(body).get("Entries", [])
-            events = [
+            answer = b"".join(result)
+        finally:
+            if hasattr(result, "close"):  # as a WSGI server would, having read it all
+                result.close()
+        if status and status[0].startswith("200"):
+            events = accepted_events(body, answer)
+            if events:
+                for listener in self._listeners:
+                    listener(events)
+        return [answer]
+
+
+def accepted_events(request: bytes, answer: bytes, *, now: float | None = None) -> list[dict[str, Any]]:
+    """The events of a PutEvents the bus accepted, whole, as EventBridge hands them to targets.
+
+    Each has EventBridge's fields (version, id, detail-type, source, account, time, region,
+    resources, detail) with the id the bus answered, and `event-bus-name`, the bus it was put
+    on (a name; None for the default bus), which is not part of the event. Entries the bus
+    refused are left out.
+    """
+    try:
+        entries = json.loads(request).get("Entries", [])
+        results = json.loads(answer).get("Entries", [])
+        events = []
+        for entry, result in zip(entries, results, strict=False):
+            if not isinstance(result, dict) or not result.get("EventId"):
+                continue
+            bus = entry.get("EventBusName")
+            events.append(
                 {
-                    "source": entry.get("Source"),
+                    "version": "0",
+                    "id": result["EventId"],
                     "detail-type": entry.get("DetailType"),
+                    "source": entry.get("Source"),
+                    "account": ACCOUNT_ID,
+                    "time": _event_time(entry.get("Time"), now),
+                    "region": REGION,
+                    "resources": list(entry.get("Resources") or []),
                     "detail": json.loads(entry.get("Detail") or "{}"),
-                    "event-bus-name": entry.get("EventBusName"),
+                    "event-bus-name": bus.rsplit("/", 1)[-1] if isinstance(bus, str) else None,
                 }
-                for entry in entries
-            ]
-        except (ValueError, AttributeError):
-            return  # moto answered it; what it was is not ours to print
-        for listener in self._listeners:
-            listener(events)
+            )
+    except (ValueError, AttributeError, TypeError):
+        return []  # moto answered it; what it was is not ours to hand on
+    return events
+
+
+def _event_time(given: Any, now: float | None) -> str:
+    """EventBridge's `time`: the entry's Time (epoch seconds in the JSON protocol), or now."""
+    instant = given if isinstance(given, int | float) else (time.time() if now is None else now)
+    return datetime.fromtimestamp(instant, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 FAULTS_PATH = "/_emulator/faults"
@@ -181,13 +231,46 @@ class _FaultableMotoServer(ThreadedMotoServer):
         self._server.serve_forever()
 
 
+# The members of an event as EventBridge hands it to a target with no input transformer, in order.
+EVENT_FIELDS = ("version", "id", "detail-type", "source", "account", "time", "region", "resources", "detail")
+_patch_lock = threading.Lock()
+
+
+def deliver_whole_events() -> None:
+    """Make moto's EventBridge give targets the whole event, as AWS does, when a rule transforms nothing.
+
+    moto (5.2) fills a text template instead: the event it delivers lacks `account`, and any
+    `<id>`, `<source>`, `<time>`... inside the detail (a message's text) is replaced by the
+    event's value. The queue function reads an event with AWS's members only, so the local
+    `orders` bus would deliver what it refuses. Targets with an InputTransformer keep moto's
+    own templating. Idempotent; affects moto in this process only.
+    """
+    from moto.events import utils
+
+    with _patch_lock:
+        parse = utils.EventTemplateParser.parse
+        if getattr(parse, "whole_events", False):
+            return
+
+        def whole_event_unless_transformed(
+            input_template: str, input_paths_map: dict[str, Any], event: Any
+        ) -> dict[str, Any]:
+            if input_template:
+                return parse(input_template, input_paths_map, event)
+            return {key: copy.deepcopy(event[key]) for key in EVENT_FIELDS if key in event}
+
+        whole_event_unless_transformed.whole_events = True  # type: ignore[attr-defined]
+        utils.EventTemplateParser.parse = staticmethod(whole_event_unless_transformed)  # type: ignore[method-assign]
+
+
 class AwsEmulator:
-    """Secrets Manager, SQS, DynamoDB, EventBridge and Scheduler on one loopback port, from a thread."""
+    """Secrets Manager, SQS, SNS, DynamoDB, EventBridge and Scheduler on one loopback port, from a thread."""
 
     def __init__(self, host: str, port: int, *, verbose: bool) -> None:
         # A request line per AWS call would drown the runner's own log; moto's tracebacks for
         # calls it does not implement (the caller gets a 500 anyway) show only with --verbose.
         logging.getLogger("werkzeug").setLevel(logging.ERROR if verbose else logging.CRITICAL)
+        deliver_whole_events()
         self._server = _FaultableMotoServer(ip_address=host, port=port, verbose=False)
         self.endpoint_url = ""
 
@@ -223,7 +306,8 @@ def provision(
     with_sink: bool = True,
 ) -> Resources:
     """Create the token secret, the queues, the idempotency, tracking, suppression and schedules
-    tables, the schedule group and the event bus.
+    tables, the schedule group and the event bus; and the message queue's other sources (a topic
+    subscribed to it, a rule on another bus targeting it).
 
     Every name and setting comes from gateway.names, as in the stack. `client` makes a boto3
     client for a service: the emulator's (local.run), or boto3.client under moto's mock_aws
@@ -248,6 +332,11 @@ def provision(
         visibility_timeout=visibility_timeout,
     )
 
+    tracking_backlog_url = sqs.create_queue(
+        QueueName=names.TRACKING_BACKLOG_QUEUE_NAME,
+        Attributes={"MessageRetentionPeriod": str(names.TRACKING_BACKLOG_RETENTION_DAYS * SECONDS_PER_DAY)},
+    )["QueueUrl"]
+
     dynamodb = client("dynamodb")
     dynamodb.create_table(
         TableName=names.IDEMPOTENCY_TABLE_NAME,
@@ -264,18 +353,53 @@ def provision(
     create_schedule_table(dynamodb)
     # Without the group, moto's create_schedule fails with a 500 (a KeyError), not AWS's 404.
     client("scheduler").create_schedule_group(Name=names.SCHEDULE_GROUP_NAME)
+    events = client("events")
+    events_sink_url = _create_bus(events, sqs if with_sink else None)
     return Resources(
         queue_url=messages.url,
         queue_arn=messages.arn,
         dead_letter_queue_url=messages.dead_letter_url,
-        events_sink_url=_create_bus(client("events"), sqs if with_sink else None),
+        events_sink_url=events_sink_url,
         schedule_queue_url=triggers.url,
         schedule_queue_arn=triggers.arn,
         schedule_dead_letter_queue_url=triggers.dead_letter_url,
         schedule_dead_letter_queue_arn=triggers.dead_letter_arn,
         schedule_group_name=names.SCHEDULE_GROUP_NAME,
         scheduler_role_arn=SCHEDULER_ROLE_ARN,
+        tracking_backlog_queue_url=str(tracking_backlog_url),
+        source_topic_arn=create_source_topic(client("sns"), messages.arn),
+        source_bus_name=create_source_bus(events, messages.arn),
+        source_event_source=SOURCE_EVENT_SOURCE,
     )
+
+
+def create_source_topic(sns: Any, queue_arn: str) -> str:
+    """A topic subscribed to the queue with raw delivery off: the queue gets SNS's notification document."""
+    topic_arn = str(sns.create_topic(Name=SOURCE_TOPIC_NAME)["TopicArn"])
+    sns.subscribe(
+        TopicArn=topic_arn,
+        Protocol="sqs",
+        Endpoint=queue_arn,
+        Attributes={"RawMessageDelivery": "false"},
+    )
+    return topic_arn
+
+
+def create_source_bus(events: Any, queue_arn: str) -> str:
+    """A bus whose rule sends the events of SOURCE_EVENT_SOURCE to the queue, whole, as EventBridge does."""
+    deliver_whole_events()  # moto in this process: the emulator's, or a test's mock_aws
+    events.create_event_bus(Name=SOURCE_BUS_NAME)
+    events.put_rule(
+        Name=SOURCE_RULE_NAME,
+        EventBusName=SOURCE_BUS_NAME,
+        EventPattern=json.dumps({"source": [SOURCE_EVENT_SOURCE]}),
+    )
+    events.put_targets(
+        Rule=SOURCE_RULE_NAME,
+        EventBusName=SOURCE_BUS_NAME,
+        Targets=[{"Id": "message-queue", "Arn": queue_arn}],
+    )
+    return SOURCE_BUS_NAME
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,11 @@ events/api-post-im.json. Like the deployed REST API it serves exactly
 POST /messages, GET /messages and GET /messages/{smsid}, the suppression list's
 and the scheduled sends' routes (x-api-key required) and GET /openapi.json
 (open, the function's document answered without invoking it, as the deployed
-MOCK integration does); anything else gets API Gateway's own 403. GET /docs is
+MOCK integration does); anything else gets API Gateway's own 403: an unknown
+path, and any method the resource has none of. The stack defines no OPTIONS
+(no CORS preflight), HEAD, PATCH or ANY method, so OPTIONS, HEAD, PATCH,
+TRACE, CONNECT, a PUT or DELETE where none is routed, and any other method
+token all get the 403 "Missing Authentication Token" problem. GET /docs is
 local only: Swagger UI from the installed Powertools package, with no CDN.
 """
 
@@ -15,6 +19,7 @@ import base64
 import hmac
 import json
 import logging
+import re
 import threading
 import time
 import uuid
@@ -44,17 +49,11 @@ class Route:
     keyed: bool  # x-api-key required
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
-        """The path parameters if `method path` is this route, else None."""
-        parts, template = path.split("/"), self.resource.split("/")
-        if method != self.method or len(parts) != len(template):
+        """The path parameters if `method path` is this route, else None (as API Gateway routes)."""
+        found = resolve(path)
+        if method != self.method or found is None or found[0] != self.resource:
             return None
-        parameters = {}
-        for part, expected in zip(parts, template, strict=True):
-            if expected.startswith("{") and expected.endswith("}") and part:
-                parameters[expected[1:-1]] = unquote(part)
-            elif part != expected:
-                return None
-        return parameters
+        return found[1]
 
 
 ROUTES: Final = (
@@ -73,6 +72,37 @@ ROUTES: Final = (
     Route("DELETE", "/schedules/{id}", keyed=True),
     Route("GET", OPENAPI_PATH, keyed=False),
 )
+RESOURCES: Final = frozenset(route.resource for route in ROUTES)
+
+
+def _is_parameter(segment: str) -> bool:
+    return segment.startswith("{") and segment.endswith("}")
+
+
+def resolve(path: str, resources: frozenset[str] = RESOURCES) -> tuple[str, dict[str, str]] | None:
+    """The resource API Gateway picks for `path`, and its path parameters; None if there is none.
+
+    Segment by segment, a static resource wins over a path parameter beside it: /messages/preview
+    is the preview resource (POST only), never /messages/{smsid} with smsid "preview", so a GET
+    of it is refused as a method that resource lacks, as deployed.
+    """
+    templates = [resource.split("/") for resource in resources]
+    chosen = [""]
+    parameters: dict[str, str] = {}
+    for depth, part in enumerate(path.split("/")[1:], start=1):
+        children = {t[depth] for t in templates if len(t) > depth and t[:depth] == chosen}
+        if part in children and not _is_parameter(part):
+            chosen.append(part)
+            continue
+        parameter = next((child for child in sorted(children) if _is_parameter(child)), None)
+        if parameter is None or not part:
+            return None
+        chosen.append(parameter)
+        parameters[parameter[1:-1]] = unquote(part)
+    resource = "/".join(chosen)
+    return (resource, parameters) if resource in resources else None
+
+
 DOCS_PATH: Final = "/docs"
 # Local only: `make reconcile` runs the scheduled function's reconcile task here, as it would
 # invoke the deployed function (tools/reconcile.py).
@@ -87,6 +117,8 @@ JSON_TYPE: Final = "application/json"
 HTML_TYPE: Final = "text/html; charset=utf-8"
 # The server sets these itself; a handler's copy would contradict them.
 HOP_BY_HOP_HEADERS: Final = frozenset({"content-length", "transfer-encoding", "connection"})
+# A method is any token (RFC 9110, 9.1): API Gateway answers the ones no resource has with its 403.
+METHOD_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -252,9 +284,20 @@ class _FrontHandler(BaseHTTPRequestHandler):
         elapsed_ms = (time.monotonic() - started) * 1000
         self.server.log.info("%s %s %d %.0f ms", self.command, urlsplit(self.path).path, status, elapsed_ms)
 
-    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve  # noqa: N815 - http.server's names
+    def __getattr__(self, name: str) -> Any:
+        """`do_<METHOD>` for every method: http.server answers a 501 of its own to one it finds none for.
+
+        Each goes through `_serve`, which routes the methods the stack defines and answers the
+        others as API Gateway does (403, Missing Authentication Token).
+        """
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def _answer(self, request_id: str) -> int:
+        if not METHOD_TOKEN.fullmatch(self.command):
+            self.close_connection = True
+            raise Refused(BAD_REQUEST)
         body = self._read_body()
         url = urlsplit(self.path)
         if (self.command, url.path) == ("GET", DOCS_PATH):
@@ -265,9 +308,11 @@ class _FrontHandler(BaseHTTPRequestHandler):
             # As the deployed API's MOCK integration: the function's document, without invoking it.
             self._send(200, [("Content-Type", JSON_TYPE)], self.server.spec().encode(), request_id)
             return 200
-        matched = [(route, route.match(self.command, url.path)) for route in ROUTES]
-        route, path_parameters = next(((r, found) for r, found in matched if found is not None), (None, None))
-        if route is None or path_parameters is None:
+        # API Gateway picks the resource first, then the method: a method the resource has no
+        # route for, or a path no resource is, is its 403.
+        resource, path_parameters = resolve(url.path) or ("", {})
+        route = next((r for r in ROUTES if (r.method, r.resource) == (self.command, resource)), None)
+        if route is None:
             raise Refused(MISSING_AUTHENTICATION_TOKEN)
         api_key = None
         if route.keyed:
@@ -335,7 +380,8 @@ class _FrontHandler(BaseHTTPRequestHandler):
         self.send_header("Content-Length", str(len(body)))
         self.send_header("x-amzn-RequestId", request_id)
         self.end_headers()
-        self.wfile.write(body)
+        if self.command != "HEAD":  # a HEAD answer has the headers of the body it leaves out
+            self.wfile.write(body)
 
 
 class FrontServer(LoopbackServer):

@@ -12,6 +12,14 @@ Ctrl-C or SIGTERM stops it all.
 windows, the schedules' firing); everything else keeps the wall clock. The
 clock starts at the runner's start, or at $CLOCK_ORIGIN (epoch seconds) if set.
 
+--webhook URL (repeatable) POSTs every event of the gateway's bus to URL as an
+EventBridge API destination would (the whole event as JSON), with the headers
+of --webhook-header "Name: value" (repeatable).
+
+The message queue also takes messages from an SNS topic (raw delivery off) and
+from a rule on the `orders` bus (source local.orders), as a stage's snsSources
+and eventSources do: the banner shows them.
+
 Set LIVEALL_BASE_URL and LIVEALL_TOKEN to send through the real provider
 instead of the sandbox: real messages, real money.
 """
@@ -51,6 +59,7 @@ from local.defaults import (
 if TYPE_CHECKING:
     from local.emulator import Resources
     from local.scheduler import Clock
+    from local.webhooks import Webhooks
 
 PORT_ENV = "PORT"
 API_KEY_ENV = "VIBER_GATEWAY_API_KEY"
@@ -94,6 +103,10 @@ class RunningService:
     clock_scale: float = 1.0
     clock_origin: float = 0.0
     send_window: str | None = None
+    webhooks: tuple[str, ...] = ()  # as the banner shows them (header names, not values)
+    source_topic_arn: str = ""
+    source_bus_name: str = ""
+    source_event_source: str = ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -103,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         real_provider = real_provider_from(os.environ)
         clock_origin = clock_origin_from(os.environ)
         send_window = send_window_setting(args.send_window)
+        webhooks = webhooks_from(args.webhook, args.webhook_header)
     except ValueError as error:
         parser.error(str(error))
     aws_port = aws_port_for(args.port) if args.aws_port is None else args.aws_port
@@ -142,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             clock_scale=args.clock_scale,
             clock_origin=clock_origin,
             send_window=send_window,
+            webhooks=webhooks,
             verbose=args.verbose,
         )
         print(banner(service, aws_port_is_default=aws_port == aws_port_for(API_PORT)), flush=True)
@@ -169,6 +184,7 @@ def _start(
     clock_scale: float = 1.0,
     clock_origin: float | None = None,
     send_window: str | None = None,
+    webhooks: Webhooks | None = None,
     verbose: bool,
 ) -> RunningService:
     """Start every part; `running` stops them in reverse order."""
@@ -228,6 +244,13 @@ def _start(
     printer.start()
     running.callback(printer.stop)
     emulator.on_events(printer.take)
+    if webhooks is not None and webhooks.urls:
+        from local.webhooks import WebhookForwarder
+
+        forwarder = WebhookForwarder(webhooks, log, bus_name=names.EVENT_BUS_NAME, source=names.EVENT_SOURCE)
+        forwarder.start()
+        running.callback(forwarder.stop)
+        emulator.on_events(forwarder.take)
     scheduled = ScheduledFunctionProcess(verbose)
     scheduled.start()
     running.callback(scheduled.stop)  # (stopping twice is harmless)
@@ -295,6 +318,24 @@ def _start(
         clock_scale=clock.scale,
         clock_origin=clock.origin,
         send_window=send_window,
+        webhooks=tuple(webhooks.shown()) if webhooks is not None else (),
+        source_topic_arn=resources.source_topic_arn,
+        source_bus_name=resources.source_bus_name,
+        source_event_source=resources.source_event_source,
+    )
+
+
+def webhooks_from(urls: list[str] | None, headers: list[str] | None) -> Webhooks | None:
+    """--webhook and --webhook-header, checked; None when no URL is given. ValueError says what is wrong."""
+    from local.webhooks import Webhooks, webhook_header, webhook_url
+
+    if not urls:
+        if headers:
+            raise ValueError("--webhook-header needs a --webhook URL to send to")
+        return None
+    return Webhooks(
+        urls=tuple(dict.fromkeys(webhook_url(url) for url in urls)),
+        headers=tuple(webhook_header(header) for header in headers or []),
     )
 
 
@@ -324,6 +365,7 @@ def function_environment(
         names.ENV_IDEMPOTENCY_TABLE: names.IDEMPOTENCY_TABLE_NAME,
         names.ENV_DEAD_LETTER_QUEUE_URL: resources.dead_letter_queue_url,
         names.ENV_QUEUE_URL: resources.queue_url,
+        names.ENV_TRACKING_BACKLOG_QUEUE_URL: resources.tracking_backlog_queue_url,
         names.ENV_RECONCILE_GRACE_SECONDS: current.get(
             names.ENV_RECONCILE_GRACE_SECONDS, str(LOCAL_RECONCILE_GRACE_SECONDS)
         ),
@@ -461,7 +503,9 @@ def banner(service: RunningService, *, aws_port_is_default: bool) -> str:
             f"  Triggers       {service.schedule_queue_url}  (scheduled sends, fired as Scheduler would)",
             f"  Events         printed below as they happen; bus {service.event_bus_name} (your rules too)",
             f"  AWS emulator   {service.aws_endpoint_url}  "
-            "(moto: Secrets Manager, SQS, DynamoDB, events, scheduler)",
+            "(moto: Secrets Manager, SQS, SNS, DynamoDB, events, scheduler)",
+            *_source_lines(service),
+            *[f"  Webhook        {shown}" for shown in service.webhooks],
             f"  Provider       {provider}",
             *_schedule_lines(service),
             "",
@@ -472,12 +516,51 @@ def banner(service: RunningService, *, aws_port_is_default: bool) -> str:
             f"  curl {service.api_url}/messages/SMSID -H 'x-api-key: {service.api_key}'  # where it stands",
             f"  curl '{service.api_url}/schedules?state=scheduled' -H 'x-api-key: {service.api_key}'"
             "  # scheduled sends (send_at, window)",
+            *_source_examples(service, example),
             "",
             "One line per request, queue record, tracker run and event follows "
             "(--verbose adds the functions' own logs).",
             "",
         ]
     )
+
+
+def _source_lines(service: RunningService) -> list[str]:
+    """The banner's lines for the queue's other sources: the SNS topic and the bus whose rule feeds it."""
+    lines = []
+    if service.source_topic_arn:
+        lines.append(
+            f"  SNS topic      {service.source_topic_arn}  (subscribed to the queue, raw delivery off)"
+        )
+    if service.source_bus_name:
+        lines.append(
+            f"  Orders bus     {service.source_bus_name}  (events of source {service.source_event_source} "
+            "go to the queue; the detail is the message)"
+        )
+    return lines
+
+
+def _source_examples(service: RunningService, example: str) -> list[str]:
+    """aws CLI commands that put a message on the queue through the topic and through the bus."""
+    if not (service.source_topic_arn or service.source_bus_name):
+        return []
+    aws = (
+        f"AWS_ACCESS_KEY_ID={ACCESS_KEY_ID} AWS_SECRET_ACCESS_KEY={SECRET_ACCESS_KEY} "
+        f"aws --region {REGION} --endpoint-url {service.aws_endpoint_url}"
+    )
+    lines = []
+    if service.source_topic_arn:
+        lines.append(f"  {aws} sns publish --topic-arn {service.source_topic_arn} --message file://{example}")
+    if service.source_bus_name:
+        entry = {
+            "EventBusName": service.source_bus_name,
+            "Source": service.source_event_source,
+            "DetailType": "Order Shipped",
+            "Detail": json.dumps(json.loads(EXAMPLE_BODY.read_text()), separators=(",", ":")),
+        }
+        entries = json.dumps([entry]).replace("'", "'\\''")  # inside single quotes
+        lines.append(f"  {aws} events put-events --entries '{entries}'")
+    return lines
 
 
 def _schedule_lines(service: RunningService) -> list[str]:
@@ -641,6 +724,19 @@ def _parser() -> argparse.ArgumentParser:
         metavar="JSON",
         help="the stage's default send window, in the recipients' local time, as the context key sendWindow "
         f"sets it, e.g. '{EXAMPLE_WINDOW}' (default: ${names.ENV_SEND_WINDOW}, or none)",
+    )
+    parser.add_argument(
+        "--webhook",
+        action="append",
+        metavar="URL",
+        help="POST every event of the gateway's bus to URL, as JSON, as an EventBridge API destination "
+        "does (repeatable; 5xx, 429 and connection errors are retried a few times)",
+    )
+    parser.add_argument(
+        "--webhook-header",
+        action="append",
+        metavar="'NAME: VALUE'",
+        help="a header every webhook request carries, such as 'X-Api-Key: secret' (repeatable)",
     )
     parser.add_argument(
         "--verbose", action="store_true", help="show the functions' own JSON logs and metrics on stderr"

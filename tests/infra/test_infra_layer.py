@@ -7,9 +7,12 @@ without it these tests fail and say so rather than skip.
 from __future__ import annotations
 
 import _imp
+import csv
 import os
 import shutil
 import subprocess
+import sysconfig
+import venv
 from pathlib import Path
 
 import pytest
@@ -118,19 +121,61 @@ def test_the_runtime_python_loads_the_bytecode_even_with_the_zip_s_1980_dates(
     assert [line for line in loaded if not line.endswith(".pyc'")] == []
 
 
+def _interpreter_in(folder: Path) -> Path:
+    """A virtualenv's Python inside `folder` that sees this one's packages: another checkout's .venv."""
+    venv.create(folder / ".venv", with_pip=False, symlinks=True)
+    python = folder / ".venv" / "bin" / "python"
+    site = subprocess.run(
+        [str(python), "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    (Path(site) / "this-checkout.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    return python
+
+
+def _files(root: Path) -> dict[str, bytes]:
+    return {
+        path.relative_to(root).as_posix(): path.read_bytes() for path in root.rglob("*") if path.is_file()
+    }
+
+
 @pytest.mark.slow
-def test_two_builds_in_different_folders_are_byte_identical(layer: Path, tmp_path: Path) -> None:
-    # Given a second build of the layer, now, in another folder
-    again = artifacts.build_layer(tmp_path / "elsewhere" / "layer", version=VERSION)
+def test_two_checkouts_at_paths_of_different_lengths_build_byte_identical_layers(tmp_path: Path) -> None:
+    # Given two checkouts whose paths differ in length, each building with a Python of its own
+    # .venv, as `make build` does (pip writes that Python's path into console scripts)
+    builds = []
+    for folder in (tmp_path / "a", tmp_path / ("a-much-longer-checkout-folder-name" * 3)):
+        python = _interpreter_in(folder)
+        out = folder / "build" / "layer"
 
-    # When both are listed file by file
-    def files(root: Path) -> dict[str, bytes]:
-        return {
-            path.relative_to(root).as_posix(): path.read_bytes() for path in root.rglob("*") if path.is_file()
-        }
-
-    first, second = files(layer), files(again)
+        # When each builds the layer
+        subprocess.run(
+            [str(python), "-m", "infra.artifacts", "layer", "--python-version", VERSION, "--out", str(out)],
+            cwd=artifacts.REPO_ROOT,
+            capture_output=True,
+            check=True,
+        )
+        builds.append(_files(out))
+    first, second = builds
 
     # Then they hold the same files with the same bytes (so every machine publishes the same layer)
     assert sorted(first) == sorted(second)
     assert [name for name in first if first[name] != second[name]] == []
+
+
+def test_the_records_list_only_what_the_layer_holds(layer: Path) -> None:
+    # Given every RECORD of the layer's distributions
+    records = sorted((layer / "python").glob("*.dist-info/RECORD"))
+    assert records
+
+    # Then each line names a file of the layer (no console script outside it, no pruned data)
+    site = (layer / "python").resolve()
+    stray = [
+        f"{record.parent.name}: {row[0]}"
+        for record in records
+        for row in csv.reader(record.read_text().splitlines())
+        if row and not ((site / row[0]).resolve().is_relative_to(site) and (site / row[0]).is_file())
+    ]
+    assert stray == []
