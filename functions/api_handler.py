@@ -116,7 +116,9 @@ def send_message(event: dict[str, Any], seconds_left: Callable[[], float]) -> di
     """POST /messages: the request checked as the resolver would check it, sent, and answered."""
     try:
         request, idempotency_key = parse_send(event)
-        answer = accept(request, idempotency_key=idempotency_key, seconds_left=seconds_left)
+        answer = accept(
+            request, idempotency_key=idempotency_key, seconds_left=seconds_left, caller=caller_of(event)
+        )
     except GatewayError as error:
         failure = error
     except SettingsError as error:
@@ -232,6 +234,14 @@ def _last_header(headers: Any, lower_name: str) -> Any:
         if isinstance(name, str) and name.lower() == lower_name:
             found = value
     return found
+
+
+def caller_of(event: Mapping[str, Any]) -> str:
+    """Who is sending, for the caps: the API key's id as API Gateway tells it (not the key), or `api`."""
+    context = event.get("requestContext")
+    identity = context.get("identity") if isinstance(context, Mapping) else None
+    key_id = identity.get("apiKeyId") if isinstance(identity, Mapping) else None
+    return key_id if isinstance(key_id, str) and key_id else "api"
 
 
 def _request_id(event: Any) -> str | None:

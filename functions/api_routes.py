@@ -134,7 +134,7 @@ def post_messages(
 ) -> Response[Any]:
     # api_handler answers this route itself; the resolver's copy is the description, and the twin
     # the fast path is tested against.
-    answer = accept(request, idempotency_key=idempotency_key, seconds_left=_seconds_left)
+    answer = accept(request, idempotency_key=idempotency_key, seconds_left=_seconds_left, caller=_caller())
     response = _json(answer.status, answer.body, replayed=answer.replayed)
     if answer.schedule_id is not None:
         response.headers["Location"] = schedule_location(app.current_event.raw_event, answer.schedule_id)

@@ -105,6 +105,34 @@ def send_record_now(record: SQSRecord, lambda_context: LambdaContext | None = No
         logger.thread_safe_remove_keys(["correlation_id"])
 
 
+# A capped record waits on the queue until its limit resets, rather than coming back every few
+# minutes and reaching the dead-letter queue before then. SQS keeps a received message hidden
+# 12 hours at most, counted from its receive: a little less, so the change is never refused.
+WAIT_FOR_THE_DAY = frozenset({Failure.LIMIT_EXCEEDED, Failure.SPEND_CEILING_REACHED})
+MAX_VISIBILITY_SECONDS = 12 * 60 * 60 - 15 * 60
+
+
+def _postpone(record: SQSRecord, seconds: int) -> None:
+    try:
+        dead_letters.sqs_client().change_message_visibility(
+            QueueUrl=_queue_url(record.event_source_arn),
+            ReceiptHandle=record.receipt_handle,
+            VisibilityTimeout=min(MAX_VISIBILITY_SECONDS, max(0, seconds)),
+        )
+    except Exception as error:  # it comes back after the queue's own visibility timeout instead
+        logger.warning("a capped record was not postponed", extra={"reason": type(error).__name__})
+    else:
+        waits = min(MAX_VISIBILITY_SECONDS, seconds)
+        logger.info("postponed until the limit resets", extra={"seconds": waits})
+
+
+@cache
+def _queue_url(queue_arn: str) -> str:
+    _, _, _, _, account, name = queue_arn.split(":", 5)
+    answer = dead_letters.sqs_client().get_queue_url(QueueName=name, QueueOwnerAWSAccountId=account)
+    return str(answer["QueueUrl"])
+
+
 def _is_trigger(record: SQSRecord) -> bool:
     """A scheduled part's trigger: it comes from the trigger queue, which only the stack writes to."""
     queue_arn = get_settings().schedule_queue_arn
@@ -142,6 +170,8 @@ def _settle(
     record_failure(error)
     action = error.failure.info.queue_action
     if action is QueueAction.RETRY:
+        if error.retry_after is not None and error.failure in WAIT_FOR_THE_DAY:
+            _postpone(record, error.retry_after)
         raise error
     if action is QueueAction.SPLIT and key is not None:
         _park_what_was_not_sent(record, key, error)

@@ -93,6 +93,9 @@ def reset_process_caches() -> None:
     policy = sys.modules.get("gateway.guard.policy")
     if policy is not None:
         policy.get_policy.cache_clear()
+    caps = sys.modules.get("gateway.guard.caps")
+    if caps is not None:
+        caps.get_caps.cache_clear()
     # A parameters provider made before AWS_ENDPOINT_URL was set would keep calling real AWS.
     base.DEFAULT_PROVIDERS.clear()  # type: ignore[attr-defined]
     parameters.clear_caches()  # type: ignore[no-untyped-call]

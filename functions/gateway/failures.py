@@ -118,6 +118,14 @@ class Failure(Enum):
     DESTINATION_NOT_ALLOWED = FailureClass(
         "destination-not-allowed", "A destination is outside the stage's policy", 422, QueueAction.DEAD_LETTER
     )
+    # A caller's daily limit (messages, or worst-case SMS cost), or the stage's daily spend ceiling,
+    # would be passed (gateway.guard.caps): nothing was sent; Retry-After says when the day turns.
+    LIMIT_EXCEEDED = FailureClass(
+        "limit-exceeded", "A daily limit of this caller would be passed", 429, QueueAction.RETRY
+    )
+    SPEND_CEILING_REACHED = FailureClass(
+        "spend-ceiling-reached", "Sends are stopped: today's spend ceiling is reached", 429, QueueAction.RETRY
+    )
     # Scheduled sends (gateway.schedules): the engine would not take the schedule (nothing will be
     # sent, and nothing was kept: a retry starts over), no such schedule, or one that has fired.
     SCHEDULING_FAILED = FailureClass(

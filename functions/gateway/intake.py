@@ -14,8 +14,10 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from gateway import names
+from gateway.guard.caps import reserve_for as caps_reserve_for
 from gateway.guard.policy import check_destinations
 from gateway.sending.request import SendRequest
+from gateway.sending.segments import fallback_sms
 from gateway.sending.send import Answer, get_sender
 from gateway.settings import get_settings
 
@@ -26,6 +28,7 @@ def accept(
     idempotency_key: str | None,
     seconds_left: Callable[[], float] | None,
     key_source: str = names.IDEMPOTENCY_KEY_HEADER,
+    caller: str = names.QUEUE_CALLER,
 ) -> Answer:
     """POST /messages: schedule it, or send it now (once per caller's key); GatewayError as the
     taxonomy says."""
@@ -35,12 +38,21 @@ def accept(
         answer = scheduled() if scheduled is not None else None
         if answer is not None:
             return answer
-        return Answer(get_sender().send(request, seconds_left=seconds_left).answer(), replayed=False)
+        give_back = reserve_for(request, caller)()
+        try:
+            attempt = get_sender().send(request, seconds_left=seconds_left)
+        except Exception:
+            if give_back is not None:
+                give_back()
+            raise
+        if give_back is not None and not attempt.may_have_sent:
+            give_back()
+        return Answer(attempt.answer(), replayed=False)
     # The idempotency store (Powertools idempotency, a DynamoDB client) loads with the first keyed send.
     from gateway.sending.idempotency import explicit_key
 
     key = explicit_key(idempotency_key, source=key_source)
-    return accept_keyed(request, key=key, seconds_left=seconds_left, origin="api")
+    return accept_keyed(request, key=key, seconds_left=seconds_left, origin="api", caller=caller)
 
 
 def accept_keyed(
@@ -50,6 +62,7 @@ def accept_keyed(
     seconds_left: Callable[[], float] | None,
     origin: str,
     message_id: str | None = None,
+    caller: str = names.QUEUE_CALLER,
 ) -> Answer:
     """Schedule or send `request` once under the store key `key` (a caller's, or a queue message's)."""
     from gateway.sending.idempotency import get_idempotent_sender
@@ -62,7 +75,15 @@ def accept_keyed(
         origin=origin,
         message_id=message_id,
         schedule=_scheduler(request, key, origin),
+        reserve=reserve_for(request, caller),
     )
+
+
+def reserve_for(request: SendRequest, caller: str) -> Callable[[], Callable[[], None] | None]:
+    """Counting `request` against the caps just before it is sent (gateway.guard.caps)."""
+    sms = fallback_sms(request)
+    segments = sms["segments"] if sms else None
+    return caps_reserve_for(caller, request.destinations, segments, request.pricecat == 1)
 
 
 def may_be_scheduled(request: SendRequest) -> bool:

@@ -99,6 +99,8 @@ FAILURE_TYPES = (
     "not-found",
     "all-suppressed",
     "destination-not-allowed",
+    "limit-exceeded",
+    "spend-ceiling-reached",
     "scheduling-failed",
     "schedule-not-found",
     "schedule-not-cancellable",
@@ -332,3 +334,25 @@ NUMBER_TYPES = (
     "unknown",
 )
 METRIC_POLICY_REFUSALS = "PolicyRefusals"  # dimension: rule (country / number-type)
+
+# Caps (gateway.guard.caps): per caller (an API key; the queue and other sources share one
+# bucket) a daily limit of messages and of worst-case SMS cost, and a stage-wide daily spend
+# ceiling, counted atomically in the usage table. The day is the stage's (STAGE_TIME_ZONE).
+ENV_USAGE_TABLE = "USAGE_TABLE"  # unset: nothing is counted, nothing capped
+USAGE_TABLE_NAME = "viber-gateway-usage"
+USAGE_KEY_ATTRIBUTE = "pk"  # limits#<caller>, usage#<day>#<caller>, usage#<day>#stage
+USAGE_TTL_ATTRIBUTE = "expires_at"
+ENV_DAILY_MESSAGE_LIMIT = "DAILY_MESSAGE_LIMIT"  # per caller, unless its limits item says otherwise
+ENV_DAILY_COST_LIMIT_EUROS = "DAILY_COST_LIMIT_EUROS"
+ENV_DAILY_SPEND_CEILING_EUROS = "DAILY_SPEND_CEILING_EUROS"  # the whole stage
+ENV_STAGE_TIME_ZONE = "STAGE_TIME_ZONE"
+DEFAULT_STAGE_TIME_ZONE = "Europe/Athens"
+QUEUE_CALLER = "queue"  # the bucket of the queue and every other source (SNS, EventBridge, schedules)
+# What an SMS is taken to cost where LiveAll's balance does not say (euros): above every price of
+# its list, so a cap errs on the safe side.
+UNKNOWN_SMS_PRICE_EUROS = "0.10"
+DETAIL_TYPE_SPEND_CEILING_REACHED = "Spend Ceiling Reached"
+METRIC_CAP_REFUSALS = "CapRefusals"  # dimension: rule (messages / cost / spend-ceiling)
+METRIC_MESSAGES_COUNTED = "MessagesCounted"  # dimension: caller
+METRIC_DAY_SPEND = "DaySpendEuros"  # the stage's worst-case spend so far today
+METRIC_SPEND_CEILING_REACHED = "SpendCeilingReached"  # once a day at most: alarmed

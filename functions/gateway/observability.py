@@ -100,12 +100,12 @@ def gauge(name: str, value: float, unit: MetricUnit = SECONDS) -> None:
         pass
 
 
-def count_by(name: str, dimension: str, dimension_value: str) -> None:
+def count_by(name: str, dimension: str, dimension_value: str, value: float = 1) -> None:
     """Emit a metric with a dimension of its own now, leaving the handler's shared metrics alone."""
     with single_metric(
         name=name,
         unit=MetricUnit.Count,
-        value=1,
+        value=value,
         namespace=metrics.namespace,
         default_dimensions={"service": metrics.service},
     ) as metric:

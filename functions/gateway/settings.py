@@ -147,6 +147,20 @@ class Settings(BaseModel):
     allowed_number_types: tuple[str, ...] | None = Field(
         default=None, validation_alias=names.ENV_ALLOWED_NUMBER_TYPES
     )
+    # Caps (gateway.guard.caps): without a usage table nothing is counted.
+    usage_table: str | None = Field(default=None, validation_alias=names.ENV_USAGE_TABLE, min_length=1)
+    daily_message_limit: int | None = Field(
+        default=None, validation_alias=names.ENV_DAILY_MESSAGE_LIMIT, ge=0
+    )
+    daily_cost_limit_euros: float | None = Field(
+        default=None, validation_alias=names.ENV_DAILY_COST_LIMIT_EUROS, ge=0
+    )
+    daily_spend_ceiling_euros: float | None = Field(
+        default=None, validation_alias=names.ENV_DAILY_SPEND_CEILING_EUROS, ge=0
+    )
+    stage_time_zone: str = Field(
+        default=names.DEFAULT_STAGE_TIME_ZONE, validation_alias=names.ENV_STAGE_TIME_ZONE
+    )
     low_balance_euros: float | None = Field(default=None, validation_alias=names.ENV_LOW_BALANCE_EUROS, ge=0)
     # Without a bus, no events are published (the rest works the same).
     event_bus_name: str | None = Field(default=None, validation_alias=names.ENV_EVENT_BUS_NAME, min_length=1)
@@ -216,6 +230,17 @@ class Settings(BaseModel):
             return SendWindow.model_validate(value)
         except ValidationError as error:
             raise ValueError("; ".join(str(e["msg"]) for e in error.errors())) from None
+
+    @field_validator("stage_time_zone")
+    @classmethod
+    def _time_zone(cls, zone: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError("must be an IANA time zone, such as Europe/Athens") from None
+        return zone
 
     @field_validator("provider_base_url")
     @classmethod

@@ -23,6 +23,7 @@ from pydantic import ValidationError
 from gateway import clock, names
 from gateway.failures import Failure, GatewayError, QueueAction, invalid_request
 from gateway.fields import FieldError, SendWindow, describe_errors
+from gateway.guard.caps import reserve_for
 from gateway.observability import count, count_by, logger
 from gateway.schedules.model import (
     Part,
@@ -37,6 +38,7 @@ from gateway.schedules.store import AlreadyExists, CursorError, ScheduleStore
 from gateway.schedules.times import next_opening, zone_of
 from gateway.schedules.triggers import Triggers, TriggerTarget
 from gateway.sending.request import SendRequest
+from gateway.sending.segments import fallback_sms
 from gateway.sending.send import Answer
 from gateway.settings import Settings, get_settings
 
@@ -301,7 +303,12 @@ class Schedules:
         try:
             request = _request_of(schedule, part)
             answer = get_idempotent_sender().send(
-                request, key=key, seconds_left=seconds_left, origin="queue", message_id=key
+                request,
+                key=key,
+                seconds_left=seconds_left,
+                origin="queue",
+                message_id=key,
+                reserve=_counted(request),
             )
         except GatewayError as error:
             if error.failure.info.queue_action is QueueAction.RETRY:
@@ -359,6 +366,13 @@ def _request_of(schedule: Schedule, part: Part) -> SendRequest:
         return SendRequest.model_validate({**document, "destinations": list(part.destinations)})
     except ValidationError as error:  # a rule that changed since it was scheduled
         raise invalid_request(describe_errors(error.errors())) from None
+
+
+def _counted(request: SendRequest) -> Callable[[], Callable[[], None] | None]:
+    """A fired part counts against the caps of the queue's bucket, when it goes (gateway.guard.caps)."""
+    sms = fallback_sms(request)
+    segments = sms["segments"] if sms else None
+    return reserve_for(names.QUEUE_CALLER, request.destinations, segments, request.pricecat == 1)
 
 
 def _part(schedule: Schedule, number: int) -> Part | None:

@@ -128,8 +128,12 @@ class IdempotentSender:
         origin: str = "api",
         message_id: str | None = None,
         schedule: Callable[[], Answer | None] | None = None,
+        reserve: Callable[[], Callable[[], None] | None] | None = None,
     ) -> Answer:
         """Send unless `key` was already used; raises GatewayError as the taxonomy says.
+
+        `reserve`, when given, counts the send against the caps just before it goes (not on a
+        replay) and returns how to give the count back if nothing was sent.
 
         `schedule`, when given, is asked first, under the key: a request it schedules (a 202) is
         kept as that answer, so a retry under the key replays it, whatever time it is by then,
@@ -146,6 +150,7 @@ class IdempotentSender:
                 attempts=attempts,
                 context=context,
                 schedule=schedule,
+                reserve=reserve,
             )
         except IdempotencyValidationError:
             raise GatewayError(
@@ -238,11 +243,20 @@ class IdempotentSender:
         attempts: list[SendAttempt],
         context: SendContext,
         schedule: Callable[[], Answer | None] | None = None,
+        reserve: Callable[[], Callable[[], None] | None] | None = None,
     ) -> dict[str, Any]:
         scheduled = schedule() if schedule is not None else None
         if scheduled is not None:
             return {SCHEDULED: scheduled.body, "schedule_id": scheduled.schedule_id}
-        attempt = self.sender.send(request, seconds_left=seconds_left, context=context)
+        give_back = reserve() if reserve is not None else None
+        try:
+            attempt = self.sender.send(request, seconds_left=seconds_left, context=context)
+        except Exception:
+            if give_back is not None:
+                give_back()
+            raise
+        if give_back is not None and not attempt.may_have_sent:
+            give_back()
         attempts.append(attempt)
         if not attempt.may_have_sent and not attempt.all_suppressed:
             attempt.answer()  # raises the failure: the record is dropped and a retry may send
