@@ -77,6 +77,10 @@ def send_record_now(record: SQSRecord, lambda_context: LambdaContext | None = No
     if _is_trigger(record):
         try:
             return fire_trigger(record, seconds_left)
+        except GatewayError as capped:
+            if capped.retry_after is not None and capped.failure in WAIT_FOR_THE_DAY:
+                _postpone(record, capped.retry_after)  # the part fires when the day turns
+            raise
         finally:
             logger.thread_safe_remove_keys(["correlation_id"])
     try:

@@ -266,3 +266,32 @@ def test_the_spend_ceiling_stops_every_send_and_says_so_once_until_lifted(
     caps.store.lift(day, int(ends.timestamp()) + 86_400)
     assert send_as("key-h", body(GREEK[3], **SMSFB), lambda_context)[0] == 200
     assert len(capped.ledger) == 2
+
+
+def test_a_scheduled_part_over_the_limit_waits_for_the_day_and_sends_nothing(
+    capped: ProviderSandbox, lambda_context: LambdaContext, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from tests.integration.test_schedules import fire, later
+
+    for name, value in (
+        (names.ENV_SCHEDULE_TABLE, names.SCHEDULE_TABLE_NAME),
+        (names.ENV_SCHEDULE_GROUP, aws.schedule_group_name),
+        (names.ENV_SCHEDULE_QUEUE_URL, aws.schedule_queue_url),
+        (names.ENV_SCHEDULE_QUEUE_ARN, aws.schedule_queue_arn),
+        (names.ENV_SCHEDULER_ROLE_ARN, aws.scheduler_role_arn),
+    ):
+        monkeypatch.setenv(name, value)
+    reset_process_caches()
+    # Given a scheduled send of six numbers, and the queue's bucket limited to five a day
+    status, _, made = send_as("key-s", body(*GREEK[:6], send_at=later(hours=1)), lambda_context)
+    assert status == 202, made
+    # When its part fires
+    answer = fire(aws, lambda_context, made["id"])
+    # Then nothing is sent, the trigger goes back (to wait for the day), and the part says why
+    assert answer["batchItemFailures"]
+    assert capped.ledger == []
+    from gateway.schedules.service import get_schedules
+
+    part = get_schedules().get(made["id"])["parts"][0]
+    assert part["state"] == "sending"
+    assert part["problem"]["type"] == PROBLEM + "limit-exceeded"
