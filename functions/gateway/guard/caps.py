@@ -77,9 +77,7 @@ class UsageStore:
         ).get("Item")
         if item is None:
             return None
-        messages = item.get("messages_per_day", {}).get("N")
-        cost = item.get("cost_per_day", {}).get("N")
-        return Limits(int(messages) if messages else None, Decimal(cost) if cost else None)
+        return Limits(_limit(item, "messages_per_day", int), _limit(item, "cost_per_day", Decimal))
 
     def set_limits(self, caller: str, limits: Limits) -> None:
         item: dict[str, Any] = {names.USAGE_KEY_ATTRIBUTE: {"S": f"limits#{caller}"}}
@@ -199,6 +197,22 @@ class UsageStore:
             ConsistentRead=True,
         ).get("Item", {})
         return int(item.get("messages", {}).get("N", "0")), Decimal(item.get("cost", {}).get("N", "0"))
+
+
+def _limit(item: dict[str, Any], name: str, kind: Callable[[str], Any]) -> Any:
+    """One limit of a limits item; one an operator wrote wrong is ignored (the stage's default
+    applies) and logged, never a failed send."""
+    attribute = item.get(name)
+    if attribute is None:
+        return None
+    try:
+        value = kind(attribute["N"])
+        if value < 0:
+            raise ValueError(name)
+    except (KeyError, TypeError, ValueError, ArithmeticError):
+        logger.error("a limits item holds a limit that is not one; ignored", extra={"attribute": name})
+        return None
+    return value
 
 
 class Caps:
