@@ -4,6 +4,7 @@
     python -m bench --smoke              # tiny sizes, seconds (CI)
     python -m bench --only warm-overhead --profile
     python -m bench --only schedules --schedules 2000
+    python -m bench --only caps
 
 A missed target is reported, not an error; exit status 1 means a benchmark broke
 (for example a handler answered non-200), so its figures would mean nothing.
@@ -53,6 +54,11 @@ class Sizes:
     schedules_rounds: int
     schedules_plan_destinations: int
     schedules_process_runs: int
+    caps_one_rounds: int
+    caps_one_sends_per_round: int
+    caps_bulk_destinations: int
+    caps_bulk_rounds: int
+    caps_alone_runs: int
 
 
 FULL = Sizes(
@@ -77,6 +83,11 @@ FULL = Sizes(
     schedules_rounds=200,
     schedules_plan_destinations=10_000,
     schedules_process_runs=3,
+    caps_one_rounds=12,
+    caps_one_sends_per_round=5,
+    caps_bulk_destinations=10_000,
+    caps_bulk_rounds=10,
+    caps_alone_runs=5,
 )
 # Tiny, for CI: every benchmark runs and reports, in seconds. The batch keeps its 10 records
 # (the size SQS hands the function) but runs once.
@@ -100,6 +111,11 @@ SMOKE = Sizes(
     schedules_rounds=5,
     schedules_plan_destinations=200,
     schedules_process_runs=1,
+    caps_one_rounds=2,
+    caps_one_sends_per_round=2,
+    caps_bulk_destinations=200,
+    caps_bulk_rounds=1,
+    caps_alone_runs=2,
 )
 
 
@@ -199,6 +215,21 @@ def _schedules(environment: BenchEnvironment, options: Options) -> BenchmarkResu
     )
 
 
+def _caps(environment: BenchEnvironment, options: Options) -> BenchmarkResult:
+    from bench.caps import run_caps
+
+    sizes = options.sizes
+    return run_caps(
+        environment,
+        one_rounds=sizes.caps_one_rounds,
+        one_sends_per_round=sizes.caps_one_sends_per_round,
+        bulk_destinations=sizes.caps_bulk_destinations,
+        bulk_rounds=sizes.caps_bulk_rounds,
+        alone_runs=sizes.caps_alone_runs,
+        provider_latency=PROVIDER_LATENCY_SECONDS,
+    )
+
+
 BENCHMARKS: dict[str, Callable[[BenchEnvironment, Options], BenchmarkResult]] = {
     "cold-start": _cold_start,
     "restored": _restored,
@@ -208,6 +239,7 @@ BENCHMARKS: dict[str, Callable[[BenchEnvironment, Options], BenchmarkResult]] = 
     "tracker": _tracker,
     "suppression": _suppression,
     "schedules": _schedules,
+    "caps": _caps,
 }
 
 

@@ -22,7 +22,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Body, Header, Pat
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import StringConstraints
 
-from api_handler import schedule_location
+from api_handler import caller_of, schedule_location
 from gateway import names
 from gateway.account.balance import balance_answer
 from gateway.failures import Failure, GatewayError, invalid_request, record_failure
@@ -134,7 +134,12 @@ def post_messages(
 ) -> Response[Any]:
     # api_handler answers this route itself; the resolver's copy is the description, and the twin
     # the fast path is tested against.
-    answer = accept(request, idempotency_key=idempotency_key, seconds_left=_seconds_left, caller=_caller())
+    answer = accept(
+        request,
+        idempotency_key=idempotency_key,
+        seconds_left=_seconds_left,
+        caller=caller_of(app.current_event.raw_event),
+    )
     response = _json(answer.status, answer.body, replayed=answer.replayed)
     if answer.schedule_id is not None:
         response.headers["Location"] = schedule_location(app.current_event.raw_event, answer.schedule_id)

@@ -33,7 +33,7 @@ def accept(
     """POST /messages: schedule it, or send it now (once per caller's key); GatewayError as the
     taxonomy says."""
     if idempotency_key is None:
-        check_destinations(request.destinations)
+        check_destinations(request.destinations, request.position_of)
         scheduled = _scheduler(request, None, "api")
         answer = scheduled() if scheduled is not None else None
         if answer is not None:
@@ -67,7 +67,7 @@ def accept_keyed(
     """Schedule or send `request` once under the store key `key` (a caller's, or a queue message's)."""
     from gateway.sending.idempotency import get_idempotent_sender
 
-    check_destinations(request.destinations)
+    check_destinations(request.destinations, request.position_of)
     return get_idempotent_sender().send(
         request,
         key=key,

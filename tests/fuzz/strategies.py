@@ -689,3 +689,200 @@ def trigger_event(draw: st.DrawFn) -> dict[str, Any]:
         record["messageAttributes"] = {}
         records.append(record)
     return {"Records": records}
+
+
+# ----- caps and the destination policy -----------------------------------------------------------
+
+# A number where a limits item (limits#<caller>) holds one: what an operator may write with any
+# tool that writes the table (negative, fractional, huge, exponents, digits Python reads but few
+# people would write), and what DynamoDB refuses to store (the test skips those: they cannot be there).
+_limit_number = st.one_of(
+    st.integers(-(10**6), 10**6).map(str),
+    st.decimals(allow_nan=False, allow_infinity=False).map(str),
+    st.sampled_from(
+        [
+            "0",
+            "-0",
+            "1",
+            "2",
+            "0.5",
+            "1.5",
+            "1.0",
+            "0.0001",
+            "0.0379",
+            "0.03789",
+            "-1",
+            "-0.0001",
+            "1E+3",
+            "1e-3",
+            "1E+125",
+            "-1E+125",
+            "1E-130",
+            "9" * 38,
+            "9" * 45,
+            "0." + "0" * 37 + "1",
+            "1_000",
+            "\uff15",  # a fullwidth 5
+            "\u0665",  # an Arabic-Indic 5
+            "00005",
+            "+5",
+            "NaN",
+            "Infinity",
+            "-Infinity",
+            "1e400",
+        ]
+    ),
+)
+_limit_attribute = st.one_of(
+    _limit_number.map(lambda number: {"N": number}),
+    # A string an operator typed where a number belongs ("5", "NaN"); DynamoDB holds valid Unicode only.
+    st.one_of(
+        hostile_text.map(lambda text: text.encode("utf-8", "replace").decode("utf-8")),
+        st.sampled_from(["5", "1000", "NaN", "Infinity", "-1", "1e400", "five"]),
+    ).map(lambda text: {"S": text}),
+    st.sampled_from(
+        [
+            {"BOOL": True},
+            {"BOOL": False},
+            {"NULL": True},
+            {"L": []},
+            {"L": [{"N": "5"}]},
+            {"M": {"N": {"N": "5"}}},
+            {"NS": ["5"]},
+            {"SS": ["5"]},
+            {"B": b"5"},
+        ]
+    ),
+)
+LIMIT_ATTRIBUTES = ("messages_per_day", "cost_per_day")
+# A caller's limits item: either limit, both or neither, an attribute it does not know; or no item.
+limits_item = st.one_of(
+    st.none(),
+    st.fixed_dictionaries(
+        {},
+        optional={
+            "messages_per_day": _limit_attribute,
+            "cost_per_day": _limit_attribute,
+            "messages": _limit_attribute,
+        },
+    ),
+)
+# What API Gateway tells the function of the caller's key (requestContext.identity.apiKeyId): in AWS
+# an id it made; here also what a hand-made event (make run's front, a test, a console invocation)
+# may hold. Names of the usage table's own items, keys of DynamoDB's size limit (2048 bytes) and past it.
+api_key_id = st.one_of(
+    hostile_text,
+    json_scalar,
+    st.sampled_from(
+        [
+            "",
+            " ",
+            "k1a2b3c4d5",
+            "stage",
+            "queue",
+            "api",
+            "#",
+            "x#stage",
+            "limits#k1a2b3c4d5",
+            "usage#2026-12-07#stage",
+            "../x",
+            "k" * 1024,
+            "k" * 2030,
+            "k" * 2100,
+            "\u00e9" * 1100,  # 2,200 bytes in UTF-8
+            "k" * 100_000,
+            "\udfff" * 3,
+        ]
+    ),
+)
+
+
+@st.composite
+def caller_identity_event(draw: st.DrawFn) -> dict[str, Any]:
+    """POST /messages (the sample's valid body) with requestContext.identity's apiKeyId hostile, odd or
+    missing, or identity (or the whole requestContext) missing or not a map."""
+    event = load_event(BODY_ROUTE_EVENTS["/messages"])
+    context = dict(event["requestContext"])
+    identity = dict(context["identity"])
+    shape = draw(
+        st.sampled_from(["key id", "key id", "key id", "no key id", "identity", "no identity", "no context"])
+    )
+    if shape == "key id":
+        identity["apiKeyId"] = draw(api_key_id)
+    elif shape == "no key id":
+        identity.pop("apiKeyId")
+    if shape == "identity":
+        context["identity"] = draw(json_value)
+    elif shape == "no identity":
+        context.pop("identity")
+    else:
+        context["identity"] = identity
+    if shape == "no context":
+        event.pop("requestContext")
+    else:
+        event["requestContext"] = context
+    return event
+
+
+# Numbers of every kind against a policy of Greece and Cyprus, mobiles: allowed, of other countries,
+# other kinds (fixed lines, premium rate, toll free, personal numbers), written every way a caller
+# writes them (the same number twice, in two spellings). Each passes the request's rules.
+POLICY_NUMBERS = [
+    "+30 691 234 5678",  # Greek mobile
+    "306912345678",  # the same number
+    "00306912345678",  # the same number
+    "306987654321",  # Greek mobile
+    "+357 99 123456",  # Cypriot mobile
+    "35799123456",  # the same number
+    "302123456789",  # Greek fixed line
+    "309091234567",  # Greek premium rate
+    "308001234567",  # Greek toll free
+    "35722123456",  # Cypriot fixed line
+    "447400123456",  # UK mobile
+    "447012345678",  # UK personal number
+    "+1 202 555 0123",  # US, fixed line or mobile
+    "393123456789",  # Italian mobile
+    "4915112345678",  # German mobile
+]
+# Numbers the request's rules refuse before the policy is asked (the whole send is invalid).
+BROKEN_NUMBERS = ["306912345", "30691234567890", "999123456789", "3" * 15, "+", "0030"]
+_generated_mobile = st.one_of(
+    st.integers(0, 10**8 - 1).map(lambda n: f"3069{n:08d}"),
+    st.integers(0, 10**6 - 1).map(lambda n: f"3579{n % 6 + 4}{n:06d}"[:11]),
+)
+_listed_number = st.sampled_from(POLICY_NUMBERS)
+_policy_number = st.one_of(_listed_number, _listed_number, _generated_mobile)
+policy_destinations = st.one_of(
+    # Lists of numbers the rules accept: sent, or refused by the policy
+    st.lists(_policy_number, min_size=1, max_size=8),
+    st.lists(_policy_number, min_size=1, max_size=8),
+    st.lists(st.sampled_from(POLICY_NUMBERS), min_size=20, max_size=120),
+    # Lists with a broken number or hostile text among them, or not lists at all
+    st.lists(
+        st.one_of(
+            _policy_number,
+            st.sampled_from(BROKEN_NUMBERS),
+            st.text("0123456789", min_size=8, max_size=15),
+            st.text("+0123456789 -", max_size=18),
+            hostile_text,
+        ),
+        min_size=1,
+        max_size=6,
+    ),
+    json_value,
+)
+
+
+@st.composite
+def policy_send_event(draw: st.DrawFn) -> dict[str, Any]:
+    """POST /messages of the valid body with hostile destinations (sometimes under an Idempotency-Key:
+    the keyed path checks the policy too)."""
+    event = load_event(BODY_ROUTE_EVENTS["/messages"])
+    destinations = draw(policy_destinations)
+    body = {**copy.deepcopy(VALID_BODY), "destinations": destinations}
+    event["body"] = json.dumps(body)
+    if draw(st.integers(0, 3)) == 0:
+        key = f"policy-{draw(st.uuids())}"
+        event["headers"]["Idempotency-Key"] = key
+        event["multiValueHeaders"]["Idempotency-Key"] = [key]
+    return event

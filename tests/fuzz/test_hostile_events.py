@@ -11,30 +11,41 @@ or parked with its reason and a log line.
 
 from __future__ import annotations
 
+import itertools
 import json
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo
 
 import boto3
 import jsonschema
+import phonenumbers
 import pytest
 from botocore.exceptions import ClientError
-from hypothesis import HealthCheck, example, given, note, settings
+from hypothesis import HealthCheck, example, given, note, reject, settings
 
 from gateway import names
+from gateway.phone import normalise
 from gateway.sending.request import SendRequest
 from local.emulator import Resources
 from sandbox import ProviderSandbox
+from sandbox.prices import price_for_destination
 from tests.conftest import TEST_TOKEN, load_event, log_records, make_lambda_context, reset_process_caches
 from tests.fuzz.oracle import forwarding_problems
 from tests.fuzz.strategies import (
     KNOWN_CURSOR,
     KNOWN_SCHEDULE,
+    LIMIT_ATTRIBUTES,
+    VALID_BODY,
     api_event,
+    caller_identity_event,
     encoded_cursor,
+    limits_item,
+    policy_send_event,
     scheduled_send_event,
     schedules_event,
     sqs_event,
@@ -537,3 +548,240 @@ def test_any_record_on_the_trigger_queue_sends_nothing_and_is_skipped_or_retried
     assert {item["itemIdentifier"] for item in answer["batchItemFailures"]} <= identifiers
     assert scheduling.provider.ledger[sent_before:] == []
     assert _parked(queues["dead_letter"]) == []
+
+
+# ----- caps and the destination policy ------------------------------------------------------------
+
+PROBLEM = "urn:viber-gateway:problem:"
+# Defaults of the stage (the context's): what applies where a caller's own limit does not.
+DEFAULT_MESSAGES_PER_DAY = 1_000_000
+SPEND_CEILING_EUROS = 1_000_000
+_callers = itertools.count()
+
+
+@pytest.fixture
+def capped(gateway_env: ProviderSandbox, aws: Resources, monkeypatch: pytest.MonkeyPatch) -> ProviderSandbox:
+    """The functions with caps on (moto's usage table, as the stack makes it): a high daily limit of
+    messages per caller, no default cost limit, a high spend ceiling."""
+    dynamodb = boto3.client("dynamodb")
+    if names.USAGE_TABLE_NAME not in dynamodb.list_tables()["TableNames"]:
+        from local.emulator import create_usage_table
+
+        create_usage_table(dynamodb)
+    monkeypatch.setenv(names.ENV_USAGE_TABLE, names.USAGE_TABLE_NAME)
+    monkeypatch.setenv(names.ENV_DAILY_MESSAGE_LIMIT, str(DEFAULT_MESSAGES_PER_DAY))
+    monkeypatch.setenv(names.ENV_DAILY_SPEND_CEILING_EUROS, str(SPEND_CEILING_EUROS))
+    reset_process_caches()
+    return gateway_env
+
+
+def _number(attribute: Any) -> Decimal | None:
+    """What a limits item's attribute says as a number, if it is one DynamoDB holds (N), else None."""
+    if not isinstance(attribute, dict) or set(attribute) != {"N"}:
+        return None
+    try:
+        value = Decimal(attribute["N"])
+    except ArithmeticError:
+        return None
+    return value if value.is_finite() else None
+
+
+def _stored(item: dict[str, Any]) -> bool:
+    """Put the limits item; False where DynamoDB (moto) refuses to hold it, so no table can have it."""
+    try:
+        boto3.client("dynamodb").put_item(TableName=names.USAGE_TABLE_NAME, Item=item)
+    except ClientError as error:
+        if error.response["Error"]["Code"] == "ValidationException":
+            return False
+        raise
+    return True
+
+
+@FUZZ_SETTINGS
+@example(limits={"messages_per_day": {"N": "1.5"}})
+@example(limits={"messages_per_day": {"N": "-1"}, "cost_per_day": {"N": "-0.5"}})
+@example(limits={"messages_per_day": {"S": "5"}, "cost_per_day": {"BOOL": True}})
+@example(limits={"messages_per_day": {"N": "9" * 45}, "cost_per_day": {"N": "1E+125"}})
+@example(limits={"messages_per_day": {"N": "0"}})
+@example(limits={"cost_per_day": {"N": "0.0001"}})
+@given(limits=limits_item)
+def test_a_hostile_limits_item_applies_or_is_ignored_and_logged_never_a_500(
+    capped: ProviderSandbox, captured_logs: Any, limits: dict[str, Any] | None
+) -> None:
+    # Given a caller whose limits item (limits#<caller>) an operator wrote with anything in it
+    caller = f"fuzz-limits-{next(_callers)}"
+    # (API Gateway's key ids are letters and digits; the caps count a key as key:<id>)
+    if limits is not None and not _stored(
+        {names.USAGE_KEY_ATTRIBUTE: {"S": f"limits#key:{caller}"}, **limits}
+    ):
+        reject()
+    note(f"limits#key:{caller}: {limits!r}")
+    captured_logs.truncate(0)
+    captured_logs.seek(0)
+    sent_before = len(capped.ledger)
+
+    # When the caller sends one Greek mobile, with an SMS fallback (its worst case costs one SMS)
+    event = load_event("api-post-im.json")
+    event["body"] = json.dumps(VALID_BODY)
+    event["requestContext"]["identity"]["apiKeyId"] = caller
+    answer = _api(event)
+
+    # Then it is sent or refused by a limit, never a 500
+    status = answer["statusCode"]
+    assert status in (200, 429), answer["body"][:500]
+    document = json.loads(answer["body"])
+    errors = [
+        json.dumps(record)
+        for record in log_records(captured_logs)
+        if str(record.get("level")).upper() in ("ERROR", "CRITICAL")
+    ]
+    logged = {name for name in LIMIT_ATTRIBUTES if any(name in line for line in errors)}
+    present = {name: (limits or {}).get(name) for name in LIMIT_ATTRIBUTES if name in (limits or {})}
+    price = price_for_destination("306912345678").for_category(0)
+    needs = {"messages_per_day": Decimal(1), "cost_per_day": price}
+    sent = capped.ledger[sent_before:]
+    if status == 200:
+        # And each limit the item holds either let the send go, or was ignored with an error logged
+        assert len(sent) == 1
+        for name, attribute in present.items():
+            value = _number(attribute)
+            assert name in logged or (value is not None and value >= needs[name]), (name, attribute, errors)
+    else:
+        # And a refusal names the limit the item holds, which the send would pass; nothing was sent
+        assert sent == []
+        assert document["type"] == PROBLEM + "limit-exceeded", document
+        name = f"{document['limit']['rule']}_per_day"
+        value = _number(present.get(name))
+        assert name not in logged, (document, limits, errors)
+        assert value is not None, (document, limits)
+        assert value < needs[name], (document, limits)
+        assert document["limit"]["per_day"] == pytest.approx(float(value)), (document, limits)
+        assert 0 < int(_headers(answer)["retry-after"]) <= 25 * 60 * 60
+
+
+def _with_key_id(key_id: Any) -> dict[str, Any]:
+    event = load_event("api-post-im.json")
+    event["requestContext"]["identity"]["apiKeyId"] = key_id
+    return event
+
+
+@FUZZ_SETTINGS
+# Found by the strategies below, kept so that every run tries them (see the report of each).
+@example(event=_with_key_id("k" * 2100))  # DynamoDB: ValidationException, the key passes 2048 bytes
+@example(event=_with_key_id("a\udfffb"))  # UnicodeEncodeError
+@given(event=caller_identity_event())
+def test_any_api_key_id_gets_a_documented_answer_with_caps_on(
+    capped: ProviderSandbox, event: dict[str, Any]
+) -> None:
+    identity = (event.get("requestContext") or {}).get("identity")
+    key_id = identity.get("apiKeyId", "<missing>") if isinstance(identity, dict) else "<no identity map>"
+    note(f"identity {identity!r:.300}, apiKeyId {key_id!r:.300}")
+    sent_before = len(capped.ledger)
+
+    # When a send comes with a hostile, odd or missing key id (who the caps count it against)
+    answer = _api(event)
+
+    # Then it gets a documented answer, never a 500; one refused sent nothing
+    status = answer["statusCode"]
+    assert status < 500, answer["body"][:500]
+    assert status in _documented_statuses("/messages")
+    assert TEST_TOKEN not in answer["body"]
+    document = json.loads(answer["body"])
+    sent = capped.ledger[sent_before:]
+    if status == 200:
+        assert len(sent) == 1
+    else:
+        assert _headers(answer)["content-type"] == "application/problem+json"
+        jsonschema.validate(document, _problem_schema())
+        assert document["status"] == status
+        assert sent == []
+
+
+def test_viber_only_sends_under_a_spend_ceiling_are_sent_every_time(capped: ProviderSandbox) -> None:
+    # Given caps with a spend ceiling, and sends that cost no SMS (Viber only: worst case 0 EUR)
+    answers = [_api(_with_key_id("k1a2b3c4d5")) for _ in range(3)]
+
+    # Then each is sent: the stage's spend, counted unchanged, is no reason to fail (it was a KeyError)
+    assert [answer["statusCode"] for answer in answers] == [200, 200, 200], answers[-1]["body"][:500]
+    assert len(capped.ledger) == 3
+
+
+@pytest.fixture
+def policy(gateway_env: ProviderSandbox, monkeypatch: pytest.MonkeyPatch) -> ProviderSandbox:
+    """The functions with a destination policy: Greece and Cyprus, mobiles (the stack's defaults)."""
+    monkeypatch.setenv(names.ENV_ALLOWED_COUNTRIES, "GR,CY")
+    monkeypatch.setenv(names.ENV_ALLOWED_NUMBER_TYPES, ",".join(names.DEFAULT_ALLOWED_NUMBER_TYPES))
+    reset_process_caches()
+    return gateway_env
+
+
+def _allowed(digits: str) -> bool:
+    """Whether a number (digits only, as sent) is a Greek or Cypriot mobile, by phonenumbers alone."""
+    try:
+        number = phonenumbers.parse("+" + digits)
+    except phonenumbers.NumberParseException:
+        return False
+    kind = phonenumbers.number_type(number)
+    mobile = kind in (phonenumbers.PhoneNumberType.MOBILE, phonenumbers.PhoneNumberType.FIXED_LINE_OR_MOBILE)
+    return phonenumbers.region_code_for_number(number) in ("GR", "CY") and mobile
+
+
+_QUOTED = re.compile(r"'([^']*)'")
+
+
+def _send_to(*destinations: str) -> dict[str, Any]:
+    event = load_event("api-post-im.json")
+    event["body"] = json.dumps({**VALID_BODY, "destinations": list(destinations)})
+    return event
+
+
+@FUZZ_SETTINGS
+# A number given twice (in one spelling or two) before a refused one: the refused one's own index.
+@example(event=_send_to("306912345678", "306912345678", "447400123456"))
+@example(event=_send_to("+30 691 234 5678", "306912345678", "302123456789", "447400123456"))
+@given(event=policy_send_event())
+def test_any_destinations_against_a_policy_get_a_documented_answer_naming_each_refused_field(
+    policy: ProviderSandbox, event: dict[str, Any]
+) -> None:
+    destinations = json.loads(event["body"])["destinations"]
+    note(f"destinations {destinations!r:.1000}")
+    sent_before = len(policy.ledger)
+
+    # When a send's destinations are checked against a policy of Greece and Cyprus, mobiles
+    answer = _api(event)
+
+    # Then the answer is documented, never a 500
+    status = answer["statusCode"]
+    assert status < 500, answer["body"][:500]
+    assert status in _documented_statuses("/messages")
+    document = json.loads(answer["body"])
+    sent = policy.ledger[sent_before:]
+    if status == 200:
+        # And only numbers the policy allows were sent
+        if _headers(answer).get("idempotent-replayed") == "true":
+            return
+        [entry] = sent
+        assert all(_allowed(number) for number in entry.payload["destinations"]), entry.payload
+        return
+    assert sent == []
+    jsonschema.validate(document, _problem_schema())
+    if document["type"] != PROBLEM + "destination-not-allowed":
+        return
+    # And a refusal names each refused number by its own field: destinations[i] of the caller's list
+    assert status == 422
+    fields = [error["field"] for error in document["errors"]]
+    assert len(set(fields)) == len(fields), fields
+    for error in document["errors"]:
+        found = re.fullmatch(r"destinations\[(\d+)\]", error["field"])
+        assert found is not None, error
+        index = int(found.group(1))
+        assert index < len(destinations), (error, destinations)
+        quoted = _QUOTED.search(error["message"])
+        assert quoted is not None, error
+        # The number the message quotes is the one the caller wrote at that index
+        assert normalise(destinations[index]) == quoted.group(1), (error, destinations)
+        assert not _allowed(quoted.group(1)), error
+    # And every number outside the policy is named (under one of its spellings at least)
+    named = {normalise(destinations[int(re.findall(r"\d+", field)[0])]) for field in fields}
+    outside = {number for number in map(normalise, destinations) if not _allowed(number)}
+    assert named == outside, (fields, destinations)

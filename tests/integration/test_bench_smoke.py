@@ -20,6 +20,7 @@ BENCHMARKS = {
     "tracker",
     "suppression",
     "schedules",
+    "caps",
 }
 # The restored first request's figures (names without their "(median of N)").
 RESTORED_FIGURES = {

@@ -104,7 +104,7 @@ def test_a_keys_own_limit_in_the_table_beats_the_stage_default_without_a_redeplo
 ) -> None:
     boto3.client("dynamodb").put_item(
         TableName=usage_table,
-        Item={names.USAGE_KEY_ATTRIBUTE: {"S": "limits#key-small"}, "messages_per_day": {"N": "2"}},
+        Item={names.USAGE_KEY_ATTRIBUTE: {"S": "limits#key:key-small"}, "messages_per_day": {"N": "2"}},
     )
     assert send_as("key-small", body(GREEK[0]), lambda_context)[0] == 200
     assert send_as("key-small", body(GREEK[1]), lambda_context)[0] == 200

@@ -141,11 +141,11 @@ class UsageStore:
                     ":ceiling": {"N": str(ceiling)},
                     ":room": {"N": str(ceiling - cost)},
                 },
-                ReturnValues="UPDATED_NEW",
+                ReturnValues="ALL_NEW",
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             raise CapReached("spend-ceiling") from None
-        return Decimal(answer["Attributes"]["spend"]["N"])
+        return Decimal(answer.get("Attributes", {}).get("spend", {}).get("N", "0"))
 
     def give_back(self, reservation: Reservation, expires_at: int) -> None:
         values = {

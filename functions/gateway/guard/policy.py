@@ -8,7 +8,7 @@ rule it breaks (context keys allowedCountries and allowedNumberTypes).
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
 
@@ -123,8 +123,11 @@ def get_policy() -> DestinationPolicy | None:
     )
 
 
-def check_destinations(destinations: list[str]) -> None:
-    """Refuse (destination-not-allowed, before anything is sent) numbers outside the stage's policy."""
+def check_destinations(
+    destinations: list[str], position_of: Callable[[int], int] = lambda index: index
+) -> None:
+    """Refuse (destination-not-allowed, before anything is sent) numbers outside the stage's policy;
+    `position_of` gives where each was in the request as sent, for the errors' field names."""
     policy = get_policy()
     if policy is None:
         return
@@ -142,5 +145,5 @@ def check_destinations(destinations: list[str]) -> None:
         Failure.DESTINATION_NOT_ALLOWED,
         f"{len(refusals)} {many} outside this stage's policy; nothing was sent. errors names each and "
         "the rule it breaks.",
-        errors=[refusal.field_error(index, policy) for index, refusal in refusals],
+        errors=[refusal.field_error(position_of(index), policy) for index, refusal in refusals],
     )

@@ -150,6 +150,7 @@ class SendRequest(BaseModel):
     )
 
     _duplicates_removed: int = PrivateAttr(default=0)
+    _positions: list[int] = PrivateAttr(default_factory=list)
 
     @field_validator("senderid")
     @classmethod
@@ -189,10 +190,17 @@ class SendRequest(BaseModel):
 
     @model_validator(mode="after")
     def _drop_duplicate_destinations(self) -> SendRequest:
-        unique = list(dict.fromkeys(self.destinations))
-        self._duplicates_removed = len(self.destinations) - len(unique)
-        self.destinations = unique
+        first: dict[str, int] = {}
+        for position, destination in enumerate(self.destinations):
+            first.setdefault(destination, position)
+        self._duplicates_removed = len(self.destinations) - len(first)
+        self._positions = list(first.values())
+        self.destinations = list(first)
         return self
+
+    def position_of(self, index: int) -> int:
+        """Where the destination now at `index` was in the request as sent (before duplicates left)."""
+        return self._positions[index] if index < len(self._positions) else index
 
     @property
     def duplicates_removed(self) -> int:
