@@ -10,9 +10,11 @@ accepts. Standard library only, so it can be tested without synthesizing.
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
@@ -55,6 +57,10 @@ KEY_SNAP_START = "snapStart"
 KEY_AUTO_SUPPRESS_AFTER_FAILURES = "autoSuppressAfterFailures"
 KEY_ALLOWED_COUNTRIES = "allowedCountries"
 KEY_ALLOWED_NUMBER_TYPES = "allowedNumberTypes"
+KEY_DAILY_MESSAGE_LIMIT = "dailyMessageLimit"
+KEY_DAILY_COST_LIMIT_EUROS = "dailyCostLimitEuros"
+KEY_DAILY_SPEND_CEILING_EUROS = "dailySpendCeilingEuros"
+KEY_STAGE_TIME_ZONE = "stageTimeZone"
 KEY_SCHEDULE_HORIZON_DAYS = "scheduleHorizonDays"
 KEY_SEND_WINDOW = "sendWindow"
 KEY_SNS_SOURCES = "snsSources"
@@ -81,6 +87,10 @@ CONTEXT_KEYS = (
     KEY_AUTO_SUPPRESS_AFTER_FAILURES,
     KEY_ALLOWED_COUNTRIES,
     KEY_ALLOWED_NUMBER_TYPES,
+    KEY_DAILY_MESSAGE_LIMIT,
+    KEY_DAILY_COST_LIMIT_EUROS,
+    KEY_DAILY_SPEND_CEILING_EUROS,
+    KEY_STAGE_TIME_ZONE,
     KEY_SCHEDULE_HORIZON_DAYS,
     KEY_SEND_WINDOW,
     KEY_SNS_SOURCES,
@@ -145,6 +155,20 @@ WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 SEND_WINDOW_KEYS = ("from", "to", "days")
 _TIME_OF_DAY_PATTERN = re.compile(r"^(?:[01]\d|2[0-3]):[0-5]\d$")
 _NO_WINDOW_STRINGS = ("none",)
+
+# Caps (gateway.guard.caps): each caller's daily limits (messages, worst-case SMS cost in euros)
+# and the stage's daily spend ceiling (euros), counted per day of the stage's time zone. None of
+# them is set by default: a stage caps nothing until told (README: Guarding the account). A
+# ceiling stops every send of the stage for the rest of the day, and the cost it counts is the
+# worst case (every destination falling back to SMS), so any default would be a figure about
+# nobody's traffic: too low, it stops a shop's legitimate sends on the day of the deploy; too
+# high, it guards nothing. Give it from your own traffic (a few days of worst-case spend).
+_NO_CAP_STRINGS = ("none", "off")
+MAX_DAILY_MESSAGE_LIMIT = 1_000_000_000  # beyond any stage's reach: a typo, not a choice
+MAX_DAILY_EUROS = 1_000_000.0
+# IANA zone names: Area/Location (Europe/Athens, America/Argentina/Buenos_Aires) or a single name
+# (UTC, EST5EDT, Etc/GMT-2). The name is then looked up in the time zone database (zoneinfo).
+_TIME_ZONE_PATTERN = re.compile(r"^[A-Z][A-Za-z0-9_+-]{0,29}(?:/[A-Za-z0-9][A-Za-z0-9_+-]{0,29}){0,2}$")
 
 # Event source mappings accept a maximum concurrency between 2 and 1000.
 MIN_QUEUE_MAX_CONCURRENCY = 2
@@ -344,6 +368,13 @@ class GatewayConfig:
     # The destination policy (gateway.guard.policy): ISO 3166 codes or ("*",), and kinds of number.
     allowed_countries: tuple[str, ...] = names.DEFAULT_ALLOWED_COUNTRIES
     allowed_number_types: tuple[str, ...] = names.DEFAULT_ALLOWED_NUMBER_TYPES
+    # Caps (gateway.guard.caps), None: no such cap. Per caller (an API key's id; the queue and
+    # other sources share one bucket) unless the caller's limits item in the usage table says
+    # otherwise; the ceiling is the stage's, across callers. Days are the stage's time zone's.
+    daily_message_limit: int | None = None
+    daily_cost_limit_euros: float | None = None
+    daily_spend_ceiling_euros: float | None = None
+    stage_time_zone: str = names.DEFAULT_STAGE_TIME_ZONE
     # How many days ahead send_at may be (the functions refuse later ones).
     schedule_horizon_days: int = names.DEFAULT_SCHEDULE_HORIZON_DAYS
     # The stage's default send window; None: sends go out at once unless a request gives a window.
@@ -437,6 +468,16 @@ class GatewayConfig:
             allowed_number_types=_parse(
                 context, KEY_ALLOWED_NUMBER_TYPES, defaults.allowed_number_types, _allowed_number_types
             ),
+            daily_message_limit=_parse(
+                context, KEY_DAILY_MESSAGE_LIMIT, defaults.daily_message_limit, _daily_message_limit
+            ),
+            daily_cost_limit_euros=_parse(
+                context, KEY_DAILY_COST_LIMIT_EUROS, defaults.daily_cost_limit_euros, _daily_cost_limit
+            ),
+            daily_spend_ceiling_euros=_parse(
+                context, KEY_DAILY_SPEND_CEILING_EUROS, defaults.daily_spend_ceiling_euros, _spend_ceiling
+            ),
+            stage_time_zone=_parse(context, KEY_STAGE_TIME_ZONE, defaults.stage_time_zone, _time_zone),
             sns_sources=_parse(context, KEY_SNS_SOURCES, defaults.sns_sources, _sns_sources),
             event_sources=_parse(context, KEY_EVENT_SOURCES, defaults.event_sources, _event_sources),
             webhooks=_parse(context, KEY_WEBHOOKS, defaults.webhooks, _webhooks, echo=False),
@@ -626,6 +667,79 @@ def _horizon_days(raw: Any) -> int:
             f"expected an integer from 1 to {names.MAX_SCHEDULE_HORIZON_DAYS} (days ahead a send_at may be)"
         )
     return value
+
+
+def _no_cap(raw: Any) -> bool:
+    return isinstance(raw, str) and raw.strip().lower() in _NO_CAP_STRINGS
+
+
+def _daily_message_limit(raw: Any) -> int | None:
+    if _no_cap(raw):
+        return None
+    form = (
+        f"expected an integer from 0 to {MAX_DAILY_MESSAGE_LIMIT:,} (messages a caller may send a day; "
+        "0: none unless its limits item allows some), or none (no limit)"
+    )
+    try:
+        value = _integer(raw)
+    except (TypeError, ValueError):
+        raise ValueError(form) from None
+    if not 0 <= value <= MAX_DAILY_MESSAGE_LIMIT:
+        raise ValueError(form)
+    return value
+
+
+def _euros(raw: Any, form: str, *, zero_allowed: bool) -> float | None:
+    if _no_cap(raw):
+        return None
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+        raise ValueError(form)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ValueError(form) from None
+    low_enough = value <= MAX_DAILY_EUROS
+    high_enough = value >= 0 if zero_allowed else value > 0
+    if not (math.isfinite(value) and low_enough and high_enough):
+        raise ValueError(form)
+    return value
+
+
+def _daily_cost_limit(raw: Any) -> float | None:
+    return _euros(
+        raw,
+        f"expected euros from 0 to {MAX_DAILY_EUROS:,.0f} (the worst-case SMS cost a caller may send a "
+        "day: every destination falling back to SMS), or none (no limit)",
+        zero_allowed=True,
+    )
+
+
+def _spend_ceiling(raw: Any) -> float | None:
+    return _euros(
+        raw,
+        f"expected euros greater than 0 and at most {MAX_DAILY_EUROS:,.0f} (the stage's worst-case SMS "
+        "spend a day, across callers, after which sends stop until midnight), or none (no ceiling)",
+        zero_allowed=False,
+    )
+
+
+def _time_zone(raw: Any) -> str:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    value = str(raw).strip() if isinstance(raw, str) else raw
+    form = "expected an IANA time zone name such as Europe/Athens, Europe/Nicosia or UTC"
+    if not isinstance(value, str) or not _TIME_ZONE_PATTERN.match(value):
+        raise ValueError(form)
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError, OSError):
+        raise ValueError(f"{form}: no such zone in the time zone database") from None
+    return value
+
+
+def euros_text(value: float) -> str:
+    """Euros as the functions read them from the environment: plain decimals, never an exponent."""
+    return format(Decimal(repr(value)).normalize(), "f")
 
 
 _SEND_WINDOW_FORM = (

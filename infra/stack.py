@@ -16,7 +16,7 @@ from infra.components.scheduled import ScheduledWork
 from infra.components.schedules import ScheduledSends
 from infra.components.secret import ProviderTokenSecret
 from infra.components.sources import MessageSources
-from infra.components.storage import IdempotencyStore, SuppressionTable, TrackingTable
+from infra.components.storage import IdempotencyStore, SuppressionTable, TrackingTable, UsageTable
 from infra.components.webhooks import StatusWebhooks
 from infra.config import GatewayConfig
 
@@ -40,6 +40,7 @@ class ViberGatewayStack(Stack):
         self.idempotency_store = IdempotencyStore(self, "Idempotency", config=config)
         self.tracking_table = TrackingTable(self, "Tracking", config=config)
         self.suppression_table = SuppressionTable(self, "Suppression", config=config)
+        self.usage_table = UsageTable(self, "Usage", config=config)
         self.scheduled_sends = ScheduledSends(self, "ScheduledSends", config=config)
         self.event_bus = EventBus(self, "Events", config=config)
         self.dependency_layer = DependencyLayer(self, "Dependencies", config=config)
@@ -51,6 +52,7 @@ class ViberGatewayStack(Stack):
             tracking_table=self.tracking_table.table,
             tracking_backlog_queue=self.tracking_table.backlog_queue,
             suppression_table=self.suppression_table.table,
+            usage_table=self.usage_table.table,
         )
         # Every function publishes on the stage's bus; the API and queue functions schedule sends.
         self.messages_api = MessagesApi(
@@ -116,6 +118,10 @@ class ViberGatewayStack(Stack):
             "SuppressionTableName": (
                 self.suppression_table.table.table_name,
                 "The suppression list: numbers that must not be messaged",
+            ),
+            "UsageTableName": (
+                self.usage_table.table.table_name,
+                "The caps' counters, and each caller's own limits (item limits#key:<API key id>)",
             ),
             "ScheduleTableName": (
                 self.scheduled_sends.table.table_name,

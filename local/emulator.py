@@ -305,8 +305,8 @@ def provision(
     visibility_timeout: int | None = None,
     with_sink: bool = True,
 ) -> Resources:
-    """Create the token secret, the queues, the idempotency, tracking, suppression and schedules
-    tables, the schedule group and the event bus; and the message queue's other sources (a topic
+    """Create the token secret, the queues, the idempotency, tracking, suppression, schedules and
+    usage tables, the schedule group and the event bus; and the message queue's other sources (a topic
     subscribed to it, a rule on another bus targeting it).
 
     Every name and setting comes from gateway.names, as in the stack. `client` makes a boto3
@@ -351,6 +351,7 @@ def provision(
     create_tracking_table(dynamodb)
     create_suppression_table(dynamodb)
     create_schedule_table(dynamodb)
+    create_usage_table(dynamodb)
     # Without the group, moto's create_schedule fails with a 500 (a KeyError), not AWS's 404.
     client("scheduler").create_schedule_group(Name=names.SCHEDULE_GROUP_NAME)
     events = client("events")
@@ -521,6 +522,22 @@ def create_schedule_table(dynamodb: Any) -> None:
     dynamodb.update_time_to_live(
         TableName=names.SCHEDULE_TABLE_NAME,
         TimeToLiveSpecification={"Enabled": True, "AttributeName": names.SCHEDULE_TTL_ATTRIBUTE},
+    )
+
+
+def create_usage_table(dynamodb: Any) -> None:
+    """The caps' usage table: keyed by `pk` alone, no index, day items expiring on TTL, as the stack's."""
+    from gateway import names
+
+    dynamodb.create_table(
+        TableName=names.USAGE_TABLE_NAME,
+        KeySchema=[{"AttributeName": names.USAGE_KEY_ATTRIBUTE, "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": names.USAGE_KEY_ATTRIBUTE, "AttributeType": "S"}],
+        BillingMode="PAY_PER_REQUEST",
+    )
+    dynamodb.update_time_to_live(
+        TableName=names.USAGE_TABLE_NAME,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": names.USAGE_TTL_ATTRIBUTE},
     )
 
 

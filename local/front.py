@@ -16,6 +16,7 @@ local only: Swagger UI from the installed Powertools package, with no CDN.
 from __future__ import annotations
 
 import base64
+import hashlib
 import hmac
 import json
 import logging
@@ -23,6 +24,7 @@ import re
 import threading
 import time
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -109,6 +111,7 @@ DOCS_PATH: Final = "/docs"
 RECONCILE_PATH: Final = "/_local/reconcile"
 STAGE: Final = "local"
 API_ID: Final = "local"
+KEY_ID_LENGTH: Final = 10  # API Gateway's key ids: ten lowercase letters and digits
 MAX_BODY_BYTES: Final = 10 * 1024 * 1024  # API Gateway's payload limit
 # An idle keep-alive connection is closed after this long, so it cannot pin a thread.
 IDLE_TIMEOUT_SECONDS: Final = 30.0
@@ -119,6 +122,16 @@ HTML_TYPE: Final = "text/html; charset=utf-8"
 HOP_BY_HOP_HEADERS: Final = frozenset({"content-length", "transfer-encoding", "connection"})
 # A method is any token (RFC 9110, 9.1): API Gateway answers the ones no resource has with its 403.
 METHOD_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+
+
+def key_id_for(api_key: str) -> str:
+    """The id API Gateway would tell the function for this key (requestContext.identity.apiKeyId).
+
+    A key's id is not its value: the caps count a caller's sends under it (usage#<day>#key:<id>)
+    and read its own limits from limits#key:<id>. Derived from the value, so a key has the same id every
+    time make run is started with it, as a deployed key keeps its id.
+    """
+    return hashlib.sha256(api_key.encode("utf-8")).hexdigest()[:KEY_ID_LENGTH]
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,8 +189,12 @@ def proxy_event(
     protocol: str,
     request_id: str,
     api_key: str | None,
+    api_key_id: str | None = None,
 ) -> dict[str, Any]:
-    """A REST API (v1) proxy integration event, as API Gateway sends it to the function."""
+    """A REST API (v1) proxy integration event, as API Gateway sends it to the function.
+
+    `api_key_id` is the key's id (default: the one `key_id_for` gives the key).
+    """
     url = urlsplit(target)
     single_headers: dict[str, str] = {}
     multi_headers: dict[str, list[str]] = {}
@@ -219,7 +236,7 @@ def proxy_event(
                 "sourceIp": source_ip,
                 "userAgent": single_headers.get("User-Agent"),
                 "apiKey": api_key,
-                "apiKeyId": API_ID if api_key else None,
+                "apiKeyId": (api_key_id or key_id_for(api_key)) if api_key else None,
             },
             "domainName": domain,
             "apiId": API_ID,
@@ -314,10 +331,11 @@ class _FrontHandler(BaseHTTPRequestHandler):
         route = next((r for r in ROUTES if (r.method, r.resource) == (self.command, resource)), None)
         if route is None:
             raise Refused(MISSING_AUTHENTICATION_TOKEN)
-        api_key = None
+        api_key = key_id = None
         if route.keyed:
             api_key = self.headers.get(API_KEY_HEADER)  # header names are case-insensitive here
-            if api_key is None or not hmac.compare_digest(api_key.encode(), self.server.api_key.encode()):
+            key_id = None if api_key is None else self.server.key_id_of(api_key)
+            if key_id is None:
                 raise Refused(FORBIDDEN)
         event = proxy_event(
             method=self.command,
@@ -330,6 +348,7 @@ class _FrontHandler(BaseHTTPRequestHandler):
             protocol=self.request_version,
             request_id=request_id,
             api_key=api_key,
+            api_key_id=key_id,
         )
         try:
             status, headers, payload = proxy_answer(self.server.functions.invoke_api(event))
@@ -391,9 +410,18 @@ class FrontServer(LoopbackServer):
     block_on_close = True
 
     def __init__(
-        self, address: tuple[str, int], *, api_key: str, functions: FunctionHost, log: logging.Logger
+        self,
+        address: tuple[str, int],
+        *,
+        api_key: str,
+        functions: FunctionHost,
+        log: logging.Logger,
+        more_api_keys: Sequence[str] = (),
     ) -> None:
+        """`api_key` and `more_api_keys` are the keys of the usage plan: each a caller of its own."""
         self.api_key = api_key
+        # {value: id}: as API Gateway tells the function which key called, by its id.
+        self.api_keys = {key: key_id_for(key) for key in (api_key, *more_api_keys)}
         self.functions = functions
         self.log = log
         # Made once, as the deployed API's MOCK template is made at synthesis: serving it never
@@ -403,6 +431,14 @@ class FrontServer(LoopbackServer):
         self._docs_page: str | None = None
         self._thread: threading.Thread | None = None
         super().__init__(address, _FrontHandler)
+
+    def key_id_of(self, given: str) -> str | None:
+        """The id of the key `given` is, or None if it is none of them (compared in constant time)."""
+        found = None
+        for key, key_id in self.api_keys.items():
+            if hmac.compare_digest(given.encode(), key.encode()):
+                found = key_id
+        return found
 
     @property
     def url(self) -> str:

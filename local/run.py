@@ -20,6 +20,14 @@ The message queue also takes messages from an SNS topic (raw delivery off) and
 from a rule on the `orders` bus (source local.orders), as a stage's snsSources
 and eventSources do: the banner shows them.
 
+The destination policy is the stack's default (numbers of GR and CY, mobiles)
+unless --allowed-countries / --allowed-number-types say otherwise. Sends are
+counted in the usage table per API key (--api-key, repeatable: each key a
+caller of its own) and for the queue; --daily-message-limit,
+--daily-cost-limit and --spend-ceiling cap them as the context keys
+dailyMessageLimit, dailyCostLimitEuros and dailySpendCeilingEuros do, per day
+of --stage-time-zone (default Europe/Athens).
+
 Set LIVEALL_BASE_URL and LIVEALL_TOKEN to send through the real provider
 instead of the sandbox: real messages, real money.
 """
@@ -107,6 +115,101 @@ class RunningService:
     source_topic_arn: str = ""
     source_bus_name: str = ""
     source_event_source: str = ""
+    # Every key of the "usage plan" with its id (the first is api_key), and the guard's settings.
+    api_keys: tuple[tuple[str, str], ...] = ()
+    guard: Guard | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Guard:
+    """The destination policy and the caps, as the stack's context keys set them (infra.config)."""
+
+    allowed_countries: tuple[str, ...] = names.DEFAULT_ALLOWED_COUNTRIES
+    allowed_number_types: tuple[str, ...] = names.DEFAULT_ALLOWED_NUMBER_TYPES
+    daily_message_limit: int | None = None
+    daily_cost_limit_euros: float | None = None
+    daily_spend_ceiling_euros: float | None = None
+    stage_time_zone: str = names.DEFAULT_STAGE_TIME_ZONE
+
+    def environment(self) -> dict[str, str]:
+        """The functions' variables, as the stack writes them (infra.components.function)."""
+        from infra.config import euros_text
+
+        environment = {
+            names.ENV_ALLOWED_COUNTRIES: ",".join(self.allowed_countries),
+            names.ENV_ALLOWED_NUMBER_TYPES: ",".join(self.allowed_number_types),
+            names.ENV_USAGE_TABLE: names.USAGE_TABLE_NAME,
+            names.ENV_STAGE_TIME_ZONE: self.stage_time_zone,
+        }
+        if self.daily_message_limit is not None:
+            environment[names.ENV_DAILY_MESSAGE_LIMIT] = str(self.daily_message_limit)
+        if self.daily_cost_limit_euros is not None:
+            environment[names.ENV_DAILY_COST_LIMIT_EUROS] = euros_text(self.daily_cost_limit_euros)
+        if self.daily_spend_ceiling_euros is not None:
+            environment[names.ENV_DAILY_SPEND_CEILING_EUROS] = euros_text(self.daily_spend_ceiling_euros)
+        return environment
+
+    def lines(self) -> list[str]:
+        """The banner's lines: the policy, and the caps (or that there are none)."""
+        from infra.config import euros_text
+
+        countries = "every country" if self.allowed_countries == ("*",) else ", ".join(self.allowed_countries)
+        caps = []
+        if self.daily_message_limit is not None:
+            caps.append(f"{self.daily_message_limit} messages a day per caller")
+        if self.daily_cost_limit_euros is not None:
+            caps.append(f"{euros_text(self.daily_cost_limit_euros)} EUR of worst-case SMS a day per caller")
+        if self.daily_spend_ceiling_euros is not None:
+            caps.append(f"ceiling {euros_text(self.daily_spend_ceiling_euros)} EUR a day for the stage")
+        counted = (
+            "; ".join(caps) + f" (days of {self.stage_time_zone})"
+            if caps
+            else f"none (counted per caller, days of {self.stage_time_zone}; --daily-message-limit, "
+            "--daily-cost-limit, --spend-ceiling)"
+        )
+        return [
+            f"  Destinations   {countries}; {', '.join(self.allowed_number_types)} numbers "
+            "(--allowed-countries, --allowed-number-types)",
+            f"  Caps           {counted}",
+        ]
+
+
+# Each flag of the guard, and the context key whose rules it follows.
+GUARD_FLAGS = {
+    "allowed_countries": ("--allowed-countries", "allowedCountries"),
+    "allowed_number_types": ("--allowed-number-types", "allowedNumberTypes"),
+    "daily_message_limit": ("--daily-message-limit", "dailyMessageLimit"),
+    "daily_cost_limit": ("--daily-cost-limit", "dailyCostLimitEuros"),
+    "spend_ceiling": ("--spend-ceiling", "dailySpendCeilingEuros"),
+    "stage_time_zone": ("--stage-time-zone", "stageTimeZone"),
+}
+
+
+def guard_from(args: argparse.Namespace) -> Guard:
+    """The guard's flags, checked by the stack's own rules (infra.config): what a flag takes is what
+    its context key takes. ValueError names the flag."""
+    from infra.config import ConfigError, GatewayConfig
+
+    context: dict[str, str] = {"stage": "local"}
+    for attribute, (_, context_key) in GUARD_FLAGS.items():
+        value = getattr(args, attribute, None)
+        if value is not None:
+            context[context_key] = value
+    try:
+        config = GatewayConfig.from_context(context)
+    except ConfigError as error:
+        message = str(error)
+        for flag, context_key in GUARD_FLAGS.values():
+            message = message.replace(f"context key {context_key!r}", flag)
+        raise ValueError(message) from None
+    return Guard(
+        allowed_countries=config.allowed_countries,
+        allowed_number_types=config.allowed_number_types,
+        daily_message_limit=config.daily_message_limit,
+        daily_cost_limit_euros=config.daily_cost_limit_euros,
+        daily_spend_ceiling_euros=config.daily_spend_ceiling_euros,
+        stage_time_zone=config.stage_time_zone,
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         clock_origin = clock_origin_from(os.environ)
         send_window = send_window_setting(args.send_window)
         webhooks = webhooks_from(args.webhook, args.webhook_header)
+        guard = guard_from(args)
+        api_keys = api_keys_from(args.api_key, os.environ.get(API_KEY_ENV))
     except ValueError as error:
         parser.error(str(error))
     aws_port = aws_port_for(args.port) if args.aws_port is None else args.aws_port
@@ -147,7 +252,7 @@ def main(argv: list[str] | None = None) -> int:
             api_port=args.port,
             aws_port=aws_port,
             sandbox_port=sandbox_port,
-            api_key=args.api_key or secrets.token_hex(20),
+            api_keys=api_keys,
             real_provider=real_provider,
             visibility_timeout=args.visibility_timeout,
             tracker_period=args.tracker_period,
@@ -157,6 +262,7 @@ def main(argv: list[str] | None = None) -> int:
             clock_origin=clock_origin,
             send_window=send_window,
             webhooks=webhooks,
+            guard=guard,
             verbose=args.verbose,
         )
         print(banner(service, aws_port_is_default=aws_port == aws_port_for(API_PORT)), flush=True)
@@ -175,7 +281,7 @@ def _start(
     api_port: int,
     aws_port: int,
     sandbox_port: int,
-    api_key: str,
+    api_keys: list[str],
     real_provider: RealProvider | None,
     visibility_timeout: int,
     tracker_period: float,
@@ -185,9 +291,11 @@ def _start(
     clock_origin: float | None = None,
     send_window: str | None = None,
     webhooks: Webhooks | None = None,
+    guard: Guard | None = None,
     verbose: bool,
 ) -> RunningService:
     """Start every part; `running` stops them in reverse order."""
+    guard = guard or Guard()
     # Imported here rather than at the top, so that --help and the port check answer at once.
     from local.emulator import AwsEmulator, provision
     from local.scheduler import Clock
@@ -219,7 +327,7 @@ def _start(
     for name in [name for name in os.environ if name.startswith("AWS_")]:
         del os.environ[name]
     # Nor may the user's own clock or window settings reach the functions behind the flags' backs.
-    for name in (names.ENV_CLOCK_SCALE, names.ENV_CLOCK_ORIGIN, names.ENV_SEND_WINDOW):
+    for name in (names.ENV_CLOCK_SCALE, names.ENV_CLOCK_ORIGIN, names.ENV_SEND_WINDOW, *GUARD_VARIABLES):
         os.environ.pop(name, None)
     os.environ.update(
         function_environment(
@@ -229,6 +337,7 @@ def _start(
             resources,
             clock=clock,
             send_window=send_window,
+            guard=guard,
             verbose=verbose,
         )
     )
@@ -255,7 +364,9 @@ def _start(
     scheduled.start()
     running.callback(scheduled.stop)  # (stopping twice is harmless)
     functions = FunctionHost(function_output(verbose), scheduled)
-    front = FrontServer((HOST, api_port), api_key=api_key, functions=functions, log=log)
+    front = FrontServer(
+        (HOST, api_port), api_key=api_keys[0], more_api_keys=api_keys[1:], functions=functions, log=log
+    )
     front.start()
     running.callback(front.stop)
     poller = QueuePoller(
@@ -307,7 +418,9 @@ def _start(
     running.callback(scheduled.stop)
     return RunningService(
         api_url=front.url,
-        api_key=api_key,
+        api_key=api_keys[0],
+        api_keys=tuple(front.api_keys.items()),
+        guard=guard,
         aws_endpoint_url=emulator.endpoint_url,
         queue_url=resources.queue_url,
         dead_letter_queue_url=resources.dead_letter_queue_url,
@@ -323,6 +436,28 @@ def _start(
         source_bus_name=resources.source_bus_name,
         source_event_source=resources.source_event_source,
     )
+
+
+# The guard's variables, set by the flags only: a user's own never reaches the functions.
+GUARD_VARIABLES = (
+    names.ENV_ALLOWED_COUNTRIES,
+    names.ENV_ALLOWED_NUMBER_TYPES,
+    names.ENV_USAGE_TABLE,
+    names.ENV_STAGE_TIME_ZONE,
+    names.ENV_DAILY_MESSAGE_LIMIT,
+    names.ENV_DAILY_COST_LIMIT_EUROS,
+    names.ENV_DAILY_SPEND_CEILING_EUROS,
+)
+
+
+def api_keys_from(flags: list[str] | None, environment_key: str | None) -> list[str]:
+    """The keys callers may use: each --api-key, else $VIBER_GATEWAY_API_KEY, else a new random one."""
+    keys = [key.strip() for key in flags or []] or [(environment_key or "").strip() or secrets.token_hex(20)]
+    if any(not key for key in keys):
+        raise ValueError("--api-key must not be empty")
+    if any(not key.isprintable() or " " in key for key in keys):
+        raise ValueError("--api-key must be printable characters without spaces (it travels in a header)")
+    return list(dict.fromkeys(keys))
 
 
 def webhooks_from(urls: list[str] | None, headers: list[str] | None) -> Webhooks | None:
@@ -347,12 +482,14 @@ def function_environment(
     *,
     clock: Clock | None = None,
     send_window: str | None = None,
+    guard: Guard | None = None,
     verbose: bool,
 ) -> dict[str, str]:
     """The functions' environment: the stack's variables, pointed at the emulator and the provider.
 
     `clock` other than the wall clock (scale 1) sets the schedules' clock (--clock-scale);
-    `send_window` the stage's default window (--send-window).
+    `send_window` the stage's default window (--send-window); `guard` the destination policy and
+    the caps (default: the stack's, the policy of GR and CY mobiles and no cap).
     """
     environment = {
         "AWS_ENDPOINT_URL": aws_endpoint_url,
@@ -389,6 +526,8 @@ def function_environment(
         names.ENV_SERVICE_NAME: names.SERVICE_NAME,
         names.ENV_METRICS_NAMESPACE: names.DEFAULT_METRICS_NAMESPACE,
         "POWERTOOLS_TRACE_DISABLED": "true",  # no X-Ray daemon to send to
+        # The destination policy, the usage table and the caps (gateway.guard).
+        **(guard or Guard()).environment(),
     }
     if clock is not None and clock.scale != 1:
         environment[names.ENV_CLOCK_SCALE] = repr(clock.scale)
@@ -496,7 +635,7 @@ def banner(service: RunningService, *, aws_port_is_default: bool) -> str:
             f"{names.SERVICE_NAME} runs locally (no AWS account, no Docker). Ctrl-C stops it.",
             "",
             f"  API            {service.api_url}  (every route but /openapi.json needs the x-api-key header)",
-            f"  API key        {service.api_key}",
+            *_key_lines(service),
             f"  API docs       {service.api_url}/docs",
             f"  Queue          {service.queue_url}",
             f"  Dead letters   {service.dead_letter_queue_url}",
@@ -508,6 +647,7 @@ def banner(service: RunningService, *, aws_port_is_default: bool) -> str:
             *[f"  Webhook        {shown}" for shown in service.webhooks],
             f"  Provider       {provider}",
             *_schedule_lines(service),
+            *(service.guard.lines() if service.guard is not None else []),
             "",
             "Try it from another terminal, in the repository:",
             f"  curl -i {service.api_url}/messages -H 'x-api-key: {service.api_key}' "
@@ -523,6 +663,16 @@ def banner(service: RunningService, *, aws_port_is_default: bool) -> str:
             "",
         ]
     )
+
+
+def _key_lines(service: RunningService) -> list[str]:
+    """One line per API key, with the id its sends are counted under (usage#<day>#key:<id>)."""
+    keys = service.api_keys or ((service.api_key, ""),)
+    lines = []
+    for key, key_id in keys:
+        counted = f"  (id {key_id}: its limits item is limits#key:{key_id})" if key_id else ""
+        lines.append(f"  API key        {key}{counted}")
+    return lines
 
 
 def _source_lines(service: RunningService) -> list[str]:
@@ -677,8 +827,10 @@ def _parser() -> argparse.ArgumentParser:
     )
     parser.add_argument(
         "--api-key",
-        default=os.environ.get(API_KEY_ENV),
-        help=f"the key POST /messages requires (default: ${API_KEY_ENV}, or a new random one)",
+        action="append",
+        metavar="KEY",
+        help=f"a key the API takes (repeatable: each key is a caller of its own, counted and capped "
+        f"apart, as keys of one usage plan are; default: ${API_KEY_ENV}, or a new random one)",
     )
     parser.add_argument(
         "--visibility-timeout",
@@ -737,6 +889,50 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         metavar="'NAME: VALUE'",
         help="a header every webhook request carries, such as 'X-Api-Key: secret' (repeatable)",
+    )
+    guard = parser.add_argument_group(
+        "guarding the account",
+        "The destination policy and the caps, taking what the stack's context keys take (README: "
+        "Configuration). A cap not given is no cap; the queue and every other source count as one "
+        f"caller, `{names.QUEUE_CALLER}`; a caller's own limits go in the usage table's item "
+        "limits#key:<key id> (messages_per_day, cost_per_day).",
+    )
+    guard.add_argument(
+        "--allowed-countries",
+        metavar="CODES",
+        help="the countries destinations may belong to: ISO 3166 codes, comma-separated, or * for every "
+        f"country (allowedCountries; default: {','.join(names.DEFAULT_ALLOWED_COUNTRIES)})",
+    )
+    guard.add_argument(
+        "--allowed-number-types",
+        metavar="KINDS",
+        help="the kinds of number that may be messaged, comma-separated, of: "
+        f"{', '.join(names.NUMBER_TYPES)} (allowedNumberTypes; default: "
+        f"{','.join(names.DEFAULT_ALLOWED_NUMBER_TYPES)})",
+    )
+    guard.add_argument(
+        "--daily-message-limit",
+        metavar="N",
+        help="messages (destinations) each caller may send a day (dailyMessageLimit; default: none)",
+    )
+    guard.add_argument(
+        "--daily-cost-limit",
+        metavar="EUR",
+        help="worst-case SMS cost each caller may send a day, in euros: every destination falling back "
+        "to SMS (dailyCostLimitEuros; default: none)",
+    )
+    guard.add_argument(
+        "--spend-ceiling",
+        metavar="EUR",
+        help="the stage's worst-case SMS spend a day, across callers, in euros: past it every send is "
+        "refused until midnight and Spend Ceiling Reached is published once (dailySpendCeilingEuros; "
+        "default: none)",
+    )
+    guard.add_argument(
+        "--stage-time-zone",
+        metavar="ZONE",
+        help="the IANA time zone whose midnight starts a new day for the caps (stageTimeZone; default: "
+        f"{names.DEFAULT_STAGE_TIME_ZONE})",
     )
     parser.add_argument(
         "--verbose", action="store_true", help="show the functions' own JSON logs and metrics on stderr"

@@ -108,6 +108,8 @@ def event_line(event: dict[str, Any]) -> str:
         return f"event {kind} {detail.get('balance')} EUR, below {detail.get('threshold')}"
     if kind in ("Send Scheduled", "Scheduled Send Cancelled"):
         return _schedule_event_line(str(kind), detail)
+    if kind == "Spend Ceiling Reached":
+        return _ceiling_event_line(str(kind), detail)
     flags = ", ".join(filter(None, [detail.get("channel"), "final" if detail.get("final") else None]))
     parts = [f"event {event.get('detail-type')} {detail.get('smsid')} {detail.get('state')} ({flags})"]
     if detail.get("reason"):
@@ -132,3 +134,16 @@ def _schedule_event_line(kind: str, detail: dict[str, Any]) -> str:
         what = f"{len(cancelled)} part{'' if len(cancelled) == 1 else 's'} cancelled, {numbers}"
     reference = f" ref {detail['reference']}" if detail.get("reference") else ""
     return f"event {kind} {detail.get('schedule_id')} {what}{reference}"
+
+
+def _ceiling_event_line(kind: str, detail: dict[str, Any]) -> str:
+    """`event Spend Ceiling Reached 2026-12-08: 40 EUR of worst-case spend, sends stopped until
+    midnight (Europe/Athens)`."""
+    ceiling = detail.get("ceiling")
+    amount = f"{ceiling:g}" if isinstance(ceiling, int | float) and not isinstance(ceiling, bool) else "?"
+    currency = detail.get("currency") or "EUR"
+    zone = detail.get("time_zone") or "the stage's time zone"
+    return (
+        f"event {kind} {detail.get('day')}: {amount} {currency} of worst-case spend, "
+        f"sends stopped until midnight ({zone})"
+    )

@@ -113,6 +113,8 @@ class MessagesApi(Construct):
             event_bus=bus,
             # POST /messages with send_at (or outside the send window), GET and DELETE /schedules.
             scheduled_sends=scheduled_sends,
+            # Each send counted against its API key's daily limits and the stage's spend ceiling.
+            counts_usage=True,
         )
         self.access_log_group = logs.LogGroup(self, "AccessLogs", retention=log_retention(config))
         skip_checkov(self.access_log_group, "CKV_AWS_158", LOG_GROUP_ENCRYPTION_REASON)

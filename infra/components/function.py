@@ -19,7 +19,7 @@ from constructs import Construct
 from gateway import names
 from infra import artifacts
 from infra.components.schedules import ScheduledSends
-from infra.config import KEY_LAMBDA_PYTHON_VERSION, LOG_RETENTION_DAYS, ConfigError, GatewayConfig
+from infra.config import KEY_LAMBDA_PYTHON_VERSION, LOG_RETENTION_DAYS, ConfigError, GatewayConfig, euros_text
 from infra.nag import acknowledge, skip_checkov
 
 REPO_ROOT = artifacts.REPO_ROOT
@@ -80,6 +80,12 @@ SUPPRESSION_SCHEDULED_ACTIONS = (  # delivery tracking suppresses numbers that f
     "dynamodb:PutItem",
     "dynamodb:UpdateItem",
 )
+
+# What the API and queue functions do with the usage table (gateway.guard.caps), and nothing more:
+# read a caller's limits, count a send (conditional UpdateItem), give a count back, mark the day's
+# brake; PutItem writes a caller's limits item. No Query, Scan or Delete: items are read by key and
+# leave by TTL. The scheduled function counts nothing: it gets neither the table nor its name.
+USAGE_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem")
 
 
 def lambda_runtime(config: GatewayConfig) -> lambda_.Runtime:
@@ -157,6 +163,7 @@ class SharedFunctionResources:
     tracking_table: dynamodb.ITable
     tracking_backlog_queue: sqs.IQueue
     suppression_table: dynamodb.ITable
+    usage_table: dynamodb.ITable
 
     @classmethod
     def create(
@@ -169,6 +176,7 @@ class SharedFunctionResources:
         tracking_table: dynamodb.ITable,
         tracking_backlog_queue: sqs.IQueue,
         suppression_table: dynamodb.ITable,
+        usage_table: dynamodb.ITable,
     ) -> SharedFunctionResources:
         # functions/'s sources with their checked-hash bytecode for the runtime (about 15 ms of
         # every cold start less than compiling them there), staged under build/function-code/.
@@ -186,6 +194,7 @@ class SharedFunctionResources:
             tracking_table=tracking_table,
             tracking_backlog_queue=tracking_backlog_queue,
             suppression_table=suppression_table,
+            usage_table=usage_table,
         )
 
     def environment(self) -> dict[str, str]:
@@ -205,6 +214,22 @@ class SharedFunctionResources:
             names.ENV_LOG_LEVEL: LOG_LEVEL,
         }
 
+    def usage_environment(self) -> dict[str, str]:
+        """For the functions that count sends: the usage table, the stage's day, and the caps the
+        context sets (only those set: a cap left out is no cap)."""
+        config = self.config
+        environment = {
+            names.ENV_USAGE_TABLE: self.usage_table.table_name,
+            names.ENV_STAGE_TIME_ZONE: config.stage_time_zone,
+        }
+        if config.daily_message_limit is not None:
+            environment[names.ENV_DAILY_MESSAGE_LIMIT] = str(config.daily_message_limit)
+        if config.daily_cost_limit_euros is not None:
+            environment[names.ENV_DAILY_COST_LIMIT_EUROS] = euros_text(config.daily_cost_limit_euros)
+        if config.daily_spend_ceiling_euros is not None:
+            environment[names.ENV_DAILY_SPEND_CEILING_EUROS] = euros_text(config.daily_spend_ceiling_euros)
+        return environment
+
 
 def grant_tracking(role: iam.IRole, table: dynamodb.ITable, actions: tuple[str, ...]) -> None:
     """Items of the table, and Query on its `open` index only: no wildcard over its indexes."""
@@ -221,6 +246,13 @@ def grant_tracking_backlog(role: iam.IRole, queue: sqs.IQueue, actions: tuple[st
     if not actions or any("*" in action or not action.startswith("sqs:") for action in actions):
         raise ValueError(f"name each SQS action on the tracking backlog queue, got {actions!r}")
     role.add_to_principal_policy(iam.PolicyStatement(actions=list(actions), resources=[queue.queue_arn]))
+
+
+def grant_usage(role: iam.IRole, table: dynamodb.ITable) -> None:
+    """USAGE_ACTIONS on the usage table's items, by name: no wildcard, and no index (it has none)."""
+    role.add_to_principal_policy(
+        iam.PolicyStatement(actions=list(USAGE_ACTIONS), resources=[table.table_arn])
+    )
 
 
 def grant_suppression(role: iam.IRole, table: dynamodb.ITable, actions: tuple[str, ...]) -> None:
@@ -240,7 +272,8 @@ class GatewayFunction(Construct):
     the suppression list with the actions it is given, publish on `event_bus` when given (which
     it is then told the name of), and keep scheduled sends when given
     `scheduled_sends` (told where, and granted what, infra.components.schedules
-    says); anything more is granted by the caller.
+    says), and count its sends against the caps when `counts_usage` (USAGE_ACTIONS on the usage
+    table, told where it is, the stage's time zone and caps); anything more is granted by the caller.
     Every deployment publishes a version; callers invoke `alias`, which
     infra.components.rollout moves to it.
     """
@@ -265,6 +298,7 @@ class GatewayFunction(Construct):
         event_bus: events.IEventBus | None = None,
         dead_letter_queue: sqs.IQueue | None = None,
         scheduled_sends: ScheduledSends | None = None,
+        counts_usage: bool = False,
     ) -> None:
         super().__init__(scope, construct_id)
         if reserved_concurrency is None and not unreserved_reason:
@@ -294,6 +328,7 @@ class GatewayFunction(Construct):
                 **shared.environment(),
                 **({names.ENV_EVENT_BUS_NAME: event_bus.event_bus_name} if event_bus is not None else {}),
                 **(scheduled_sends.environment() if scheduled_sends is not None else {}),
+                **(shared.usage_environment() if counts_usage else {}),
                 **(extra_environment or {}),
             },
             tracing=lambda_.Tracing.ACTIVE,
@@ -347,6 +382,8 @@ class GatewayFunction(Construct):
             event_bus.grant_put_events_to(self.role)  # events:PutEvents on this bus only
         if scheduled_sends is not None:
             scheduled_sends.grant_scheduling(self.role)
+        if counts_usage:
+            grant_usage(self.role, shared.usage_table)
         acknowledge(
             self.role,
             "AwsSolutions-IAM5[Resource::*]",

@@ -79,6 +79,14 @@ DEFAULT_EVENT_BUS = "default"
 # them back (the tracking table still failing, or the tracker itself).
 TRACKING_BACKLOG_QUEUE_AGE_SECONDS = 15 * 60
 NO_SUBSCRIBER_WARNING = "viber-gateway:no-alarm-subscriber"
+# The caps (gateway.guard.caps): what refused a send (CapRefusals, dimension rule), which rule of
+# the destination policy did (PolicyRefusals), the stage's worst-case spend so far today, and the
+# messages counted per caller (MessagesCounted, dimension caller: `key:<API key id>`, `queue`, or
+# `api` for IAM callers).
+CAP_RULE_DIMENSION = "rule"
+CAP_RULES = ("messages", "cost", "spend-ceiling")
+POLICY_RULES = ("country", "number-type")
+CALLER_DIMENSION = "caller"
 _ALARM_ARN_PATTERN = f"arn:{Aws.PARTITION}:cloudwatch:{Aws.REGION}:{Aws.ACCOUNT_ID}:alarm:*"
 
 
@@ -232,6 +240,7 @@ class Monitoring(Construct):
         self.alarms = list(self.alarms_by_name.values())
         self.dashboard = self._create_dashboard(api, consumer, functions, scheduled_sends)
         self._add_integration_widgets(tracking, sources, webhooks)
+        self._add_guard_widgets()
 
     def rollback_alarms(self, label: str) -> list[cloudwatch.IAlarm]:
         """The alarms that stop and roll back a deployment of the `label` (api, queue) function."""
@@ -348,6 +357,7 @@ class Monitoring(Construct):
                 threshold=1,
             ),
             *self._balance_alarm(),
+            *self._spend_ceiling_alarm(),
             AlarmSpec(
                 "api-5xx",
                 "The API answered 5xx: provider failures, misconfiguration or function errors.",
@@ -537,6 +547,24 @@ class Monitoring(Construct):
                 ),
                 threshold=threshold,
                 comparison=cloudwatch.ComparisonOperator.LESS_THAN_THRESHOLD,
+            )
+        ]
+
+    def _spend_ceiling_alarm(self) -> list[AlarmSpec]:
+        ceiling = self._config.daily_spend_ceiling_euros
+        if ceiling is None:
+            return []  # no ceiling: the metric cannot exist
+        return [
+            AlarmSpec(
+                "spend-ceiling-reached",
+                f"Today's worst-case SMS spend reached the stage's ceiling ({ceiling:g} EUR, "
+                f"dailySpendCeilingEuros): every send is refused (429 spend-ceiling-reached) until midnight "
+                f"({self._config.stage_time_zone}), and queued ones wait. Find who sent what (CapRefusals, "
+                "MessagesCounted by caller on the dashboard); if the traffic is legitimate, lift the brake "
+                "for the day (lifted = true on the usage table's item usage#<day>#stage) or raise the "
+                "ceiling.",
+                service_metric(self._config, names.METRIC_SPEND_CEILING_REACHED),
+                threshold=1,
             )
         ]
 
@@ -817,3 +845,64 @@ class Monitoring(Construct):
                 )
             )
         self.dashboard.add_widgets(*widgets)
+
+    def _add_guard_widgets(self) -> None:
+        """The caps and the destination policy: refusals by rule, the day's spend, messages by caller."""
+        config = self._config
+        ceiling = config.daily_spend_ceiling_euros
+        # MessagesCounted has a caller dimension whose values (API key ids) the stack cannot know:
+        # a search finds every caller's series (dashboards only: an alarm cannot read a search).
+        service = names.METRIC_DIMENSION_SERVICE
+        search = (
+            f"{{{config.metrics_namespace},{service},{CALLER_DIMENSION}}} "
+            f'MetricName="{names.METRIC_MESSAGES_COUNTED}" {service}="{names.SERVICE_NAME}"'
+        )
+        by_caller = cloudwatch.MathExpression(
+            expression=f"SEARCH('{search}', 'Sum', {FIVE_MINUTES.to_seconds()})",
+            using_metrics={},
+            period=FIVE_MINUTES,
+            # No label of its own: each series is named by its caller.
+            label="",
+        )
+        self.dashboard.add_widgets(
+            cloudwatch.GraphWidget(
+                title="Sends refused by a cap or the destination policy",
+                left=[
+                    *(
+                        service_metric(
+                            config, names.METRIC_CAP_REFUSALS, dimensions={CAP_RULE_DIMENSION: rule}
+                        ).with_(label=f"cap: {rule}")
+                        for rule in CAP_RULES
+                    ),
+                    *(
+                        service_metric(
+                            config, names.METRIC_POLICY_REFUSALS, dimensions={CAP_RULE_DIMENSION: rule}
+                        ).with_(label=f"policy: {rule}")
+                        for rule in POLICY_RULES
+                    ),
+                ],
+                stacked=True,
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Today's worst-case spend (EUR)",
+                left=[
+                    service_metric(config, names.METRIC_DAY_SPEND, statistic="Maximum").with_(
+                        label="worst-case spend today"
+                    )
+                ],
+                right=[
+                    service_metric(config, names.METRIC_SPEND_CEILING_REACHED).with_(label="ceiling reached")
+                ],
+                left_annotations=[]
+                if ceiling is None
+                else [cloudwatch.HorizontalAnnotation(value=ceiling, label="dailySpendCeilingEuros")],
+                width=12,
+            ),
+            cloudwatch.GraphWidget(
+                title="Messages counted, by caller (key:<API key id>, queue, api)",
+                left=[by_caller],
+                stacked=True,
+                width=24,
+            ),
+        )

@@ -105,6 +105,8 @@ class QueueConsumer(Construct):
             # Send Scheduled, when a queued message with send_at (or outside its window) is scheduled.
             event_bus=bus,
             scheduled_sends=scheduled_sends,
+            # Queued sends and fired parts count against the `queue` bucket's limits and the ceiling.
+            counts_usage=True,
             unreserved_reason="Its event source mapping's maximum concurrency (queueMaxConcurrency) bounds "
             "it; reserved concurrency below that would make SQS throttle and retry the batches.",
         )

@@ -1,5 +1,5 @@
 """The DynamoDB tables: idempotency records, delivery tracking (and its backlog queue), the
-suppression list."""
+suppression list, the caps' usage counters."""
 
 from __future__ import annotations
 
@@ -165,4 +165,41 @@ class SuppressionTable(Construct):
             "Encrypted at rest with the AWS managed key aws/dynamodb; it holds phone numbers and why they "
             "must not be messaged, readable only by the three function roles; a customer managed key would "
             "add cost and a key policy without narrowing who reads them.",
+        )
+
+
+class UsageTable(Construct):
+    """The caps' counters (gateway.guard.caps): each caller's limits (`limits#<caller>`, set by
+    operators), each day's usage per caller (`usage#<day>#<caller>`) and the stage's day
+    (`usage#<day>#stage`: worst-case spend, brake reported, brake lifted).
+
+    Keyed by `pk` (string), no sort key and no index; a day's items expire on the TTL attribute
+    weeks after the day. Point-in-time recovery: the limits items are operators' decisions.
+    """
+
+    def __init__(self, scope: Construct, construct_id: str, *, config: GatewayConfig) -> None:
+        super().__init__(scope, construct_id)
+        self.table = dynamodb.Table(
+            self,
+            "Table",
+            table_name=config.physical_name(names.USAGE_TABLE_NAME),
+            partition_key=dynamodb.Attribute(
+                name=names.USAGE_KEY_ATTRIBUTE, type=dynamodb.AttributeType.STRING
+            ),
+            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+            time_to_live_attribute=names.USAGE_TTL_ATTRIBUTE,
+            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+                point_in_time_recovery_enabled=True
+            ),
+            encryption=dynamodb.TableEncryption.AWS_MANAGED,
+            # As the other tables: a fixed name, so a retained table would block re-creating the
+            # stack; deleting it leaves DynamoDB's backup of it for 35 days (PITR), limits included.
+            removal_policy=RemovalPolicy.DESTROY,
+        )
+        skip_checkov(
+            self.table,
+            "CKV_AWS_119",
+            "Encrypted at rest with the AWS managed key aws/dynamodb; it holds counts, euros and API key "
+            "ids (never keys or numbers), readable only by the API and queue function roles; a customer "
+            "managed key would add cost and a key policy without narrowing who reads them.",
         )

@@ -89,6 +89,11 @@ ALTERNATIVE_CONTEXT: dict[str, Any] = {
     "snsSources": ",".join(SNS_SOURCES),  # as -c passes it: comma-separated
     "eventSources": EVENT_SOURCES,  # as cdk.json holds it
     "webhooks": json.dumps(WEBHOOKS),  # as -c passes it: JSON
+    # Caps: every one set (prod sets none), as -c passes them and as cdk.json holds them.
+    "dailyMessageLimit": "500",
+    "dailyCostLimitEuros": 12.5,
+    "dailySpendCeilingEuros": "40",
+    "stageTimeZone": "Europe/Nicosia",
 }
 
 

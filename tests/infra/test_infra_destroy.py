@@ -60,13 +60,14 @@ def test_another_stage_is_deleted_whole(alternative_stack: Synthesized) -> None:
 
 def test_every_table_has_point_in_time_recovery(any_stack: Synthesized) -> None:
     # Given the idempotency table, the tracking table (unknown outcomes live there), the
-    # suppression list and the scheduled sends
+    # suppression list, the scheduled sends and the caps' usage table (operators' limits live there)
     tables = any_stack.resources("AWS::DynamoDB::Table")
     assert {t["Properties"]["TableName"].rsplit("-", 1)[0] for t in tables.values()} == {
         names.IDEMPOTENCY_TABLE_NAME,
         names.TRACKING_TABLE_NAME,
         names.SUPPRESSION_TABLE_NAME,
         names.SCHEDULE_TABLE_NAME,
+        names.USAGE_TABLE_NAME,
     }
 
     for table in tables.values():

@@ -49,13 +49,22 @@ ALARM_SUFFIXES = {
 }
 
 
-# The alarms of event sources and webhooks, which prod has not (README lists them all the same).
-CONDITIONAL_ALARMS = {"source-dead-letters", "webhook-dead-letters", "webhook-<name>-failed"}
+# The alarms of event sources, webhooks and the spend ceiling, which prod has not (README lists them
+# all the same).
+CONDITIONAL_ALARMS = {
+    "source-dead-letters",
+    "webhook-dead-letters",
+    "webhook-<name>-failed",
+    "spend-ceiling-reached",
+}
 
 
 def integration_alarm_suffixes(stack: Synthesized) -> set[str]:
-    """The alarms of the stack's event sources and webhooks (the alternative stack has both)."""
+    """The alarms of the stack's event sources, webhooks and spend ceiling (the alternative stack has
+    all three)."""
     suffixes = set()
+    if stack.context.get("dailySpendCeilingEuros") not in (None, "none"):
+        suffixes.add("spend-ceiling-reached")
     if stack.context.get("eventSources"):
         suffixes.add("source-dead-letters")
     webhooks = stack.context.get("webhooks")
@@ -437,6 +446,9 @@ def test_the_dashboard_shows_sends_failures_latency_and_queues(default_stack: Sy
     assert expressions == [
         "IF(requests >= 20, refused / requests, 0)",
         "FILL(throttled, 0) + FILL(dropped, 0) + FILL(undeliverable, 0)",  # the schedule triggers'
+        # the messages the caps counted, by caller (tests/infra/test_infra_caps.py)
+        """SEARCH('{ViberGateway/prod,service,caller} MetricName="MessagesCounted" """
+        """service="viber-gateway"', 'Sum', 300)""",
     ]
     assert "ThrottledRequests" in metric_names
     # And every custom metric on it is the stage's own

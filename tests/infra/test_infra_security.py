@@ -128,6 +128,10 @@ PUBLISHERS = {names.API_HANDLER, names.QUEUE_HANDLER, names.SCHEDULED_HANDLER}
 # its `by_time` index (tests/infra/test_infra_schedules.py checks the rest of their grants).
 SCHEDULERS = {names.API_HANDLER, names.QUEUE_HANDLER}
 SCHEDULE_ITEM_ACTIONS = {"dynamodb:DeleteItem", "dynamodb:GetItem", "dynamodb:PutItem"}
+# The functions that count sends against the caps (gateway.guard.caps): limits read and written,
+# counters raised and given back; the scheduled function counts nothing.
+USAGE_COUNTERS = {names.API_HANDLER, names.QUEUE_HANDLER}
+USAGE_ACTIONS = {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
 
 
 @pytest.mark.parametrize("handler", HANDLERS)
@@ -225,11 +229,13 @@ def test_functions_use_each_table_only_as_they_need(any_stack: Synthesized, hand
     suppression = key(table_arn(any_stack, names.SUPPRESSION_TABLE_NAME))
     schedules = key(table_arn(any_stack, names.SCHEDULE_TABLE_NAME))
     by_time = key(index_arn(any_stack, names.SCHEDULE_TABLE_NAME, names.SCHEDULE_LIST_INDEX))
+    usage = key(table_arn(any_stack, names.USAGE_TABLE_NAME))
 
     # Then: the four item actions Powertools' idempotency layer calls, on its table (the scheduled
     # function settles records); the tracking actions its code calls; Query on the `open` index
     # only where it is read; the suppression list's actions on its table; for the functions that
-    # schedule sends, a schedule's item and Query on `by_time`; nothing else, no wildcard over indexes
+    # schedule sends, a schedule's item and Query on `by_time`; for those that count sends, the usage
+    # table's items; nothing else, no wildcard over indexes
     expected = {
         idempotency: IDEMPOTENCY_ACTIONS,
         tracking: TRACKING_ITEM_ACTIONS[handler],
@@ -240,6 +246,8 @@ def test_functions_use_each_table_only_as_they_need(any_stack: Synthesized, hand
     if handler in SCHEDULERS:
         expected[schedules] = SCHEDULE_ITEM_ACTIONS
         expected[by_time] = {"dynamodb:Query"}
+    if handler in USAGE_COUNTERS:
+        expected[usage] = USAGE_ACTIONS
     assert grants == expected
 
 

@@ -295,3 +295,16 @@ def test_a_scheduled_part_over_the_limit_waits_for_the_day_and_sends_nothing(
     part = get_schedules().get(made["id"])["parts"][0]
     assert part["state"] == "sending"
     assert part["problem"]["type"] == PROBLEM + "limit-exceeded"
+
+
+def test_once_the_brake_is_on_even_a_send_that_would_fit_stops(
+    capped: ProviderSandbox, lambda_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(names.ENV_DAILY_MESSAGE_LIMIT, "1000")
+    monkeypatch.setenv(names.ENV_DAILY_SPEND_CEILING_EUROS, "0.1")
+    reset_process_caches()
+    assert send_as("key-i", body(*GREEK[:2], **SMSFB), lambda_context)[0] == 200  # 0.0758
+    assert send_as("key-i", body(*GREEK[2:4], **SMSFB), lambda_context)[0] == 429  # would be 0.1516
+    # One more SMS would fit under 0.1 (0.1137 would not, but a Viber-only one costs nothing): both stop
+    assert send_as("key-i", body(GREEK[4]), lambda_context)[0] == 429
+    assert len(capped.ledger) == 1

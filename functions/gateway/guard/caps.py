@@ -30,7 +30,7 @@ from zoneinfo import ZoneInfo
 from gateway import names
 from gateway.aws import aws_client
 from gateway.failures import Failure, GatewayError
-from gateway.observability import count, count_by, gauge, logger
+from gateway.observability import NO_UNIT, count, count_by, gauge, logger
 from gateway.phone import country_code
 from gateway.settings import get_settings
 
@@ -131,8 +131,11 @@ class UsageStore:
                 TableName=self.table_name,
                 Key={names.USAGE_KEY_ATTRIBUTE: {"S": f"usage#{day}#stage"}},
                 UpdateExpression="ADD spend :c SET expires_at = :e",
+                # Once a send was refused by the ceiling the brake is on (brake_reported): every send
+                # stops, even one that would fit, until the day turns or an operator lifts it.
                 ConditionExpression=(
-                    "lifted = :true OR attribute_not_exists(spend) OR (spend < :ceiling AND spend <= :room)"
+                    "lifted = :true OR (attribute_not_exists(brake_reported) AND "
+                    "(attribute_not_exists(spend) OR (spend < :ceiling AND spend <= :room)))"
                 ),
                 ExpressionAttributeValues={
                     ":c": {"N": str(cost)},
@@ -288,7 +291,7 @@ class Caps:
                     retry_after=retry_after,
                     extra={"ceiling": float(self.ceiling), "resets_at": ends.isoformat(timespec="seconds")},
                 ) from None
-            gauge(names.METRIC_DAY_SPEND, float(spend))
+            gauge(names.METRIC_DAY_SPEND, float(spend), unit=NO_UNIT)
         count_by(names.METRIC_MESSAGES_COUNTED, "caller", caller, messages)
         return Reservation(day, caller, messages, cost, ceiling=self.ceiling is not None)
 
