@@ -221,7 +221,7 @@ def _read_lock(lock: Path, version: str) -> bytes:
 
 
 def layer_key(version: str, platform: str | None, lock: Path | None = None) -> str:
-    """What a layer build depends on: the recipe, the locked requirements, the runtime and the wheel platform."""
+    """What a layer build depends on: the recipe, the lock, the runtime and the wheel platform."""
     lock = lock or layer_lock(version)
     return _sha256(
         [

@@ -98,7 +98,7 @@ def generate(site: Path) -> dict[str, Any]:
 def write_sbom(
     site: Path, out: Path, *, report: Path, lock: Path, python_version: str, platform: str | None
 ) -> dict[str, Any]:
-    """The layer's SBOM into `out`: cyclonedx-py's, with each package's wheel and hash and the build's target."""
+    """The layer's SBOM into `out`: cyclonedx-py's, plus each package's wheel and hash, and the target."""
     document = generate(site)
     allowed = lock_hashes(lock)
     wheels = installed_wheels(report)

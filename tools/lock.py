@@ -1,8 +1,8 @@
 """The lock files: every environment the repository installs, pinned with hashes (README: Dependencies).
 
-    python -m tools.lock                         # make lock: resolve again, write locks/*.txt
-    python -m tools.lock --check                 # make lint / make test: is each lock still its requirements'?
-    python -m tools.lock --layer-python 3.12     # the layer's lock for another runtime (LAMBDA_PYTHON_VERSION)
+    python -m tools.lock                      # make lock: resolve again, write locks/*.txt
+    python -m tools.lock --check              # make lint: does each lock match its requirements?
+    python -m tools.lock --layer-python 3.12  # the layer's lock for another runtime too
 
 Each lock is made by uv (`uv pip compile --generate-hashes`), which resolves for a Python
 and a platform other than the one it runs on: the layer's lock is for the Lambda runtime's
@@ -191,7 +191,8 @@ def check(root: Path = REPO_ROOT, locks: Sequence[Lock] | None = None) -> list[s
                 )
             elif version not in locked[name].split("|"):
                 problems.append(
-                    f"{lock.path} has {name}=={locked[name]}, {lock.requirements} pins {version}: run `make lock`"
+                    f"{lock.path} has {name}=={locked[name]}, {lock.requirements} pins {version}: "
+                    "run `make lock`"
                 )
         unhashed = [
             line.split("==")[0]
@@ -232,8 +233,8 @@ def write(root: Path, lock: Lock) -> None:
     header = (
         f"# {lock.path}: made by `make lock` (python -m tools.lock) with uv {version}; do not edit.\n"
         f"#   uv pip compile {' '.join(arguments)}\n"
-        f"# From: {', '.join(requirement_files(root, lock.requirements))}. `make test` fails when they change\n"
-        "# and this file does not (tools/lock.py --check). Install it with pip install --require-hashes -r.\n"
+        f"# From: {', '.join(requirement_files(root, lock.requirements))}. `make test` fails when they\n"
+        "# change and this file does not (tools/lock.py --check). Install: pip install --require-hashes -r.\n"
         f"{DIGEST_PREFIX}{inputs_digest(root, lock)}\n"
     )
     (root / lock.path).parent.mkdir(exist_ok=True)
