@@ -153,10 +153,12 @@ def parse_pins(text: str) -> dict[str, str]:
     return pins
 
 
-def top_level_pins(root: Path, lock: Lock) -> dict[str, str]:
-    pins: dict[str, str] = {}
+def top_level_pins(root: Path, lock: Lock) -> dict[str, tuple[str, str]]:
+    """Each pin of the lock's requirement files: name -> (version, the file that pins it)."""
+    pins: dict[str, tuple[str, str]] = {}
     for relative in requirement_files(root, lock.requirements):
-        pins.update(parse_pins((root / relative).read_text()))
+        for name, version in parse_pins((root / relative).read_text()).items():
+            pins[name] = (version, relative)
     return pins
 
 
@@ -184,15 +186,12 @@ def check(root: Path = REPO_ROOT, locks: Sequence[Lock] | None = None) -> list[s
                 f"{recorded} in its header, {expected} now): run `make lock`"
             )
         locked = parse_pins(text)
-        for name, version in top_level_pins(root, lock).items():
+        for name, (version, source) in top_level_pins(root, lock).items():
             if name not in locked:
-                problems.append(
-                    f"{lock.path} has no {name} ({lock.requirements} pins {version}): run `make lock`"
-                )
+                problems.append(f"{lock.path} has no {name} ({source} pins {version}): run `make lock`")
             elif version not in locked[name].split("|"):
                 problems.append(
-                    f"{lock.path} has {name}=={locked[name]}, {lock.requirements} pins {version}: "
-                    "run `make lock`"
+                    f"{lock.path} has {name}=={locked[name]}, {source} pins {version}: run `make lock`"
                 )
         unhashed = [
             line.split("==")[0]
