@@ -141,14 +141,53 @@ def load_allowed(path: Path = ALLOWED_LICENSES) -> set[str]:
 
 
 def _expression_ok(expression: str, allowed: set[str]) -> bool:
-    """An SPDX expression: each OR alternative needs all of its AND-ed ids allowed."""
-    cleaned = re.sub(r"[()]", " ", expression)
-    alternatives = re.split(r"\s+OR\s+", cleaned.strip())
-    for alternative in alternatives:
-        ids = [part.strip() for part in re.split(r"\s+(?:AND|WITH)\s+", alternative) if part.strip()]
-        if ids and all(identifier in allowed for identifier in ids):
-            return True
-    return False
+    """Does an SPDX license expression hold with only `allowed` licenses? (OR: one side; AND: both.)"""
+    tokens = re.findall(r"\(|\)|[^\s()]+", expression)
+    position = 0
+
+    def peek() -> str | None:
+        return tokens[position] if position < len(tokens) else None
+
+    def take() -> str:
+        nonlocal position
+        if position >= len(tokens):
+            raise ValueError(expression)
+        position += 1
+        return tokens[position - 1]
+
+    def primary() -> bool:
+        part = take()
+        if part == "(":
+            value = either()
+            if take() != ")":
+                raise ValueError(expression)
+            return value
+        if part in {")", "AND", "OR", "WITH"}:
+            raise ValueError(expression)
+        if peek() == "WITH":  # an exception only widens what the license allows
+            take()
+            take()
+        return part in allowed
+
+    def both() -> bool:
+        value = primary()
+        while peek() == "AND":
+            take()
+            value = primary() and value
+        return value
+
+    def either() -> bool:
+        value = both()
+        while peek() == "OR":
+            take()
+            value = both() or value
+        return value
+
+    try:
+        result = either()
+    except ValueError:
+        return False
+    return result and position == len(tokens)
 
 
 def component_licenses(component: dict[str, Any]) -> list[str]:
