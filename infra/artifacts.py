@@ -321,6 +321,8 @@ def build_layer(
     """
     _check_version(version)
     lock = lock or layer_lock(version)
+    if not lock.is_file():
+        find_interpreter(version)  # no Python for the runtime says so first: it is the first thing to fix
     key = layer_key(version, platform, lock)
     stamp = read_stamp(out)
     sbom = sbom_path(out)
