@@ -2,38 +2,51 @@
 PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
-# One stamp per requirement set, named after its files' checksum: editing one installs again.
-STAMP := $(VENV)/.installed-$(shell cat requirements.txt requirements-local.txt requirements-dev.txt | cksum | cut -d' ' -f1)
-LOCAL_STAMP := $(VENV)/.installed-local-$(shell cat requirements.txt requirements-local.txt | cksum | cut -d' ' -f1)
+# Every install is from a lock of locks/ with its hashes (README: Dependencies): an artifact
+# whose hash changed fails the install. One stamp per lock, named after its checksum: a new
+# lock (`make lock`) installs again.
+PIP_INSTALL := -m pip install --quiet --disable-pip-version-check --require-hashes
+STAMP := $(VENV)/.installed-$(shell cat locks/dev.txt | cksum | cut -d' ' -f1)
+LOCAL_STAMP := $(VENV)/.installed-local-$(shell cat locks/local.txt | cksum | cut -d' ' -f1)
 export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
 
-.PHONY: venv test check lint invoke run redrive reconcile clean build synth deploy
+.PHONY: venv test check lint invoke run redrive reconcile clean build synth deploy lock lock-check
 
-# Create or refresh the virtualenv whenever a requirements file changes. The dev set
-# includes the local one, so `make run` after `make test` installs nothing.
-$(STAMP): requirements.txt requirements-local.txt requirements-dev.txt
+# Create or refresh the virtualenv whenever the dev lock changes. The dev set includes the
+# local one (at the same versions), so `make run` after `make test` installs nothing. The
+# lock pins pip itself, so the first install also brings the pinned pip.
+$(STAMP): locks/dev.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements-dev.txt
+	$(BIN)/python $(PIP_INSTALL) -r locks/dev.txt
 	@rm -f $(VENV)/.installed-*
 	@touch $@ $(LOCAL_STAMP)
 
 # Only what `make run` needs, for a fast first start. --no-compile: bytecode is written
 # on first import, for the modules the service uses, rather than now for every file.
-$(LOCAL_STAMP): requirements.txt requirements-local.txt
+$(LOCAL_STAMP): locks/local.txt
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-compile -r requirements-local.txt
+	$(BIN)/python $(PIP_INSTALL) --no-compile -r locks/local.txt
 	@rm -f $(VENV)/.installed-local-*
 	@touch $@
 
-# checkov in a virtualenv of its own (its dependencies clash with ours), refreshed when
-# requirements-checkov.txt changes; tests/infra runs it on the synthesized templates.
-CHECKOV_VENV := .venv-checkov
-CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat requirements-checkov.txt | cksum | cut -d' ' -f1)
+# Resolve every requirements file again into locks/ with hashes (uv; tools/lock.py), for
+# the tools' Python and for the Lambda runtime's Python on arm64. Run it after editing a
+# requirements file; `make test` fails until then.
+lock: venv
+	$(BIN)/python -m tools.lock --layer-python $(LAMBDA_PYTHON_VERSION)
 
-$(CHECKOV_STAMP): requirements-checkov.txt
+# Does every lock still match the requirements it was made from? (Standard library only.)
+lock-check:
+	$(PYTHON) -m tools.lock --check
+
+# checkov in a virtualenv of its own (its dependencies clash with ours), refreshed when
+# its lock (from requirements-checkov.txt) changes; tests/infra runs it on the synthesized templates.
+CHECKOV_VENV := .venv-checkov
+CHECKOV_STAMP := $(CHECKOV_VENV)/.installed-$(shell cat locks/checkov.txt | cksum | cut -d' ' -f1)
+
+$(CHECKOV_STAMP): locks/checkov.txt
 	@test -x $(CHECKOV_VENV)/bin/python || $(PYTHON) -m venv $(CHECKOV_VENV)
-	$(CHECKOV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check -r requirements-checkov.txt
+	$(CHECKOV_VENV)/bin/python $(PIP_INSTALL) -r locks/checkov.txt
 	@rm -f $(CHECKOV_VENV)/.installed-*
 	@touch $@
 
@@ -47,7 +60,7 @@ $(NODE_STAMP): package.json package-lock.json
 
 venv: $(STAMP)
 
-lint: venv
+lint: lock-check venv
 	$(BIN)/ruff check functions sandbox local tools bench tests infra
 	$(BIN)/ruff format --check functions sandbox local tools bench tests infra
 	$(BIN)/mypy functions

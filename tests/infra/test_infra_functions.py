@@ -269,7 +269,10 @@ def test_a_runtime_version_without_its_python_stops_the_build_with_a_message(
 def _fake_layer(root: Path, *, version: str, key: str | None = None) -> Path:
     layer_dir = root / "build" / "layer"
     (layer_dir / "python").mkdir(parents=True)
-    stamp = {"python_version": version, "key": key or artifacts.layer_key(version, artifacts.LAMBDA_PLATFORM)}
+    if key is None:  # a runtime with no lock (3.12) gets a key no build would make
+        locked = artifacts.layer_lock(version).is_file()
+        key = artifacts.layer_key(version, artifacts.LAMBDA_PLATFORM) if locked else "no lock"
+    stamp = {"python_version": version, "key": key}
     (layer_dir / artifacts.STAMP_NAME).write_text(json.dumps(stamp))
     return layer_dir
 
@@ -290,7 +293,11 @@ def test_without_the_placeholder_flag_the_built_layer_is_required(
     ("stamp_version", "stamp_key", "message"),
     [
         ("3.12", None, r"built for Python 3.12, but the runtime is python3.13.*LAMBDA_PYTHON_VERSION=3.13"),
-        ("3.13", "0" * 64, r"out of date \(requirements.txt or the recipe changed\): run `make build`"),
+        (
+            "3.13",
+            "0" * 64,
+            r"out of date \(its lock of requirements.txt or the recipe changed\): run `make build`",
+        ),
     ],
 )
 def test_a_layer_built_for_another_runtime_or_requirements_is_refused(
