@@ -153,7 +153,7 @@ def _expression_ok(expression: str, allowed: set[str]) -> bool:
         if position >= len(tokens):
             raise ValueError(expression)
         position += 1
-        return tokens[position - 1]
+        return str(tokens[position - 1])
 
     def primary() -> bool:
         part = take()

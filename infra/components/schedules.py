@@ -11,6 +11,7 @@ from aws_cdk import aws_sqs as sqs
 from constructs import Construct
 
 from gateway import names
+from infra.components.storage import gateway_table
 from infra.config import GatewayConfig
 from infra.nag import acknowledge, skip_checkov
 
@@ -73,22 +74,14 @@ class ScheduledSends(Construct):
         self.scheduler_role = self._create_scheduler_role(config)
 
     def _create_table(self, config: GatewayConfig) -> dynamodb.Table:
-        table = dynamodb.Table(
+        table = gateway_table(
             self,
-            "Table",
-            table_name=config.physical_name(names.SCHEDULE_TABLE_NAME),
-            partition_key=dynamodb.Attribute(
-                name=names.SCHEDULE_KEY_ATTRIBUTE, type=dynamodb.AttributeType.STRING
-            ),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            time_to_live_attribute=names.SCHEDULE_TTL_ATTRIBUTE,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            # As the other tables: a fixed name, so a retained table would block re-creating the
-            # stack; deleting it leaves DynamoDB's backup of it for 35 days (PITR).
-            removal_policy=RemovalPolicy.DESTROY,
+            name=names.SCHEDULE_TABLE_NAME,
+            key=names.SCHEDULE_KEY_ATTRIBUTE,
+            ttl_attribute=names.SCHEDULE_TTL_ATTRIBUTE,
+            holds="scheduled requests (numbers, texts) until they go out, readable only by the API and queue "
+            "function roles",
+            config=config,
         )
         table.add_global_secondary_index(
             index_name=names.SCHEDULE_LIST_INDEX,
@@ -99,13 +92,6 @@ class ScheduledSends(Construct):
                 name=names.SCHEDULE_LIST_SORT_ATTRIBUTE, type=dynamodb.AttributeType.STRING
             ),
             projection_type=dynamodb.ProjectionType.ALL,
-        )
-        skip_checkov(
-            table,
-            "CKV_AWS_119",
-            "Encrypted at rest with the AWS managed key aws/dynamodb; it holds scheduled requests (numbers, "
-            "texts) until they go out, readable only by the API and queue function roles; a customer "
-            "managed key would add cost and a key policy without narrowing who reads them.",
         )
         return table
 

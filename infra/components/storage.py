@@ -12,36 +12,60 @@ from gateway import names
 from infra.config import GatewayConfig
 from infra.nag import acknowledge, skip_checkov
 
+STRING = dynamodb.AttributeType.STRING
+
+
+def gateway_table(
+    scope: Construct,
+    *,
+    name: str,
+    key: str,
+    ttl_attribute: str,
+    holds: str,
+    config: GatewayConfig,
+    sort_key: str | None = None,
+) -> dynamodb.Table:
+    """A table of the gateway, made as every one of them is: on demand, string keys, a TTL
+    attribute, point-in-time recovery, the AWS managed key, and deleted with the stack (its name
+    is fixed, so a retained table would block re-creating the stack; DynamoDB keeps a backup of it
+    35 days after, from PITR). `holds` says what is in it, for the checkov exemption's reason."""
+    table = dynamodb.Table(
+        scope,
+        "Table",
+        table_name=config.physical_name(name),
+        partition_key=dynamodb.Attribute(name=key, type=STRING),
+        sort_key=None if sort_key is None else dynamodb.Attribute(name=sort_key, type=STRING),
+        billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
+        time_to_live_attribute=ttl_attribute,
+        point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
+            point_in_time_recovery_enabled=True
+        ),
+        encryption=dynamodb.TableEncryption.AWS_MANAGED,
+        removal_policy=RemovalPolicy.DESTROY,
+    )
+    skip_checkov(
+        table,
+        "CKV_AWS_119",
+        f"Encrypted at rest with the AWS managed key aws/dynamodb; it holds {holds}; a customer managed "
+        "key would add cost and a key policy without narrowing who reads them.",
+    )
+    return table
+
 
 class IdempotencyStore(Construct):
     """On-demand table keyed by `id` (string), items expiring on the TTL attribute."""
 
     def __init__(self, scope: Construct, construct_id: str, *, config: GatewayConfig) -> None:
         super().__init__(scope, construct_id)
-        self.table = dynamodb.Table(
+        # Records expire (TTL) after the idempotency window, a day by default, and only matter while
+        # a request may be retried.
+        self.table = gateway_table(
             self,
-            "Table",
-            table_name=config.physical_name(names.IDEMPOTENCY_TABLE_NAME),
-            partition_key=dynamodb.Attribute(
-                name=names.IDEMPOTENCY_KEY_ATTRIBUTE, type=dynamodb.AttributeType.STRING
-            ),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            time_to_live_attribute=names.IDEMPOTENCY_TTL_ATTRIBUTE,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            # Records expire (TTL) after the idempotency window, a day by default, and
-            # only matter while a request may be retried; a retained table would
-            # block re-creating the stack (its name is fixed).
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        skip_checkov(
-            self.table,
-            "CKV_AWS_119",
-            "Encrypted at rest with the AWS managed key aws/dynamodb; the records are replays of answers "
-            "(provider message ids) kept a day, readable only by the two function roles; a customer "
-            "managed key would add cost and a key policy without narrowing who reads them.",
+            name=names.IDEMPOTENCY_TABLE_NAME,
+            key=names.IDEMPOTENCY_KEY_ATTRIBUTE,
+            ttl_attribute=names.IDEMPOTENCY_TTL_ATTRIBUTE,
+            holds="replays of answers (provider message ids) kept a day, readable only by the function roles",
+            config=config,
         )
 
 
@@ -62,22 +86,14 @@ class TrackingTable(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: GatewayConfig) -> None:
         super().__init__(scope, construct_id)
-        self.table = dynamodb.Table(
+        self.table = gateway_table(
             self,
-            "Table",
-            table_name=config.physical_name(names.TRACKING_TABLE_NAME),
-            partition_key=dynamodb.Attribute(
-                name=names.TRACKING_KEY_ATTRIBUTE, type=dynamodb.AttributeType.STRING
-            ),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            time_to_live_attribute=names.TRACKING_TTL_ATTRIBUTE,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            # As the idempotency table: a fixed name, so a retained table would block re-creating
-            # the stack; deleting it leaves DynamoDB's backup of it for 35 days (PITR).
-            removal_policy=RemovalPolicy.DESTROY,
+            name=names.TRACKING_TABLE_NAME,
+            key=names.TRACKING_KEY_ATTRIBUTE,
+            ttl_attribute=names.TRACKING_TTL_ATTRIBUTE,
+            holds="the account's own message ids, numbers and references, readable only by the three "
+            "function roles",
+            config=config,
         )
         self.table.add_global_secondary_index(
             index_name=names.TRACKING_OPEN_INDEX,
@@ -88,13 +104,6 @@ class TrackingTable(Construct):
                 name=names.TRACKING_DUE_ATTRIBUTE, type=dynamodb.AttributeType.NUMBER
             ),
             projection_type=dynamodb.ProjectionType.ALL,
-        )
-        skip_checkov(
-            self.table,
-            "CKV_AWS_119",
-            "Encrypted at rest with the AWS managed key aws/dynamodb; it holds the account's own message "
-            "ids, numbers and references, readable only by the three function roles; a customer managed "
-            "key would add cost and a key policy without narrowing who reads them.",
         )
         self.backlog_queue = self._create_backlog_queue(config)
 
@@ -138,33 +147,17 @@ class SuppressionTable(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: GatewayConfig) -> None:
         super().__init__(scope, construct_id)
-        self.table = dynamodb.Table(
+        # Deleted with the stack: a new stage's list can be restored from the backup (README: What
+        # cdk destroy keeps).
+        self.table = gateway_table(
             self,
-            "Table",
-            table_name=config.physical_name(names.SUPPRESSION_TABLE_NAME),
-            partition_key=dynamodb.Attribute(
-                name=names.SUPPRESSION_KEY_ATTRIBUTE, type=dynamodb.AttributeType.STRING
-            ),
-            sort_key=dynamodb.Attribute(
-                name=names.SUPPRESSION_SORT_ATTRIBUTE, type=dynamodb.AttributeType.STRING
-            ),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            time_to_live_attribute=names.SUPPRESSION_TTL_ATTRIBUTE,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            # As the other tables: a fixed name, so a retained table would block re-creating the
-            # stack; deleting it leaves DynamoDB's backup of it for 35 days (PITR), from which a
-            # new stage's list can be restored (README: What cdk destroy keeps).
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        skip_checkov(
-            self.table,
-            "CKV_AWS_119",
-            "Encrypted at rest with the AWS managed key aws/dynamodb; it holds phone numbers and why they "
-            "must not be messaged, readable only by the three function roles; a customer managed key would "
-            "add cost and a key policy without narrowing who reads them.",
+            name=names.SUPPRESSION_TABLE_NAME,
+            key=names.SUPPRESSION_KEY_ATTRIBUTE,
+            sort_key=names.SUPPRESSION_SORT_ATTRIBUTE,
+            ttl_attribute=names.SUPPRESSION_TTL_ATTRIBUTE,
+            holds="phone numbers and why they must not be messaged, readable only by the three function "
+            "roles",
+            config=config,
         )
 
 
@@ -179,27 +172,12 @@ class UsageTable(Construct):
 
     def __init__(self, scope: Construct, construct_id: str, *, config: GatewayConfig) -> None:
         super().__init__(scope, construct_id)
-        self.table = dynamodb.Table(
+        self.table = gateway_table(
             self,
-            "Table",
-            table_name=config.physical_name(names.USAGE_TABLE_NAME),
-            partition_key=dynamodb.Attribute(
-                name=names.USAGE_KEY_ATTRIBUTE, type=dynamodb.AttributeType.STRING
-            ),
-            billing_mode=dynamodb.BillingMode.PAY_PER_REQUEST,
-            time_to_live_attribute=names.USAGE_TTL_ATTRIBUTE,
-            point_in_time_recovery_specification=dynamodb.PointInTimeRecoverySpecification(
-                point_in_time_recovery_enabled=True
-            ),
-            encryption=dynamodb.TableEncryption.AWS_MANAGED,
-            # As the other tables: a fixed name, so a retained table would block re-creating the
-            # stack; deleting it leaves DynamoDB's backup of it for 35 days (PITR), limits included.
-            removal_policy=RemovalPolicy.DESTROY,
-        )
-        skip_checkov(
-            self.table,
-            "CKV_AWS_119",
-            "Encrypted at rest with the AWS managed key aws/dynamodb; it holds counts, euros and API key "
-            "ids (never keys or numbers), readable only by the API and queue function roles; a customer "
-            "managed key would add cost and a key policy without narrowing who reads them.",
+            name=names.USAGE_TABLE_NAME,
+            key=names.USAGE_KEY_ATTRIBUTE,
+            ttl_attribute=names.USAGE_TTL_ATTRIBUTE,
+            holds="counts, euros and API key ids (never keys or numbers), readable only by the API and "
+            "queue function roles",
+            config=config,
         )
