@@ -132,3 +132,16 @@ def captured_logs() -> Iterator[Any]:
 
 def log_records(buffer: Any) -> list[dict[str, Any]]:
     return [json.loads(line) for line in buffer.getvalue().splitlines() if line.strip()]
+
+
+def schedule_environment(aws: Resources) -> dict[str, str]:
+    """What the API and queue functions are told of the scheduled sends, as the stack tells them."""
+    return {
+        names.ENV_SCHEDULE_TABLE: names.SCHEDULE_TABLE_NAME,
+        names.ENV_SCHEDULE_GROUP: aws.schedule_group_name,
+        names.ENV_SCHEDULE_QUEUE_URL: aws.schedule_queue_url,
+        names.ENV_SCHEDULE_QUEUE_ARN: aws.schedule_queue_arn,
+        names.ENV_SCHEDULER_ROLE_ARN: aws.scheduler_role_arn,
+        names.ENV_SCHEDULER_DEAD_LETTER_ARN: aws.schedule_dead_letter_queue_arn,
+        names.ENV_EVENT_BUS_NAME: names.EVENT_BUS_NAME,
+    }

@@ -34,7 +34,14 @@ from gateway.sending.request import SendRequest
 from local.emulator import Resources
 from sandbox import ProviderSandbox
 from sandbox.prices import price_for_destination
-from tests.conftest import TEST_TOKEN, load_event, log_records, make_lambda_context, reset_process_caches
+from tests.conftest import (
+    TEST_TOKEN,
+    load_event,
+    log_records,
+    make_lambda_context,
+    reset_process_caches,
+    schedule_environment,
+)
 from tests.fuzz.oracle import forwarding_problems
 from tests.fuzz.strategies import (
     KNOWN_CURSOR,
@@ -279,15 +286,7 @@ class Scheduling:
 
 
 def _schedule_env(monkeypatch: pytest.MonkeyPatch, aws: Resources) -> None:
-    for name, value in (
-        (names.ENV_SCHEDULE_TABLE, names.SCHEDULE_TABLE_NAME),
-        (names.ENV_SCHEDULE_GROUP, aws.schedule_group_name),
-        (names.ENV_SCHEDULE_QUEUE_URL, aws.schedule_queue_url),
-        (names.ENV_SCHEDULE_QUEUE_ARN, aws.schedule_queue_arn),
-        (names.ENV_SCHEDULER_ROLE_ARN, aws.scheduler_role_arn),
-        (names.ENV_SCHEDULER_DEAD_LETTER_ARN, aws.schedule_dead_letter_queue_arn),
-        (names.ENV_EVENT_BUS_NAME, names.EVENT_BUS_NAME),
-    ):
+    for name, value in schedule_environment(aws).items():
         monkeypatch.setenv(name, value)
     reset_process_caches()
 

@@ -19,7 +19,7 @@ import pytest
 
 from gateway import names
 from sandbox import Fault, ProviderSandbox
-from tests.conftest import LambdaContext, load_event, reset_process_caches
+from tests.conftest import LambdaContext, load_event, reset_process_caches, schedule_environment
 from tests.integration.test_suppression import events_on_the_bus
 
 GREEK = [f"30691234{n:04d}" for n in range(40)]
@@ -273,13 +273,7 @@ def test_a_scheduled_part_over_the_limit_waits_for_the_day_and_sends_nothing(
 ) -> None:
     from tests.integration.test_schedules import fire, later
 
-    for name, value in (
-        (names.ENV_SCHEDULE_TABLE, names.SCHEDULE_TABLE_NAME),
-        (names.ENV_SCHEDULE_GROUP, aws.schedule_group_name),
-        (names.ENV_SCHEDULE_QUEUE_URL, aws.schedule_queue_url),
-        (names.ENV_SCHEDULE_QUEUE_ARN, aws.schedule_queue_arn),
-        (names.ENV_SCHEDULER_ROLE_ARN, aws.scheduler_role_arn),
-    ):
+    for name, value in schedule_environment(aws).items():
         monkeypatch.setenv(name, value)
     reset_process_caches()
     # Given a scheduled send of six numbers, and the queue's bucket limited to five a day

@@ -19,7 +19,7 @@ import pytest
 from gateway import names
 from local.emulator import Resources
 from sandbox import Fault, ProviderSandbox
-from tests.conftest import LambdaContext, load_event, reset_process_caches
+from tests.conftest import LambdaContext, load_event, reset_process_caches, schedule_environment
 from tests.integration.test_suppression import api, events_on_the_bus, message, sent_destinations
 
 ATHENS = ZoneInfo("Europe/Athens")
@@ -35,16 +35,8 @@ def scheduling(
     gateway_env: ProviderSandbox, aws: Resources, monkeypatch: pytest.MonkeyPatch
 ) -> ProviderSandbox:
     """The functions with the schedules, the suppression list, tracking-free sends and the bus."""
-    for name, value in (
-        (names.ENV_SCHEDULE_TABLE, names.SCHEDULE_TABLE_NAME),
-        (names.ENV_SCHEDULE_GROUP, aws.schedule_group_name),
-        (names.ENV_SCHEDULE_QUEUE_URL, aws.schedule_queue_url),
-        (names.ENV_SCHEDULE_QUEUE_ARN, aws.schedule_queue_arn),
-        (names.ENV_SCHEDULER_ROLE_ARN, aws.scheduler_role_arn),
-        (names.ENV_SCHEDULER_DEAD_LETTER_ARN, aws.schedule_dead_letter_queue_arn),
-        (names.ENV_SUPPRESSION_TABLE, names.SUPPRESSION_TABLE_NAME),
-        (names.ENV_EVENT_BUS_NAME, names.EVENT_BUS_NAME),
-    ):
+    environment = {**schedule_environment(aws), names.ENV_SUPPRESSION_TABLE: names.SUPPRESSION_TABLE_NAME}
+    for name, value in environment.items():
         monkeypatch.setenv(name, value)
     reset_process_caches()
     return gateway_env

@@ -27,6 +27,7 @@ from gateway.sending.request import SendRequest
 from local.emulator import Resources
 from local.functions import lambda_context, reset_process_caches
 from sandbox import ProviderSandbox
+from tests.conftest import schedule_environment
 
 EVENTS = Path(__file__).resolve().parents[2] / "events"
 SCHEMAS = {
@@ -228,15 +229,7 @@ def test_scheduled_send_cancelled_as_published_follows_its_schema(
 @pytest.fixture
 def scheduling(gateway_env: ProviderSandbox, aws: Resources, monkeypatch: pytest.MonkeyPatch) -> Resources:
     """The functions with the schedules and the bus (as tests/integration/test_schedules.py)."""
-    for name, value in (
-        (names.ENV_SCHEDULE_TABLE, names.SCHEDULE_TABLE_NAME),
-        (names.ENV_SCHEDULE_GROUP, aws.schedule_group_name),
-        (names.ENV_SCHEDULE_QUEUE_URL, aws.schedule_queue_url),
-        (names.ENV_SCHEDULE_QUEUE_ARN, aws.schedule_queue_arn),
-        (names.ENV_SCHEDULER_ROLE_ARN, aws.scheduler_role_arn),
-        (names.ENV_SCHEDULER_DEAD_LETTER_ARN, aws.schedule_dead_letter_queue_arn),
-        (names.ENV_EVENT_BUS_NAME, names.EVENT_BUS_NAME),
-    ):
+    for name, value in schedule_environment(aws).items():
         monkeypatch.setenv(name, value)
     reset_process_caches()
     return aws
