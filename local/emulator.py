@@ -338,15 +338,11 @@ def provision(
     )["QueueUrl"]
 
     dynamodb = client("dynamodb")
-    dynamodb.create_table(
-        TableName=names.IDEMPOTENCY_TABLE_NAME,
-        KeySchema=[{"AttributeName": names.IDEMPOTENCY_KEY_ATTRIBUTE, "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": names.IDEMPOTENCY_KEY_ATTRIBUTE, "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.update_time_to_live(
-        TableName=names.IDEMPOTENCY_TABLE_NAME,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": names.IDEMPOTENCY_TTL_ATTRIBUTE},
+    create_table(
+        dynamodb,
+        names.IDEMPOTENCY_TABLE_NAME,
+        key=names.IDEMPOTENCY_KEY_ATTRIBUTE,
+        ttl_attribute=names.IDEMPOTENCY_TTL_ATTRIBUTE,
     )
     create_tracking_table(dynamodb)
     create_suppression_table(dynamodb)
@@ -443,33 +439,67 @@ def create_queue_with_dead_letters(
     )
 
 
+def create_table(
+    dynamodb: Any,
+    name: str,
+    *,
+    key: str,
+    ttl_attribute: str,
+    sort_key: str | None = None,
+    index: tuple[str, str, str, str] | None = None,
+) -> None:
+    """A table as the stack makes its tables: string keys, on demand, TTL on; `index` is a global
+    secondary index (name, partition attribute, sort attribute, the sort attribute's type),
+    projecting everything."""
+    key_schema = [{"AttributeName": key, "KeyType": "HASH"}]
+    attributes = [{"AttributeName": key, "AttributeType": "S"}]
+    if sort_key is not None:
+        key_schema.append({"AttributeName": sort_key, "KeyType": "RANGE"})
+        attributes.append({"AttributeName": sort_key, "AttributeType": "S"})
+    extra: dict[str, Any] = {}
+    if index is not None:
+        index_name, partition, sort, sort_type = index
+        attributes += [
+            {"AttributeName": partition, "AttributeType": "S"},
+            {"AttributeName": sort, "AttributeType": sort_type},
+        ]
+        extra["GlobalSecondaryIndexes"] = [
+            {
+                "IndexName": index_name,
+                "KeySchema": [
+                    {"AttributeName": partition, "KeyType": "HASH"},
+                    {"AttributeName": sort, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ]
+    dynamodb.create_table(
+        TableName=name,
+        KeySchema=key_schema,
+        AttributeDefinitions=attributes,
+        BillingMode="PAY_PER_REQUEST",
+        **extra,
+    )
+    dynamodb.update_time_to_live(
+        TableName=name, TimeToLiveSpecification={"Enabled": True, "AttributeName": ttl_attribute}
+    )
+
+
 def create_tracking_table(dynamodb: Any) -> None:
     """The tracking table with its sparse index of open work, as the stack makes it."""
     from gateway import names
 
-    dynamodb.create_table(
-        TableName=names.TRACKING_TABLE_NAME,
-        KeySchema=[{"AttributeName": names.TRACKING_KEY_ATTRIBUTE, "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": names.TRACKING_KEY_ATTRIBUTE, "AttributeType": "S"},
-            {"AttributeName": names.TRACKING_OPEN_SHARD_ATTRIBUTE, "AttributeType": "S"},
-            {"AttributeName": names.TRACKING_DUE_ATTRIBUTE, "AttributeType": "N"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": names.TRACKING_OPEN_INDEX,
-                "KeySchema": [
-                    {"AttributeName": names.TRACKING_OPEN_SHARD_ATTRIBUTE, "KeyType": "HASH"},
-                    {"AttributeName": names.TRACKING_DUE_ATTRIBUTE, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.update_time_to_live(
-        TableName=names.TRACKING_TABLE_NAME,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": names.TRACKING_TTL_ATTRIBUTE},
+    create_table(
+        dynamodb,
+        names.TRACKING_TABLE_NAME,
+        key=names.TRACKING_KEY_ATTRIBUTE,
+        ttl_attribute=names.TRACKING_TTL_ATTRIBUTE,
+        index=(
+            names.TRACKING_OPEN_INDEX,
+            names.TRACKING_OPEN_SHARD_ATTRIBUTE,
+            names.TRACKING_DUE_ATTRIBUTE,
+            "N",
+        ),
     )
 
 
@@ -477,21 +507,12 @@ def create_suppression_table(dynamodb: Any) -> None:
     """The suppression list: keyed by `pk` and `sk`, entries expiring on TTL, as the stack makes it."""
     from gateway import names
 
-    dynamodb.create_table(
-        TableName=names.SUPPRESSION_TABLE_NAME,
-        KeySchema=[
-            {"AttributeName": names.SUPPRESSION_KEY_ATTRIBUTE, "KeyType": "HASH"},
-            {"AttributeName": names.SUPPRESSION_SORT_ATTRIBUTE, "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[
-            {"AttributeName": names.SUPPRESSION_KEY_ATTRIBUTE, "AttributeType": "S"},
-            {"AttributeName": names.SUPPRESSION_SORT_ATTRIBUTE, "AttributeType": "S"},
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.update_time_to_live(
-        TableName=names.SUPPRESSION_TABLE_NAME,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": names.SUPPRESSION_TTL_ATTRIBUTE},
+    create_table(
+        dynamodb,
+        names.SUPPRESSION_TABLE_NAME,
+        key=names.SUPPRESSION_KEY_ATTRIBUTE,
+        sort_key=names.SUPPRESSION_SORT_ATTRIBUTE,
+        ttl_attribute=names.SUPPRESSION_TTL_ATTRIBUTE,
     )
 
 
@@ -499,29 +520,17 @@ def create_schedule_table(dynamodb: Any) -> None:
     """The schedules table: keyed by `id`, listed by month and fire time, items expiring on TTL."""
     from gateway import names
 
-    dynamodb.create_table(
-        TableName=names.SCHEDULE_TABLE_NAME,
-        KeySchema=[{"AttributeName": names.SCHEDULE_KEY_ATTRIBUTE, "KeyType": "HASH"}],
-        AttributeDefinitions=[
-            {"AttributeName": names.SCHEDULE_KEY_ATTRIBUTE, "AttributeType": "S"},
-            {"AttributeName": names.SCHEDULE_LIST_PARTITION_ATTRIBUTE, "AttributeType": "S"},
-            {"AttributeName": names.SCHEDULE_LIST_SORT_ATTRIBUTE, "AttributeType": "S"},
-        ],
-        GlobalSecondaryIndexes=[
-            {
-                "IndexName": names.SCHEDULE_LIST_INDEX,
-                "KeySchema": [
-                    {"AttributeName": names.SCHEDULE_LIST_PARTITION_ATTRIBUTE, "KeyType": "HASH"},
-                    {"AttributeName": names.SCHEDULE_LIST_SORT_ATTRIBUTE, "KeyType": "RANGE"},
-                ],
-                "Projection": {"ProjectionType": "ALL"},
-            }
-        ],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.update_time_to_live(
-        TableName=names.SCHEDULE_TABLE_NAME,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": names.SCHEDULE_TTL_ATTRIBUTE},
+    create_table(
+        dynamodb,
+        names.SCHEDULE_TABLE_NAME,
+        key=names.SCHEDULE_KEY_ATTRIBUTE,
+        ttl_attribute=names.SCHEDULE_TTL_ATTRIBUTE,
+        index=(
+            names.SCHEDULE_LIST_INDEX,
+            names.SCHEDULE_LIST_PARTITION_ATTRIBUTE,
+            names.SCHEDULE_LIST_SORT_ATTRIBUTE,
+            "S",
+        ),
     )
 
 
@@ -529,15 +538,11 @@ def create_usage_table(dynamodb: Any) -> None:
     """The caps' usage table: keyed by `pk` alone, no index, day items expiring on TTL, as the stack's."""
     from gateway import names
 
-    dynamodb.create_table(
-        TableName=names.USAGE_TABLE_NAME,
-        KeySchema=[{"AttributeName": names.USAGE_KEY_ATTRIBUTE, "KeyType": "HASH"}],
-        AttributeDefinitions=[{"AttributeName": names.USAGE_KEY_ATTRIBUTE, "AttributeType": "S"}],
-        BillingMode="PAY_PER_REQUEST",
-    )
-    dynamodb.update_time_to_live(
-        TableName=names.USAGE_TABLE_NAME,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": names.USAGE_TTL_ATTRIBUTE},
+    create_table(
+        dynamodb,
+        names.USAGE_TABLE_NAME,
+        key=names.USAGE_KEY_ATTRIBUTE,
+        ttl_attribute=names.USAGE_TTL_ATTRIBUTE,
     )
 
 

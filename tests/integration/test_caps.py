@@ -51,14 +51,7 @@ def send_as(key_id: str, payload: dict[str, Any], context: LambdaContext) -> tup
 
 @pytest.fixture
 def usage_table(aws: Any) -> str:
-    dynamodb = boto3.client("dynamodb")
-    if names.USAGE_TABLE_NAME not in dynamodb.list_tables()["TableNames"]:
-        dynamodb.create_table(
-            TableName=names.USAGE_TABLE_NAME,
-            KeySchema=[{"AttributeName": names.USAGE_KEY_ATTRIBUTE, "KeyType": "HASH"}],
-            AttributeDefinitions=[{"AttributeName": names.USAGE_KEY_ATTRIBUTE, "AttributeType": "S"}],
-            BillingMode="PAY_PER_REQUEST",
-        )
+    """The usage table, as provision (the stack's twin) made it."""
     return names.USAGE_TABLE_NAME
 
 
