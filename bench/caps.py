@@ -104,7 +104,7 @@ def run_caps(
         result.add(f"{label}: caps on / off (medians)", summary["ratio"], "x", TARGET_RATIO)
         result.add(f"{label}: the caps' own time in the send (median)", summary["reserve_median"], "ms")
         result.add(f"{label}: the caps' own time, share of the send", summary["reserve_percent"], "%")
-        result.add(f"{label}: of which the usage table's updates (median)", summary["updates_median"], "ms")
+        result.add(f"{label}: of which the usage table's update (median)", summary["updates_median"], "ms")
         result.add(f"{label}: DynamoDB calls per send, caps on", summary["calls_on"], "calls")
     result.add(f"policy check of {bulk_destinations:,} numbers alone (median)", alone["policy_ms"], "ms")
     result.add(f"worst-case cost of {bulk_destinations:,} numbers alone (median)", alone["cost_ms"], "ms")
@@ -130,8 +130,8 @@ def run_caps(
             f"{summary['on_median']:.2f} ms (p95 {summary['on_p95']:.2f}): {summary['added_percent']:+.1f} % "
             f"(target <= {TARGET_ADDED_PERCENT:g} %: {verdict}; {summary['samples']} sends each); the caps' "
             f"own time {summary['reserve_median']:.2f} ms, {summary['reserve_percent']:.1f} % of the send "
-            f"with caps off (worst-case cost {inside['Caps.worst_case_cost']:.2f} ms, the caller's update "
-            f"{inside['UsageStore.add']:.2f} ms, the stage's {inside['UsageStore.add_spend']:.2f} ms); "
+            f"with caps off (worst-case cost {inside['Caps.worst_case_cost']:.2f} ms, the caller's "
+            f"and the stage's update {inside['UsageStore.add']:.2f} ms); "
             f"DynamoDB calls per send, caps on: {summary['calls_on']:g} "
             f"({summary['operations_on']}), at most {summary['calls_on_max']}; caps off: "
             f"{summary['calls_off_max']}",
@@ -176,7 +176,7 @@ class _CallCounter:
 
 
 # What the caps do inside a send, each timed where the send calls it.
-TIMED = ("Caps.reserve", "Caps.worst_case_cost", "UsageStore.add", "UsageStore.add_spend")
+TIMED = ("Caps.reserve", "Caps.worst_case_cost", "UsageStore.add")
 
 
 @contextmanager
@@ -313,7 +313,7 @@ def _summary(runs: dict[str, Any]) -> dict[str, Any]:
         "reserve_median": reserve_median,
         "reserve_p95": percentile(runs["inside_ms"]["Caps.reserve"], 95),
         "inside_median_ms": inside,
-        "updates_median": inside["UsageStore.add"] + inside["UsageStore.add_spend"],
+        "updates_median": inside["UsageStore.add"],
         "reserve_percent": reserve_median / off_median * 100,
         "calls_on": median(calls_on),
         "calls_on_max": max(calls_on),

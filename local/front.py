@@ -127,7 +127,7 @@ METHOD_TOKEN: Final = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
 def key_id_for(api_key: str) -> str:
     """The id API Gateway would tell the function for this key (requestContext.identity.apiKeyId).
 
-    A key's id is not its value: the caps count a caller's sends under it (usage#<day>#key:<id>)
+    A key's id is not its value: the caps count a caller's sends under it (key:<id> on usage#<day>)
     and read its own limits from limits#key:<id>. Derived from the value, so a key has the same id every
     time make run is started with it, as a deployed key keeps its id.
     """

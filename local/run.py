@@ -666,7 +666,7 @@ def banner(service: RunningService, *, aws_port_is_default: bool) -> str:
 
 
 def _key_lines(service: RunningService) -> list[str]:
-    """One line per API key, with the id its sends are counted under (usage#<day>#key:<id>)."""
+    """One line per API key, with the id its sends are counted under (key:<id> on usage#<day>)."""
     keys = service.api_keys or ((service.api_key, ""),)
     lines = []
     for key, key_id in keys:

@@ -340,7 +340,7 @@ METRIC_POLICY_REFUSALS = "PolicyRefusals"  # dimension: rule (country / number-t
 # ceiling, counted atomically in the usage table. The day is the stage's (STAGE_TIME_ZONE).
 ENV_USAGE_TABLE = "USAGE_TABLE"  # unset: nothing is counted, nothing capped
 USAGE_TABLE_NAME = "viber-gateway-usage"
-USAGE_KEY_ATTRIBUTE = "pk"  # limits#<caller>, usage#<day>#<caller>, usage#<day>#stage
+USAGE_KEY_ATTRIBUTE = "pk"  # limits#<caller>; usage#<day> (the day's spend, each caller's counts)
 USAGE_TTL_ATTRIBUTE = "expires_at"
 ENV_DAILY_MESSAGE_LIMIT = "DAILY_MESSAGE_LIMIT"  # per caller, unless its limits item says otherwise
 ENV_DAILY_COST_LIMIT_EUROS = "DAILY_COST_LIMIT_EUROS"

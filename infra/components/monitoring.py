@@ -561,7 +561,7 @@ class Monitoring(Construct):
                 f"dailySpendCeilingEuros): every send is refused (429 spend-ceiling-reached) until midnight "
                 f"({self._config.stage_time_zone}), and queued ones wait. Find who sent what (CapRefusals, "
                 "MessagesCounted by caller on the dashboard); if the traffic is legitimate, lift the brake "
-                "for the day (lifted = true on the usage table's item usage#<day>#stage) or raise the "
+                "for the day (lifted = true on the usage table's item usage#<day>) or raise the "
                 "ceiling.",
                 service_metric(self._config, names.METRIC_SPEND_CEILING_REACHED),
                 threshold=1,

@@ -163,8 +163,8 @@ class SuppressionTable(Construct):
 
 class UsageTable(Construct):
     """The caps' counters (gateway.guard.caps): each caller's limits (`limits#<caller>`, set by
-    operators), each day's usage per caller (`usage#<day>#<caller>`) and the stage's day
-    (`usage#<day>#stage`: worst-case spend, brake reported, brake lifted).
+    operators), and each of the stage's days (`usage#<day>`: the day's worst-case spend, brake
+    reported, brake lifted, and each caller's messages and cost, counted in one update).
 
     Keyed by `pk` (string), no sort key and no index; a day's items expire on the TTL attribute
     weeks after the day. Point-in-time recovery: the limits items are operators' decisions.

@@ -295,3 +295,59 @@ def test_once_the_brake_is_on_even_a_send_that_would_fit_stops(
     # One more SMS would fit under 0.1 (0.1137 would not, but a Viber-only one costs nothing): both stop
     assert send_as("key-i", body(GREEK[4]), lambda_context)[0] == 429
     assert len(capped.ledger) == 1
+
+
+def test_a_counted_send_is_one_update_of_the_days_item_for_the_caller_and_the_stage(
+    capped: ProviderSandbox, usage_table: str, lambda_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a caller's limits and the stage's ceiling both set
+    monkeypatch.setenv(names.ENV_DAILY_COST_LIMIT_EUROS, "10")
+    monkeypatch.setenv(names.ENV_DAILY_SPEND_CEILING_EUROS, "100")
+    reset_process_caches()
+    assert send_as("key-j", body(GREEK[0], **SMSFB), lambda_context)[0] == 200  # warm: limits, prices
+    from gateway.guard.caps import get_caps
+
+    caps = get_caps()
+    assert caps is not None
+    operations: list[str] = []
+    caps.store.client.meta.events.register(
+        "before-send.dynamodb", lambda event_name, **_: operations.append(event_name.split(".")[-1])
+    )
+    # When a send is counted
+    assert send_as("key-j", body(*GREEK[1:3], **SMSFB), lambda_context)[0] == 200
+    # Then one UpdateItem counted it against both (the limits are cached), and the day's item holds both
+    assert operations == ["UpdateItem"]
+    day, _ = caps.day()
+    item = boto3.client("dynamodb").get_item(
+        TableName=usage_table, Key={names.USAGE_KEY_ATTRIBUTE: {"S": f"usage#{day}"}}
+    )["Item"]
+    assert item["messages#key:key-j"] == {"N": "3"}
+    assert Decimal(item["cost#key:key-j"]["N"]) == Decimal(item["spend"]["N"]) == Decimal("0.1137")
+
+
+def test_a_send_that_alone_passes_the_ceiling_is_refused_on_a_fresh_day(
+    capped: ProviderSandbox, lambda_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a ceiling of 0.05 EUR and nothing spent today
+    monkeypatch.setenv(names.ENV_DAILY_MESSAGE_LIMIT, "1000")
+    monkeypatch.setenv(names.ENV_DAILY_SPEND_CEILING_EUROS, "0.05")
+    reset_process_caches()
+    # When the day's first send alone would cost more (two fallbacks: 0.0758)
+    status, _, problem = send_as("key-k", body(*GREEK[:2], **SMSFB), lambda_context)
+    # Then it is refused by the ceiling and nothing is sent
+    assert (status, problem["type"]) == (429, PROBLEM + "spend-ceiling-reached")
+    assert capped.ledger == []
+
+
+def test_a_caller_over_its_limit_under_a_ceiling_is_told_its_own_rule_and_use(
+    capped: ProviderSandbox, lambda_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(names.ENV_DAILY_SPEND_CEILING_EUROS, "100")
+    reset_process_caches()
+    assert send_as("key-l", body(*GREEK[:4], **SMSFB), lambda_context)[0] == 200
+    status, _, problem = send_as("key-l", body(*GREEK[4:6], **SMSFB), lambda_context)
+    assert status == 429
+    assert problem["type"] == PROBLEM + "limit-exceeded"
+    assert problem["limit"] == {"rule": "messages", "per_day": 5.0, "used": 4.0}
+    # The refused send left the stage's spend as it was: the next one that fits still goes
+    assert send_as("key-m", body(GREEK[6], **SMSFB), lambda_context)[0] == 200

@@ -2,22 +2,26 @@
 
 Every send is counted before it goes: its messages (destinations) and its worst-case SMS
 cost (the preview's figure: every destination falling back, at the price LiveAll's balance
-gives for its country). Per caller (an API key; the queue and every other source share the
-`queue` bucket) the day's count lives in one item of the usage table, raised by a
-conditional update that fails when the caller's limit would be passed: DynamoDB applies
-one update of an item at a time, so functions racing for the last messages of a limit
-never pass it together. The stage's worst-case spend has an item of its own, raised the
-same way against the ceiling; a send refused by it engages the brake until the day turns
-or an operator lifts it (`lifted` on that item), and Spend Ceiling Reached is published
-once. A send that sent nothing gives its count back.
+gives for its country). The stage's day is one item of the usage table (`usage#<day>`): the
+day's worst-case spend, and each caller's messages and cost (an API key; the queue and every
+other source share the `queue` bucket). One conditional update raises the caller's counts and
+the day's spend together, and fails when either would pass its limit: DynamoDB applies one
+update of an item at a time, so functions racing for the last messages of a limit never pass
+it together, and one round trip counts a send against both rules. A send refused by the
+stage's ceiling engages the brake until the day turns or an operator lifts it (`lifted` on
+that item), and Spend Ceiling Reached is published once. A send that sent nothing gives its
+count back.
 
-Limits per caller are items of the usage table (`limits#<caller>`), set without a redeploy
-by whoever may write the table (tools/usage.py); the stage's context gives the defaults.
+One item per day holds every caller's counts: each send writes it (DynamoDB takes about 1,000
+writes a second of an item, far above the stage's API throttle and queue concurrency), and it
+grows by about 60 bytes per caller counted that day.
+
+Limits per caller are items of the usage table (`limits#<caller>`), set without a redeploy by
+whoever may write the table (README: Caps); the stage's context gives the defaults.
 """
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,13 +61,29 @@ class Reservation:
     caller: str
     messages: int
     cost: Decimal
-    ceiling: bool  # counted against the stage's ceiling too
 
 
 class CapReached(Exception):
-    def __init__(self, rule: str) -> None:
+    """A send refused by `rule` ("messages", "cost" or "spend-ceiling"); what the caller had used
+    that day when it was refused."""
+
+    def __init__(self, rule: str, used_messages: int = 0, used_cost: Decimal = Decimal(0)) -> None:
         super().__init__(rule)
         self.rule = rule
+        self.used_messages = used_messages
+        self.used_cost = used_cost
+
+
+def day_key(day: str) -> dict[str, Any]:
+    return {names.USAGE_KEY_ATTRIBUTE: {"S": f"usage#{day}"}}
+
+
+def messages_attribute(caller: str) -> str:
+    return f"messages#{caller}"
+
+
+def cost_attribute(caller: str) -> str:
+    return f"cost#{caller}"
 
 
 class UsageStore:
@@ -88,94 +108,87 @@ class UsageStore:
         self.client.put_item(TableName=self.table_name, Item=item)
 
     def add(
-        self, day: str, caller: str, messages: int, cost: Decimal, limits: Limits, expires_at: int
-    ) -> None:
-        """Count a send for `caller` on `day`; CapReached("messages" or "cost") if it would pass a limit."""
-        conditions, values = (
-            [],
-            {":m": {"N": str(messages)}, ":c": {"N": str(cost)}, ":e": {"N": str(expires_at)}},
-        )
+        self,
+        day: str,
+        caller: str,
+        messages: int,
+        cost: Decimal,
+        *,
+        limits: Limits,
+        ceiling: Decimal | None,
+        expires_at: int,
+    ) -> Decimal:
+        """Count a send for `caller` and for the stage on `day`, in one conditional update; the day's
+        spend after it. CapReached when it would pass the caller's limits or the stage's ceiling."""
+        if limits.messages is not None and messages > limits.messages:
+            raise CapReached("messages", *self.usage(day, caller))
+        if limits.cost is not None and cost > limits.cost:
+            raise CapReached("cost", *self.usage(day, caller))
+        values: dict[str, Any] = {
+            ":m": {"N": str(messages)},
+            ":c": {"N": str(cost)},
+            ":e": {"N": str(expires_at)},
+        }
+        conditions = []
         if limits.messages is not None:
-            conditions.append("(attribute_not_exists(messages) OR messages <= :mroom)")
+            conditions.append("(attribute_not_exists(#m) OR #m <= :mroom)")
             values[":mroom"] = {"N": str(limits.messages - messages)}
         if limits.cost is not None:
-            conditions.append("(attribute_not_exists(cost) OR cost <= :croom)")
+            conditions.append("(attribute_not_exists(#c) OR #c <= :croom)")
             values[":croom"] = {"N": str(limits.cost - cost)}
-        if (limits.messages is not None and messages > limits.messages) or (
-            limits.cost is not None and cost > limits.cost
-        ):
-            raise CapReached(
-                "messages" if limits.messages is not None and messages > limits.messages else "cost"
-            )
+        if ceiling is not None:
+            values[":true"] = {"BOOL": True}
+            if cost > ceiling:
+                # Alone past the ceiling: only a lifted brake lets it go.
+                conditions.append("lifted = :true")
+            else:
+                # Once a send was refused by the ceiling the brake is on (brake_reported): every send
+                # stops, even one that would fit, until the day turns or an operator lifts it.
+                conditions.append(
+                    "(lifted = :true OR (attribute_not_exists(brake_reported) AND "
+                    "(attribute_not_exists(spend) OR (spend < :ceiling AND spend <= :room))))"
+                )
+                values[":ceiling"] = {"N": str(ceiling)}
+                values[":room"] = {"N": str(ceiling - cost)}
         request: dict[str, Any] = {
             "TableName": self.table_name,
-            "Key": {names.USAGE_KEY_ATTRIBUTE: {"S": f"usage#{day}#{caller}"}},
-            "UpdateExpression": "ADD messages :m, cost :c SET expires_at = :e",
+            "Key": day_key(day),
+            "UpdateExpression": "ADD #m :m, #c :c, spend :c SET expires_at = :e",
+            "ExpressionAttributeNames": {"#m": messages_attribute(caller), "#c": cost_attribute(caller)},
             "ExpressionAttributeValues": values,
-            "ReturnValuesOnConditionCheckFailure": "ALL_OLD",
+            "ReturnValues": "UPDATED_NEW",
         }
         if conditions:
             request["ConditionExpression"] = " AND ".join(conditions)
+            request["ReturnValuesOnConditionCheckFailure"] = "ALL_OLD"
         try:
-            self.client.update_item(**request)
+            answer = self.client.update_item(**request)
         except self.client.exceptions.ConditionalCheckFailedException as error:
-            old = error.response.get("Item", {})
-            used = int(old.get("messages", {}).get("N", "0"))
-            rule = "messages" if limits.messages is not None and used + messages > limits.messages else "cost"
-            raise CapReached(rule) from None
-
-    def add_spend(self, day: str, cost: Decimal, ceiling: Decimal, expires_at: int) -> Decimal:
-        """Count `cost` against the stage's ceiling; CapReached("spend-ceiling") if reached (not lifted)."""
-        try:
-            answer = self.client.update_item(
-                TableName=self.table_name,
-                Key={names.USAGE_KEY_ATTRIBUTE: {"S": f"usage#{day}#stage"}},
-                UpdateExpression="ADD spend :c SET expires_at = :e",
-                # Once a send was refused by the ceiling the brake is on (brake_reported): every send
-                # stops, even one that would fit, until the day turns or an operator lifts it.
-                ConditionExpression=(
-                    "lifted = :true OR (attribute_not_exists(brake_reported) AND "
-                    "(attribute_not_exists(spend) OR (spend < :ceiling AND spend <= :room)))"
-                ),
-                ExpressionAttributeValues={
-                    ":c": {"N": str(cost)},
-                    ":e": {"N": str(expires_at)},
-                    ":true": {"BOOL": True},
-                    ":ceiling": {"N": str(ceiling)},
-                    ":room": {"N": str(ceiling - cost)},
-                },
-                ReturnValues="ALL_NEW",
-            )
-        except self.client.exceptions.ConditionalCheckFailedException:
-            raise CapReached("spend-ceiling") from None
+            raise _refusal(error.response.get("Item", {}), caller, messages, cost, limits) from None
         return Decimal(answer.get("Attributes", {}).get("spend", {}).get("N", "0"))
 
     def give_back(self, reservation: Reservation, expires_at: int) -> None:
-        values = {
-            ":m": {"N": str(-reservation.messages)},
-            ":c": {"N": str(-reservation.cost)},
-            ":e": {"N": str(expires_at)},
-        }
         self.client.update_item(
             TableName=self.table_name,
-            Key={names.USAGE_KEY_ATTRIBUTE: {"S": f"usage#{reservation.day}#{reservation.caller}"}},
-            UpdateExpression="ADD messages :m, cost :c SET expires_at = :e",
-            ExpressionAttributeValues=values,
+            Key=day_key(reservation.day),
+            UpdateExpression="ADD #m :m, #c :c, spend :c SET expires_at = :e",
+            ExpressionAttributeNames={
+                "#m": messages_attribute(reservation.caller),
+                "#c": cost_attribute(reservation.caller),
+            },
+            ExpressionAttributeValues={
+                ":m": {"N": str(-reservation.messages)},
+                ":c": {"N": str(-reservation.cost)},
+                ":e": {"N": str(expires_at)},
+            },
         )
-        if reservation.ceiling and reservation.cost:
-            self.client.update_item(
-                TableName=self.table_name,
-                Key={names.USAGE_KEY_ATTRIBUTE: {"S": f"usage#{reservation.day}#stage"}},
-                UpdateExpression="ADD spend :c SET expires_at = :e",
-                ExpressionAttributeValues={":c": values[":c"], ":e": values[":e"]},
-            )
 
     def first_brake_of(self, day: str, expires_at: int) -> bool:
         """Mark the day's brake reported; True only the first time (the event and alarm fire once)."""
         try:
             self.client.update_item(
                 TableName=self.table_name,
-                Key={names.USAGE_KEY_ATTRIBUTE: {"S": f"usage#{day}#stage"}},
+                Key=day_key(day),
                 UpdateExpression="SET brake_reported = :true, expires_at = :e",
                 ConditionExpression="attribute_not_exists(brake_reported)",
                 ExpressionAttributeValues={":true": {"BOOL": True}, ":e": {"N": str(expires_at)}},
@@ -188,18 +201,36 @@ class UsageStore:
         """An operator lifts the day's brake: sends go on until the day turns."""
         self.client.update_item(
             TableName=self.table_name,
-            Key={names.USAGE_KEY_ATTRIBUTE: {"S": f"usage#{day}#stage"}},
+            Key=day_key(day),
             UpdateExpression="SET lifted = :true, expires_at = :e",
             ExpressionAttributeValues={":true": {"BOOL": True}, ":e": {"N": str(expires_at)}},
         )
 
     def usage(self, day: str, caller: str) -> tuple[int, Decimal]:
-        item = self.client.get_item(
-            TableName=self.table_name,
-            Key={names.USAGE_KEY_ATTRIBUTE: {"S": f"usage#{day}#{caller}"}},
-            ConsistentRead=True,
-        ).get("Item", {})
-        return int(item.get("messages", {}).get("N", "0")), Decimal(item.get("cost", {}).get("N", "0"))
+        """What `caller` has used on `day`: messages, and worst-case cost."""
+        item = self.client.get_item(TableName=self.table_name, Key=day_key(day), ConsistentRead=True).get(
+            "Item", {}
+        )
+        return _used(item, caller)
+
+
+def _used(item: dict[str, Any], caller: str) -> tuple[int, Decimal]:
+    messages = item.get(messages_attribute(caller), {}).get("N", "0")
+    cost = item.get(cost_attribute(caller), {}).get("N", "0")
+    return int(Decimal(messages)), Decimal(cost)
+
+
+def _refusal(old: dict[str, Any], caller: str, messages: int, cost: Decimal, limits: Limits) -> CapReached:
+    """Which rule refused a send, from the day's item as the refused update found it: the caller's
+    own limits first, else the stage's ceiling."""
+    used_messages, used_cost = _used(old, caller)
+    if limits.messages is not None and used_messages + messages > limits.messages:
+        rule = "messages"
+    elif limits.cost is not None and used_cost + cost > limits.cost:
+        rule = "cost"
+    else:
+        rule = "spend-ceiling"
+    return CapReached(rule, used_messages, used_cost)
 
 
 def _limit(item: dict[str, Any], name: str, kind: Callable[[str], Any]) -> Any:
@@ -271,29 +302,25 @@ class Caps:
         cost = self.worst_case_cost(destinations, segments, low_cost)
         messages = len(destinations)
         try:
-            self.store.add(day, caller, messages, cost, limits, expires_at)
+            spend = self.store.add(
+                day, caller, messages, cost, limits=limits, ceiling=self.ceiling, expires_at=expires_at
+            )
         except CapReached as reached:
             self._refused(reached.rule, caller)
-            raise self._limit_error(reached.rule, caller, limits, day, ends, retry_after) from None
-        if self.ceiling is not None:
-            try:
-                spend = self.store.add_spend(day, cost, self.ceiling, expires_at)
-            except CapReached:
-                with contextlib.suppress(Exception):
-                    self.store.give_back(Reservation(day, caller, messages, cost, ceiling=False), expires_at)
-                self._refused("spend-ceiling", caller)
-                self._brake(day, expires_at)
-                raise GatewayError(
-                    Failure.SPEND_CEILING_REACHED,
-                    f"Today's worst-case spend has reached the stage's ceiling ({self.ceiling} EUR): "
-                    f"sends are stopped until {ends.isoformat(timespec='minutes')} ({self.zone.key}) or "
-                    "until an operator lifts the brake. Nothing was sent.",
-                    retry_after=retry_after,
-                    extra={"ceiling": float(self.ceiling), "resets_at": ends.isoformat(timespec="seconds")},
-                ) from None
-            gauge(names.METRIC_DAY_SPEND, float(spend), unit=NO_UNIT)
+            if reached.rule != "spend-ceiling":
+                raise self._limit_error(reached, limits, ends, retry_after) from None
+            self._brake(day, expires_at)
+            raise GatewayError(
+                Failure.SPEND_CEILING_REACHED,
+                f"Today's worst-case spend has reached the stage's ceiling ({self.ceiling} EUR): "
+                f"sends are stopped until {ends.isoformat(timespec='minutes')} ({self.zone.key}) or "
+                "until an operator lifts the brake. Nothing was sent.",
+                retry_after=retry_after,
+                extra={"ceiling": float(self.ceiling or 0), "resets_at": ends.isoformat(timespec="seconds")},
+            ) from None
+        gauge(names.METRIC_DAY_SPEND, float(spend), unit=NO_UNIT)
         count_by(names.METRIC_MESSAGES_COUNTED, "caller", caller, messages)
-        return Reservation(day, caller, messages, cost, ceiling=self.ceiling is not None)
+        return Reservation(day, caller, messages, cost)
 
     def give_back(self, reservation: Reservation | None) -> None:
         """A send that sent nothing: its count goes back (best effort: an error only logs)."""
@@ -323,11 +350,11 @@ class Caps:
         logger.info("send refused by a cap", extra={"rule": rule, "caller": caller})
 
     def _limit_error(
-        self, rule: str, caller: str, limits: Limits, day: str, ends: datetime, retry_after: int
+        self, reached: CapReached, limits: Limits, ends: datetime, retry_after: int
     ) -> GatewayError:
-        used_messages, used_cost = self.store.usage(day, caller)
+        rule = reached.rule
         limit = limits.messages if rule == "messages" else limits.cost
-        used: int | Decimal = used_messages if rule == "messages" else used_cost
+        used: int | Decimal = reached.used_messages if rule == "messages" else reached.used_cost
         what = "messages" if rule == "messages" else "EUR of worst-case SMS cost"
         return GatewayError(
             Failure.LIMIT_EXCEEDED,
