@@ -66,16 +66,21 @@ lint: lock-check venv
 	$(BIN)/mypy functions
 	$(BIN)/actionlint
 
+# pytest on every core (pytest-xdist): a test file runs whole on one worker, so a file's services
+# (make run, moto, the sandbox) start once per file as before. TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= auto
+PARALLEL := -n $(TEST_WORKERS) --dist loadfile
+
 # The inner loop (README: Tests): lint, types, and the unit and integration tiers but the tests
 # marked slow (the benchmarks' smoke run), in under two minutes here. `make test` runs
 # everything, as CI does. Both install the pinned Node tools first (the OpenAPI lint needs them).
 check: lint $(NODE_STAMP)
-	$(BIN)/pytest -m "not slow" tests/unit tests/integration
+	$(BIN)/pytest $(PARALLEL) -m "not slow" tests/unit tests/integration
 
 # Every test: lint, then all tiers of pytest. tests/infra checks the real layer and runs
 # checkov, so both are made first (instant when up to date), as are the Node tools.
 test: lint build $(CHECKOV_STAMP) $(NODE_STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(PARALLEL)
 
 # Invoke a handler on an event file against moto and the sandbox: make invoke EVENT=events/api-post-im.json
 EVENT ?= events/api-post-im.json
