@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import phonenumbers
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from phonenumbers import PhoneNumberType
 
 from gateway import names
-from gateway.guard.policy import NUMBER_TYPES, DestinationPolicy
+from gateway.guard.policy import NUMBER_TYPES, DestinationPolicy, number_kind
 from gateway.settings import SettingsError, load_settings
 
 DEFAULT = DestinationPolicy.of(names.DEFAULT_ALLOWED_COUNTRIES, names.DEFAULT_ALLOWED_NUMBER_TYPES)
@@ -120,3 +122,73 @@ def test_settings_read_the_policy_lists() -> None:
     assert settings.allowed_countries == ("GR", "CY")
     assert settings.allowed_number_types == ("mobile",)
     assert load_settings({**base, names.ENV_ALLOWED_COUNTRIES: "*"}).allowed_countries == ("*",)
+
+
+def phonenumbers_kind(number: phonenumbers.PhoneNumber) -> str:
+    return NUMBER_TYPES[phonenumbers.number_type(number)]
+
+
+def test_every_example_number_of_every_region_gets_the_kind_phonenumbers_gives() -> None:
+    # Given each region's (and each non-geographic code's) example number of each kind
+    examples = [
+        number
+        for region in sorted(phonenumbers.SUPPORTED_REGIONS)
+        for kind in NUMBER_TYPES
+        if (number := phonenumbers.example_number_for_type(region, kind)) is not None
+    ] + [
+        number
+        for code in sorted(phonenumbers.COUNTRY_CODES_FOR_NON_GEO_REGIONS)
+        if (number := phonenumbers.example_number_for_non_geo_entity(code)) is not None
+    ]
+    assert len(examples) > 1000
+    # Then the policy's compiled reading says what phonenumbers says, for every one
+    differ = [
+        (phonenumbers.format_number(n, phonenumbers.PhoneNumberFormat.E164), number_kind(n, r), expected)
+        for n in examples
+        if number_kind(n, r := phonenumbers.region_code_for_number(n)) != (expected := phonenumbers_kind(n))
+    ]
+    assert differ == []
+
+
+EXAMPLES = [
+    (number.country_code, str(number.national_number))
+    for region in sorted(phonenumbers.SUPPORTED_REGIONS)
+    for kind in NUMBER_TYPES
+    if (number := phonenumbers.example_number_for_type(region, kind)) is not None
+]
+
+
+@st.composite
+def near_real_numbers(draw: st.DrawFn) -> str:
+    """A region's example number with some digits changed, one added or one taken away: numbers on
+    both sides of the patterns' edges, of every kind and length, where random digits are mostly
+    of no kind at all."""
+    code, national = draw(st.sampled_from(EXAMPLES))
+    digits = list(national)
+    for _ in range(draw(st.integers(0, 3))):
+        digits[draw(st.integers(0, len(digits) - 1))] = draw(st.sampled_from("0123456789"))
+    change = draw(st.sampled_from(["keep", "add", "drop"]))
+    if change == "add":
+        digits.insert(draw(st.integers(0, len(digits))), draw(st.sampled_from("0123456789")))
+    elif change == "drop" and len(digits) > 1:
+        del digits[draw(st.integers(0, len(digits) - 1))]
+    return f"+{code}{''.join(digits)}"
+
+
+@settings(max_examples=1000, deadline=None)
+@given(
+    text=st.one_of(
+        near_real_numbers(),
+        st.builds(
+            "+{}{}".format,
+            st.sampled_from(sorted(phonenumbers.COUNTRY_CODE_TO_REGION_CODE)),
+            st.text("0123456789", min_size=1, max_size=17),
+        ),
+    )
+)
+def test_any_number_gets_the_kind_phonenumbers_gives(text: str) -> None:
+    try:
+        number = phonenumbers.parse(text)
+    except phonenumbers.NumberParseException:
+        return
+    assert number_kind(number, phonenumbers.region_code_for_number(number)) == phonenumbers_kind(number)

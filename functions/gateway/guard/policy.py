@@ -8,12 +8,14 @@ rule it breaks (context keys allowedCountries and allowedNumberTypes).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from functools import cache
+from typing import Any
 
 import phonenumbers
-from phonenumbers import PhoneNumberType
+from phonenumbers import PhoneMetadata, PhoneNumber, PhoneNumberType
 
 from gateway import names
 from gateway.failures import Failure, GatewayError
@@ -101,14 +103,98 @@ class DestinationPolicy:
         number = split_number(destination)
         if number is None:
             return Refusal(destination, "country", "no country")
+        region = phonenumbers.region_code_for_number(number)
         if self.countries is not None:
-            country = phonenumbers.region_code_for_number(number) or "no country"
+            country = region or "no country"
             if country not in self.countries:
                 return Refusal(destination, "country", country)
-        kind = NUMBER_TYPES.get(phonenumbers.number_type(number), "unknown")
+        kind = number_kind(number, region)
         if kind not in self.number_types:
             return Refusal(destination, "number-type", kind)
         return None
+
+
+def number_kind(number: PhoneNumber, region: str | None) -> str:
+    """phonenumbers.number_type(number), by its name here, for a number of `region` (as
+    phonenumbers.region_code_for_number gives it): the same answer, about three times faster."""
+    return _kinds_of(number.country_code, region)(phonenumbers.national_significant_number(number))
+
+
+@dataclass(frozen=True, slots=True)
+class _Description:
+    """One of phonenumbers' descriptions of a kind of number: its lengths, its pattern compiled once."""
+
+    lengths: frozenset[int]  # empty: any length the region's general description allows
+    pattern: re.Pattern[str] | None
+
+    @classmethod
+    def of(cls, description: Any) -> _Description:
+        if description is None or not description.national_number_pattern:
+            return cls(frozenset(), None)
+        return cls(frozenset(description.possible_length), re.compile(description.national_number_pattern))
+
+    def matches(self, national: str) -> bool:
+        if self.pattern is None or (self.lengths and len(national) not in self.lengths):
+            return False
+        return self.pattern.fullmatch(national) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class _Kinds:
+    """phonenumbers' _number_type_helper for one region, with its patterns compiled once: it asks
+    phonenumbers' regex cache for every pattern of every number, which is most of its time."""
+
+    general: _Description
+    ordered: tuple[tuple[str, _Description], ...]  # the kinds tried before fixed line and mobile
+    fixed_line: _Description
+    mobile: _Description
+    same_mobile_and_fixed_line: bool
+
+    def __call__(self, national: str) -> str:
+        if not self.general.matches(national):
+            return "unknown"
+        for kind, description in self.ordered:
+            if description.matches(national):
+                return kind
+        if self.fixed_line.matches(national):
+            if self.same_mobile_and_fixed_line or self.mobile.matches(national):
+                return "fixed-line-or-mobile"
+            return "fixed-line"
+        if not self.same_mobile_and_fixed_line and self.mobile.matches(national):
+            return "mobile"
+        return "unknown"
+
+
+# phonenumbers' order: the first kind whose description matches is the number's.
+_ORDERED_KINDS = (
+    ("premium_rate", PhoneNumberType.PREMIUM_RATE),
+    ("toll_free", PhoneNumberType.TOLL_FREE),
+    ("shared_cost", PhoneNumberType.SHARED_COST),
+    ("voip", PhoneNumberType.VOIP),
+    ("personal_number", PhoneNumberType.PERSONAL_NUMBER),
+    ("pager", PhoneNumberType.PAGER),
+    ("uan", PhoneNumberType.UAN),
+    ("voicemail", PhoneNumberType.VOICEMAIL),
+)
+
+
+@cache
+def _kinds_of(calling_code: int, region: str | None) -> Callable[[str], str]:
+    metadata = (
+        None if region is None else PhoneMetadata.metadata_for_region_or_calling_code(calling_code, region)
+    )
+    if metadata is None:
+        return lambda national: "unknown"
+    return _Kinds(
+        general=_Description.of(metadata.general_desc),
+        ordered=tuple(
+            (NUMBER_TYPES[kind], _Description.of(getattr(metadata, attribute)))
+            for attribute, kind in _ORDERED_KINDS
+        ),
+        fixed_line=_Description.of(metadata.fixed_line),
+        mobile=_Description.of(metadata.mobile),
+        same_mobile_and_fixed_line=bool(metadata.same_mobile_and_fixed_line_pattern),
+    )
 
 
 @cache
