@@ -49,6 +49,24 @@ def send_as(key_id: str, payload: dict[str, Any], context: LambdaContext) -> tup
     return answer["statusCode"], headers, json.loads(answer["body"])
 
 
+def stage_limits(
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    messages: str | None = None,
+    cost: str | None = None,
+    ceiling: str | None = None,
+) -> None:
+    """The stage's default limits and ceiling (its context), as the functions read them at start."""
+    for name, value in (
+        (names.ENV_DAILY_MESSAGE_LIMIT, messages),
+        (names.ENV_DAILY_COST_LIMIT_EUROS, cost),
+        (names.ENV_DAILY_SPEND_CEILING_EUROS, ceiling),
+    ):
+        if value is not None:
+            monkeypatch.setenv(name, value)
+    reset_process_caches()
+
+
 @pytest.fixture
 def usage_table(aws: Any) -> str:
     """The usage table, as provision (the stack's twin) made it."""
@@ -60,9 +78,8 @@ def capped(
     gateway_env: ProviderSandbox, usage_table: str, monkeypatch: pytest.MonkeyPatch
 ) -> ProviderSandbox:
     monkeypatch.setenv(names.ENV_USAGE_TABLE, usage_table)
-    monkeypatch.setenv(names.ENV_DAILY_MESSAGE_LIMIT, "5")
     monkeypatch.setenv(names.ENV_EVENT_BUS_NAME, names.EVENT_BUS_NAME)
-    reset_process_caches()
+    stage_limits(monkeypatch, messages="5")
     return gateway_env
 
 
@@ -108,9 +125,7 @@ def test_a_cost_limit_counts_the_worst_case_sms_cost(
     capped: ProviderSandbox, lambda_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # GR costs 0.0379 an SMS at the sandbox's balance: two one-segment fallbacks fit in 0.1, three do not
-    monkeypatch.setenv(names.ENV_DAILY_MESSAGE_LIMIT, "1000")
-    monkeypatch.setenv(names.ENV_DAILY_COST_LIMIT_EUROS, "0.1")
-    reset_process_caches()
+    stage_limits(monkeypatch, messages="1000", cost="0.1")
     assert send_as("key-c", body(*GREEK[:2], **SMSFB), lambda_context)[0] == 200
     status, _, problem = send_as("key-c", body(GREEK[2], **SMSFB), lambda_context)
     assert status == 429
@@ -233,9 +248,7 @@ def test_the_spend_ceiling_stops_every_send_and_says_so_once_until_lifted(
     monkeypatch: pytest.MonkeyPatch,
     aws: Any,
 ) -> None:
-    monkeypatch.setenv(names.ENV_DAILY_MESSAGE_LIMIT, "1000")
-    monkeypatch.setenv(names.ENV_DAILY_SPEND_CEILING_EUROS, "0.1")
-    reset_process_caches()
+    stage_limits(monkeypatch, messages="1000", ceiling="0.1")
     events_on_the_bus(aws)
     # Two fallback sends fit (0.0758), the third would pass 0.1
     assert send_as("key-g", body(*GREEK[:2], **SMSFB), lambda_context)[0] == 200
@@ -287,9 +300,7 @@ def test_a_scheduled_part_over_the_limit_waits_for_the_day_and_sends_nothing(
 def test_once_the_brake_is_on_even_a_send_that_would_fit_stops(
     capped: ProviderSandbox, lambda_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(names.ENV_DAILY_MESSAGE_LIMIT, "1000")
-    monkeypatch.setenv(names.ENV_DAILY_SPEND_CEILING_EUROS, "0.1")
-    reset_process_caches()
+    stage_limits(monkeypatch, messages="1000", ceiling="0.1")
     assert send_as("key-i", body(*GREEK[:2], **SMSFB), lambda_context)[0] == 200  # 0.0758
     assert send_as("key-i", body(*GREEK[2:4], **SMSFB), lambda_context)[0] == 429  # would be 0.1516
     # One more SMS would fit under 0.1 (0.1137 would not, but a Viber-only one costs nothing): both stop
@@ -301,9 +312,7 @@ def test_a_counted_send_is_one_update_of_the_days_item_for_the_caller_and_the_st
     capped: ProviderSandbox, usage_table: str, lambda_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a caller's limits and the stage's ceiling both set
-    monkeypatch.setenv(names.ENV_DAILY_COST_LIMIT_EUROS, "10")
-    monkeypatch.setenv(names.ENV_DAILY_SPEND_CEILING_EUROS, "100")
-    reset_process_caches()
+    stage_limits(monkeypatch, cost="10", ceiling="100")
     assert send_as("key-j", body(GREEK[0], **SMSFB), lambda_context)[0] == 200  # warm: limits, prices
     from gateway.guard.caps import get_caps
 
@@ -329,9 +338,7 @@ def test_a_send_that_alone_passes_the_ceiling_is_refused_on_a_fresh_day(
     capped: ProviderSandbox, lambda_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a ceiling of 0.05 EUR and nothing spent today
-    monkeypatch.setenv(names.ENV_DAILY_MESSAGE_LIMIT, "1000")
-    monkeypatch.setenv(names.ENV_DAILY_SPEND_CEILING_EUROS, "0.05")
-    reset_process_caches()
+    stage_limits(monkeypatch, messages="1000", ceiling="0.05")
     # When the day's first send alone would cost more (two fallbacks: 0.0758)
     status, _, problem = send_as("key-k", body(*GREEK[:2], **SMSFB), lambda_context)
     # Then it is refused by the ceiling and nothing is sent
@@ -342,8 +349,7 @@ def test_a_send_that_alone_passes_the_ceiling_is_refused_on_a_fresh_day(
 def test_a_caller_over_its_limit_under_a_ceiling_is_told_its_own_rule_and_use(
     capped: ProviderSandbox, lambda_context: LambdaContext, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setenv(names.ENV_DAILY_SPEND_CEILING_EUROS, "100")
-    reset_process_caches()
+    stage_limits(monkeypatch, ceiling="100")
     assert send_as("key-l", body(*GREEK[:4], **SMSFB), lambda_context)[0] == 200
     status, _, problem = send_as("key-l", body(*GREEK[4:6], **SMSFB), lambda_context)
     assert status == 429
