@@ -25,6 +25,13 @@ def sockets_open() -> int:
     return count
 
 
+def guard_state() -> dict[str, object]:
+    """What the destination policy compiled (its regions) and whether the caps' code is loaded."""
+    policy = sys.modules.get("gateway.guard.policy")
+    compiled = policy._kinds_of.cache_info().currsize if policy is not None else 0  # type: ignore[attr-defined]
+    return {"policy_regions_compiled": compiled, "caps_loaded": "gateway.guard.caps" in sys.modules}
+
+
 def main() -> None:
     handler_module, scenario, event_path = sys.argv[1:4]
     module = __import__(handler_module)
@@ -55,6 +62,7 @@ def main() -> None:
             "token_cached": made and get_sender().token_source.is_cached(),
             "provider_connections": sum(pool.num_connections for pool in POOL.pools._container.values()),
             "hooks": [len(snapshot.get_before_snapshot()), len(snapshot.get_after_restore())],
+            "guard": guard_state(),
         }
 
     report: dict[str, object] = {}

@@ -67,6 +67,11 @@ def run_child(
         names.ENV_PROVIDER_TOKEN_SECRET: names.TOKEN_SECRET_NAME,
         names.ENV_IDEMPOTENCY_TABLE: names.IDEMPOTENCY_TABLE_NAME,
         names.ENV_TRACKING_TABLE: names.TRACKING_TABLE_NAME,
+        # The default destination policy (Greek and Cypriot mobiles) and caps on, as deployed stages have
+        names.ENV_ALLOWED_COUNTRIES: ",".join(names.DEFAULT_ALLOWED_COUNTRIES),
+        names.ENV_ALLOWED_NUMBER_TYPES: ",".join(names.DEFAULT_ALLOWED_NUMBER_TYPES),
+        names.ENV_USAGE_TABLE: names.USAGE_TABLE_NAME,
+        names.ENV_DAILY_MESSAGE_LIMIT: "1000",
     }
     completed = subprocess.run(
         [sys.executable, str(CHILD), handler, scenario, str(event_path)],
@@ -112,6 +117,8 @@ def test_the_before_snapshot_hooks_prime_without_reaching_out_and_a_restored_sen
     assert primed["sockets_open"] == 0
     assert primed["token_cached"] is False
     assert primed["provider_connections"] == 0
+    # And the policy's patterns of the primed countries (GR, CY) are compiled, the caps' code loaded
+    assert primed["guard"] == {"policy_regions_compiled": 2, "caps_loaded": True}
     # And after the restore the send read the secret once, opened one connection to LiveAll,
     # and was answered and sent once
     sent = report["after_send"]

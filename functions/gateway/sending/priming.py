@@ -4,7 +4,8 @@ Before the snapshot (`prime_api`, `prime_queue`): everything a first request
 would do the same way for every request, so that no restored environment does
 it again: the modules a request needs, the request rules with one validation of
 a representative request, phone number metadata of the countries callers use
-(PRIME_COUNTRIES), the sender with its boto3 clients, and one call of each AWS
+(PRIME_COUNTRIES) and the destination policy's patterns for them, the sender with
+its boto3 clients, the caps where the stage counts, and one call of each AWS
 operation the request path makes, stopped before it is signed or sent (the
 serializers and endpoint rules load, nothing reaches AWS). Nothing here calls
 LiveAll, reads the token or writes anything.
@@ -162,12 +163,16 @@ def _prime_sender(settings: Any) -> Any:
     from gateway.settings import Settings
 
     assert isinstance(settings, Settings)
+    examples = []
     for region in settings.prime_countries:
         example = phonenumbers.example_number_for_type(region, phonenumbers.PhoneNumberType.MOBILE)
         if example is not None:
-            normalise(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164))
+            examples.append(
+                normalise(phonenumbers.format_number(example, phonenumbers.PhoneNumberFormat.E164))
+            )
     _prime_output()
     sender = get_sender()
+    _prime_guard(settings, examples)
     _stop_before_sending(sender.token_source.client, "GetSecretValue", {"SecretId": settings.token_secret_id})
     if sender.tracking is not None:
         item = {names.TRACKING_KEY_ATTRIBUTE: {"S": "priming"}}
@@ -193,6 +198,33 @@ def _prime_sender(settings: Any) -> Any:
     ):
         _stop_before_sending(store.client, operation, {"TableName": store.table_name, **parameters})
     return sender
+
+
+def _prime_guard(settings: Any, examples: list[str]) -> None:
+    """The destination policy's patterns of the countries callers use, and the caps' code, client and
+    the update that counts a send (answered here: nothing reaches AWS)."""
+    from gateway.guard.policy import get_policy
+
+    policy = get_policy()
+    if policy is not None:
+        policy.refusals(examples)
+    if settings.usage_table is None:
+        return
+    from gateway.guard.caps import day_key, get_caps
+
+    caps = get_caps()
+    if caps is not None:
+        caps.day()
+        _stop_before_sending(
+            caps.store.client,
+            "UpdateItem",
+            {
+                "TableName": caps.store.table_name,
+                "Key": day_key("priming"),
+                "UpdateExpression": "ADD spend :c",
+                "ExpressionAttributeValues": {":c": {"N": "0"}},
+            },
+        )
 
 
 def _stop_before_sending(client: Any, operation: str, parameters: dict[str, Any]) -> None:
