@@ -14,7 +14,8 @@ count back.
 
 One item per day holds every caller's counts: each send writes it (DynamoDB takes about 1,000
 writes a second of an item, far above the stage's API throttle and queue concurrency), and it
-grows by about 60 bytes per caller counted that day.
+grows by about 70 bytes per caller counted that day (DynamoDB's 400 KB item holds the counts of
+some 5,000 callers a day; callers are the stage's API keys, the queue and IAM callers).
 
 Limits per caller are items of the usage table (`limits#<caller>`), set without a redeploy by
 whoever may write the table (README: Caps); the stage's context gives the defaults.
