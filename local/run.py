@@ -213,6 +213,9 @@ def guard_from(args: argparse.Namespace) -> Guard:
 
 
 def main(argv: list[str] | None = None) -> int:
+    # The console, taken before any function runs: while one runs on another thread, sys.stdout is
+    # its output (contextlib.redirect_stdout in local.functions swaps it for every thread).
+    console = sys.stdout
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -265,7 +268,9 @@ def main(argv: list[str] | None = None) -> int:
             guard=guard,
             verbose=args.verbose,
         )
-        print(banner(service, aws_port_is_default=aws_port == aws_port_for(API_PORT)), flush=True)
+        print(
+            banner(service, aws_port_is_default=aws_port == aws_port_for(API_PORT)), file=console, flush=True
+        )
         # A timed wait keeps the main thread responsive to signals.
         while not stop_requested.wait(0.5):
             pass
