@@ -260,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
             visibility_timeout=args.visibility_timeout,
             tracker_period=args.tracker_period,
             reconcile_period=args.reconcile_period,
+            balance_period=args.balance_period,
             delivery_step_seconds=args.delivery_step_seconds,
             clock_scale=args.clock_scale,
             clock_origin=clock_origin,
@@ -291,6 +292,7 @@ def _start(
     visibility_timeout: int,
     tracker_period: float,
     reconcile_period: float,
+    balance_period: float = LOCAL_BALANCE_PERIOD_SECONDS,
     delivery_step_seconds: float,
     clock_scale: float = 1.0,
     clock_origin: float | None = None,
@@ -412,7 +414,7 @@ def _start(
     for task, period in (
         (names.TASK_TRACK, tracker_period),
         (names.TASK_RECONCILE, reconcile_period),
-        (names.TASK_CHECK_BALANCE, LOCAL_BALANCE_PERIOD_SECONDS),
+        (names.TASK_CHECK_BALANCE, balance_period),
     ):
         if not period:
             continue  # off: only make reconcile runs it
@@ -858,6 +860,14 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how often the reconciler runs (default: %(default)s; deployed: every 5 minutes; 0: only "
         "when make reconcile asks)",
+    )
+    parser.add_argument(
+        "--balance-period",
+        type=_period,
+        default=LOCAL_BALANCE_PERIOD_SECONDS,
+        metavar="SECONDS",
+        help="how often the account's balance is checked (default: %(default)s; deployed: every 15 minutes; "
+        "0: never)",
     )
     parser.add_argument(
         "--delivery-step-seconds",
