@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import logging
 import re
-import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +23,8 @@ from typing import Any, Final
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from botocore.exceptions import BotoCoreError, ClientError
+
+from local.periodic import Periodic
 
 PERIOD_SECONDS: Final = 0.25
 AT_EXPRESSION: Final = re.compile(r"at\((\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2})\)")
@@ -100,7 +101,7 @@ class _Seen:
     details: dict[str, Any]
 
 
-class LocalScheduler:
+class LocalScheduler(Periodic):
     """Fires due one-time schedules from a thread until stopped (see the module's docstring)."""
 
     def __init__(
@@ -112,34 +113,24 @@ class LocalScheduler:
         *,
         period: float = PERIOD_SECONDS,
     ) -> None:
+        super().__init__(period, "local-scheduler")
         self._scheduler = scheduler
         self._sqs = sqs
         self._clock = clock
         self._log = log
-        self._period = period
         self._seen: dict[tuple[str, str, str], _Seen] = {}
         self._fired: set[tuple[str, str, str]] = set()  # kept after completion (ActionAfterCompletion NONE)
         self._queue_urls: dict[str, str] = {}
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="local-scheduler", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self._period):
-            try:
-                self.tick()
-            except (BotoCoreError, ClientError) as error:
-                if self._stopping.is_set():
-                    return  # stopped with the emulator
-                self._log.warning("scheduler: cannot read the schedules (%s); trying again", error)
-            except Exception:
-                self._log.exception("scheduler: a pass failed; trying again")
+    def run_once(self) -> None:
+        try:
+            self.tick()
+        except (BotoCoreError, ClientError) as error:
+            if self.stopping:
+                return  # stopped with the emulator
+            self._log.warning("scheduler: cannot read the schedules (%s); trying again", error)
+        except Exception:
+            self._log.exception("scheduler: a pass failed; trying again")
 
     def tick(self, wall: float | None = None) -> list[str]:
         """One pass: fire what is due at the wall time `wall` (default now); the names fired."""

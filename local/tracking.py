@@ -8,38 +8,29 @@ import threading
 from typing import Any
 
 from local.functions import FunctionHost
+from local.periodic import Periodic
 
 
-class Schedule:
+class Schedule(Periodic):
     """EventBridge's part: the scheduled function with one task every `period` seconds, until stopped."""
 
     def __init__(self, functions: FunctionHost, task: str, period: float, log: logging.Logger) -> None:
+        super().__init__(period, f"schedule-{task}")
         self._functions = functions
         self._task = task
-        self._period = period
         self._log = log
-        self._stopping = threading.Event()
-        self._thread = threading.Thread(target=self._run, name=f"schedule-{task}", daemon=True)
 
-    def start(self) -> None:
-        self._thread.start()
-
-    def stop(self) -> None:
-        self._stopping.set()
-        self._thread.join()
-
-    def _run(self) -> None:
-        while not self._stopping.wait(self._period):
-            try:
-                done = self._functions.invoke_scheduled({"task": self._task})
-            except Exception:
-                if self._stopping.is_set():
-                    return  # stopped in the middle of a run
-                self._log.exception("the scheduled function failed (%s)", self._task)
-                continue
-            line = summary(self._task, done)
-            if line:
-                self._log.info("%s", line)
+    def run_once(self) -> None:
+        try:
+            done = self._functions.invoke_scheduled({"task": self._task})
+        except Exception:
+            if self.stopping:
+                return  # stopped in the middle of a run
+            self._log.exception("the scheduled function failed (%s)", self._task)
+            return
+        line = summary(self._task, done)
+        if line:
+            self._log.info("%s", line)
 
 
 def summary(task: str, done: dict[str, Any]) -> str | None:

@@ -85,6 +85,19 @@ def _batches(indexes: Iterable[int], entry: Callable[[int], dict[str, Any]]) -> 
         yield batch
 
 
+def publish_one(detail_type: str, detail: dict[str, Any]) -> None:
+    """One event on the stage's bus, where there is one. A failure is counted and logged, never
+    raised: what happened stands whether or not it is announced."""
+    publisher = get_publisher()
+    if publisher is None:
+        return
+    try:
+        publisher.publish([Event(detail_type, detail)])
+    except Exception as error:
+        count(names.METRIC_EVENTS_NOT_PUBLISHED)
+        logger.error("event not published", extra={"reason": type(error).__name__})
+
+
 @cache
 def get_publisher() -> EventPublisher | None:
     """The process-wide publisher of the stage's bus; None when the function has no bus."""

@@ -17,7 +17,7 @@ from gateway import names
 from gateway.guard.policy import check_destinations
 from gateway.sending.request import SendRequest
 from gateway.sending.segments import fallback_sms
-from gateway.sending.send import Answer, get_sender
+from gateway.sending.send import Answer, get_sender, send_counted
 from gateway.settings import get_settings
 
 
@@ -38,14 +38,7 @@ def accept(
         if answer is not None:
             return answer
         give_back = reserve_for(request, caller)()
-        try:
-            attempt = get_sender().send(request, seconds_left=seconds_left)
-        except Exception:
-            if give_back is not None:
-                give_back()
-            raise
-        if give_back is not None and not attempt.may_have_sent:
-            give_back()
+        attempt = send_counted(lambda: get_sender().send(request, seconds_left=seconds_left), give_back)
         return Answer(attempt.answer(), replayed=False)
     # The idempotency store (Powertools idempotency, a DynamoDB client) loads with the first keyed send.
     from gateway.sending.idempotency import explicit_key

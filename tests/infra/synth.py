@@ -128,6 +128,35 @@ class Synthesized:
         return found[0]
 
 
+def stage_of(stack: Synthesized) -> str:
+    """The stage a stack was synthesized for (names end in `-<stage>`)."""
+    return str(stack.context.get("stage", "prod"))
+
+
+class TableRecorder:
+    """Stands in for a boto3 DynamoDB client: keeps what the local emulator asks for."""
+
+    def create_table(self, **definition: Any) -> None:
+        self.definition = definition
+
+    def update_time_to_live(self, **ttl: Any) -> None:
+        self.ttl = ttl
+
+
+def assert_table_built_like(table: dict[str, Any], other: dict[str, Any]) -> None:
+    """A table of the gateway as the others are: billed per request, point-in-time recovery,
+    encrypted the same way, deleted with the stack, and checkov's customer-managed-key finding
+    skipped with a reason."""
+    assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+    assert table["Properties"].get("SSESpecification") == other["Properties"].get("SSESpecification")
+    for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
+        assert table[policy] == other[policy] == "Delete"
+    skips = {skip["id"]: skip["comment"] for skip in table["Metadata"]["checkov"]["skip"]}
+    assert set(skips) == {"CKV_AWS_119"}
+    assert "aws/dynamodb" in skips["CKV_AWS_119"]
+
+
 def cdk_json_context() -> dict[str, Any]:
     context: dict[str, Any] = json.loads((REPO / "cdk.json").read_text())["context"]
     return context

@@ -12,7 +12,7 @@ import pytest
 from gateway import names
 from gateway.settings import load_settings
 from infra.config import ConfigError, GatewayConfig, euros_text
-from tests.infra.synth import Synthesized
+from tests.infra.synth import Synthesized, TableRecorder, assert_table_built_like, stage_of
 from tests.infra.test_infra_monitoring import alarms_by_suffix, dashboard_entries, dashboard_metrics
 from tests.infra.test_infra_security import (
     HANDLERS,
@@ -37,10 +37,6 @@ CAP_VARIABLES = (
 )
 
 
-def stage_of(stack: Synthesized) -> str:
-    return str(stack.context.get("stage", "prod"))
-
-
 def usage_table(stack: Synthesized) -> tuple[str, dict[str, Any]]:
     """(logical id, resource) of the stage's usage table."""
     (found,) = [
@@ -55,16 +51,6 @@ def variables_of(stack: Synthesized, handler: str) -> dict[str, Any]:
     (function,) = [p for p in stack.properties("AWS::Lambda::Function") if p["Handler"] == handler]
     variables: dict[str, Any] = function["Environment"]["Variables"]
     return variables
-
-
-class Recorder:
-    """Stands in for a boto3 DynamoDB client: keeps what the local emulator asks for."""
-
-    def create_table(self, **definition: Any) -> None:
-        self.definition = definition
-
-    def update_time_to_live(self, **ttl: Any) -> None:
-        self.ttl = ttl
 
 
 # --- the context keys (no synthesis) ---
@@ -197,15 +183,7 @@ def test_the_usage_table_is_built_like_the_other_tables(any_stack: Synthesized) 
 
     # Then it bills per request, has point-in-time recovery (the limits items are operators'
     # decisions), is encrypted the same way, and goes with the stack as the others do
-    assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
-    assert table["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert table["Properties"].get("SSESpecification") == suppression["Properties"].get("SSESpecification")
-    for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
-        assert table[policy] == suppression[policy] == "Delete"
-    # And checkov's customer-managed-key finding is skipped with a reason, as for the others
-    skips = {skip["id"]: skip["comment"] for skip in table["Metadata"]["checkov"]["skip"]}
-    assert set(skips) == {"CKV_AWS_119"}
-    assert "aws/dynamodb" in skips["CKV_AWS_119"]
+    assert_table_built_like(table, suppression)
 
 
 def test_the_usage_table_is_the_one_the_local_emulator_creates(any_stack: Synthesized) -> None:
@@ -213,7 +191,7 @@ def test_the_usage_table_is_the_one_the_local_emulator_creates(any_stack: Synthe
 
     # Given the stack's usage table, and the one make run and the tests create
     _, table = usage_table(any_stack)
-    local = Recorder()
+    local = TableRecorder()
     create_usage_table(local)
 
     # Then they have the same name (before the stage suffix), key, billing and TTL attribute

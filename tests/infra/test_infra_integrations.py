@@ -41,6 +41,7 @@ from tests.infra.synth import (
     SNS_SOURCES,
     WEBHOOKS,
     Synthesized,
+    stage_of,
 )
 from tests.infra.test_infra_monitoring import alarms_by_suffix
 from tests.infra.test_infra_security import grants_by_resource, key
@@ -49,10 +50,6 @@ ALARM_EMAIL = {"alarmEmail": "ops@example.com"}
 HANDLERS = [names.API_HANDLER, names.QUEUE_HANDLER, names.SCHEDULED_HANDLER]
 SECRET_FIELDS = {"ApiKeyValue", "Username", "Password"}
 TLS_ONLY = {"Bool": {"aws:SecureTransport": "false"}}
-
-
-def stage_of(stack: Synthesized) -> str:
-    return str(stack.context.get("stage", "prod"))
 
 
 def queue_id(stack: Synthesized, base_name: str) -> str:

@@ -13,7 +13,7 @@ import pytest
 from gateway import names
 from gateway.failures import Failure
 from infra.components.monitoring import NO_SUBSCRIBER_WARNING
-from tests.infra.synth import ALARM_EMAIL, ONCALL_TOPIC_ARN, REPO, Synthesized, cdk_json_context
+from tests.infra.synth import ALARM_EMAIL, ONCALL_TOPIC_ARN, REPO, Synthesized, cdk_json_context, stage_of
 
 ALARM_SUFFIXES = {
     "dead-letters",
@@ -72,10 +72,6 @@ def integration_alarm_suffixes(stack: Synthesized) -> set[str]:
         suffixes.add("webhook-dead-letters")
         suffixes |= {f"webhook-{webhook['name']}-failed" for webhook in json.loads(webhooks)}
     return suffixes
-
-
-def stage_of(stack: Synthesized) -> str:
-    return str(stack.context.get("stage", "prod"))
 
 
 def alarms_by_suffix(stack: Synthesized) -> dict[str, dict[str, Any]]:

@@ -11,7 +11,7 @@ import pytest
 
 from gateway import names
 from infra.config import ConfigError, GatewayConfig, SendWindow
-from tests.infra.synth import Synthesized
+from tests.infra.synth import Synthesized, TableRecorder, assert_table_built_like, stage_of
 from tests.infra.test_infra_security import (
     actions_of,
     grants_by_resource,
@@ -24,10 +24,6 @@ from tests.infra.test_infra_security import (
 SCHEDULERS = [names.API_HANDLER, names.QUEUE_HANDLER]
 ALARM_EMAIL = {"alarmEmail": "ops@example.com"}
 SCHEDULER_SERVICE = "scheduler.amazonaws.com"
-
-
-def stage_of(stack: Synthesized) -> str:
-    return str(stack.context.get("stage", "prod"))
 
 
 def named(stack: Synthesized, resource_type: str, name_property: str, base_name: str) -> str:
@@ -147,26 +143,8 @@ def test_the_schedules_table_is_built_like_the_other_tables(any_stack: Synthesiz
 
     # Then it bills per request, has point-in-time recovery, is encrypted the same way, and goes
     # with the stack as the others do (its name is fixed; a backup is kept 35 days)
-    assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
-    assert table["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert table["Properties"].get("SSESpecification") == tracking["Properties"].get("SSESpecification")
+    assert_table_built_like(table, tracking)
     assert "DeletionProtectionEnabled" not in table["Properties"]
-    for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
-        assert table[policy] == tracking[policy] == "Delete"
-    # And checkov's customer-managed-key finding is skipped with a reason, as for the others
-    skips = {skip["id"]: skip["comment"] for skip in table["Metadata"]["checkov"]["skip"]}
-    assert set(skips) == {"CKV_AWS_119"}
-    assert "aws/dynamodb" in skips["CKV_AWS_119"]
-
-
-class Recorder:
-    """Stands in for a boto3 DynamoDB client: keeps what the local emulator asks for."""
-
-    def create_table(self, **definition: Any) -> None:
-        self.definition = definition
-
-    def update_time_to_live(self, **ttl: Any) -> None:
-        self.ttl = ttl
 
 
 def test_the_schedules_table_is_the_one_the_local_emulator_creates(any_stack: Synthesized) -> None:
@@ -174,7 +152,7 @@ def test_the_schedules_table_is_the_one_the_local_emulator_creates(any_stack: Sy
 
     # Given the stack's schedules table, and the one make run and the tests create
     props = any_stack.resources("AWS::DynamoDB::Table")[table_id(any_stack)]["Properties"]
-    local = Recorder()
+    local = TableRecorder()
     create_schedule_table(local)
 
     # Then they have the same name (before the stage suffix), keys, index and TTL attribute

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from gateway import names
-from tests.infra.synth import Synthesized
+from tests.infra.synth import Synthesized, TableRecorder, assert_table_built_like, stage_of
 from tests.infra.test_infra_security import (
     HANDLERS,
     SUPPRESSION_ACTIONS,
@@ -19,10 +19,6 @@ from tests.infra.test_infra_security import (
     role_statements,
     statements_for,
 )
-
-
-def stage_of(stack: Synthesized) -> str:
-    return str(stack.context.get("stage", "prod"))
 
 
 def suppression_table(stack: Synthesized) -> tuple[str, dict[str, Any]]:
@@ -48,16 +44,6 @@ def variables_of(stack: Synthesized, handler: str) -> dict[str, Any]:
     (function,) = [p for p in stack.properties("AWS::Lambda::Function") if p["Handler"] == handler]
     variables: dict[str, Any] = function["Environment"]["Variables"]
     return variables
-
-
-class Recorder:
-    """Stands in for a boto3 DynamoDB client: keeps what the local emulator asks for."""
-
-    def create_table(self, **definition: Any) -> None:
-        self.definition = definition
-
-    def update_time_to_live(self, **ttl: Any) -> None:
-        self.ttl = ttl
 
 
 def test_each_stage_has_a_suppression_table_keyed_by_pk_and_sk(any_stack: Synthesized) -> None:
@@ -87,15 +73,7 @@ def test_the_suppression_table_is_built_like_the_other_tables(any_stack: Synthes
 
     # Then it bills per request, has point-in-time recovery, is encrypted the same way, and goes
     # with the stack as the others do (a backup is kept 35 days: README, What cdk destroy keeps)
-    assert table["Properties"]["BillingMode"] == "PAY_PER_REQUEST"
-    assert table["Properties"]["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
-    assert table["Properties"].get("SSESpecification") == tracking["Properties"].get("SSESpecification")
-    for policy in ("DeletionPolicy", "UpdateReplacePolicy"):
-        assert table[policy] == tracking[policy] == "Delete"
-    # And checkov's customer-managed-key finding is skipped with a reason, as for the others
-    skips = {skip["id"]: skip["comment"] for skip in table["Metadata"]["checkov"]["skip"]}
-    assert set(skips) == {"CKV_AWS_119"}
-    assert "aws/dynamodb" in skips["CKV_AWS_119"]
+    assert_table_built_like(table, tracking)
 
 
 def test_the_suppression_table_is_the_one_the_local_emulator_creates(any_stack: Synthesized) -> None:
@@ -103,7 +81,7 @@ def test_the_suppression_table_is_the_one_the_local_emulator_creates(any_stack: 
 
     # Given the stack's suppression table, and the one make run and the tests create
     _, table = suppression_table(any_stack)
-    local = Recorder()
+    local = TableRecorder()
     create_suppression_table(local)
 
     # Then they have the same name (before the stage suffix), keys and TTL attribute, and no index

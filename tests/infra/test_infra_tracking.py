@@ -6,11 +6,7 @@ import json
 from typing import Any
 
 from gateway import names
-from tests.infra.synth import Synthesized
-
-
-def stage_of(stack: Synthesized) -> str:
-    return str(stack.context.get("stage", "prod"))
+from tests.infra.synth import Synthesized, TableRecorder, stage_of
 
 
 def tracking_table(stack: Synthesized) -> dict[str, Any]:
@@ -28,14 +24,7 @@ def test_the_tracking_table_is_the_one_the_code_and_the_local_emulator_use(any_s
     # Given the stack's tracking table, and the one make run and the tests create
     table = tracking_table(any_stack)
 
-    class Recorder:
-        def create_table(self, **definition: Any) -> None:
-            self.definition = definition
-
-        def update_time_to_live(self, **ttl: Any) -> None:
-            self.ttl = ttl
-
-    local = Recorder()
+    local = TableRecorder()
     create_tracking_table(local)
 
     # Then they have the same key, the same sparse index `open` and the same TTL attribute

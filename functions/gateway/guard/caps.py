@@ -389,15 +389,9 @@ class Caps:
 
 
 def _publish(detail_type: str, detail: dict[str, Any]) -> None:
-    from gateway.events import Event, get_publisher
+    from gateway.events import publish_one  # loaded with the first event, not with this module
 
-    publisher = get_publisher()
-    if publisher is None:
-        return
-    try:
-        publisher.publish([Event(detail_type, detail)])
-    except Exception as error:
-        logger.error("event not published", extra={"reason": type(error).__name__})
+    publish_one(detail_type, detail)
 
 
 class PriceBook:

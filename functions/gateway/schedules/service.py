@@ -395,16 +395,9 @@ def _not_found(schedule_id: str) -> GatewayError:
 
 
 def _publish(detail_type: str, detail: dict[str, Any]) -> None:
-    from gateway.events import Event, get_publisher
+    from gateway.events import publish_one  # loaded with the first event, not with this module
 
-    publisher = get_publisher()
-    if publisher is None:
-        return
-    try:
-        publisher.publish([Event(detail_type, detail)])
-    except Exception as error:  # the schedule stands; the event is counted as not published
-        count(names.METRIC_EVENTS_NOT_PUBLISHED)
-        logger.error("event not published", extra={"reason": type(error).__name__})
+    publish_one(detail_type, detail)
 
 
 def from_settings(settings: Settings) -> Schedules:

@@ -56,7 +56,7 @@ from gateway.observability import count, logger
 from gateway.provider.client import SendResult, SentMessage
 from gateway.sending.request import SendRequest
 from gateway.sending.segments import fallback_sms
-from gateway.sending.send import Answer, SendAttempt, SendContext, Sender, get_sender
+from gateway.sending.send import Answer, SendAttempt, SendContext, Sender, get_sender, send_counted
 from gateway.settings import get_settings
 from gateway.suppression.rules import Suppressed
 
@@ -249,14 +249,9 @@ class IdempotentSender:
         if scheduled is not None:
             return {SCHEDULED: scheduled.body, "schedule_id": scheduled.schedule_id}
         give_back = reserve() if reserve is not None else None
-        try:
-            attempt = self.sender.send(request, seconds_left=seconds_left, context=context)
-        except Exception:
-            if give_back is not None:
-                give_back()
-            raise
-        if give_back is not None and not attempt.may_have_sent:
-            give_back()
+        attempt = send_counted(
+            lambda: self.sender.send(request, seconds_left=seconds_left, context=context), give_back
+        )
         attempts.append(attempt)
         if not attempt.may_have_sent and not attempt.all_suppressed:
             attempt.answer()  # raises the failure: the record is dropped and a retry may send

@@ -173,6 +173,20 @@ class PartiallySent(GatewayError):
         )
 
 
+def send_counted(send: Callable[[], SendAttempt], give_back: Callable[[], None] | None) -> SendAttempt:
+    """A send counted against the caps (gateway.guard.caps): its count goes back when the send
+    raised, or when nothing of it may have reached LiveAll."""
+    try:
+        attempt = send()
+    except Exception:
+        if give_back is not None:
+            give_back()
+        raise
+    if give_back is not None and not attempt.may_have_sent:
+        give_back()
+    return attempt
+
+
 def _messages(results: list[SendResult]) -> list[dict[str, Any]]:
     return [{"destination": m.destination, "smsid": m.smsid} for result in results for m in result.messages]
 
