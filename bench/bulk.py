@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
 import sys
 import tempfile
 from collections import Counter
 from pathlib import Path
 
-from bench.environment import FUNCTIONS, REPO, BenchEnvironment
+from bench.environment import FUNCTIONS, REPO, BenchEnvironment, run_child
 from bench.report import BenchmarkBroken, BenchmarkResult
 from bench.stats import median
 
@@ -38,28 +36,14 @@ def run_bulk(
     child_environment["PYTHONPATH"] = os.pathsep.join([str(FUNCTIONS), str(REPO)])
     with tempfile.TemporaryDirectory(prefix="bench-bulk-") as scratch:
         result_path = Path(scratch) / "result.json"
-        completed = subprocess.run(
-            [
-                sys.executable,
-                "-P",
-                str(CHILD_SCRIPT),
-                str(destinations),
-                str(validation_runs),
-                str(result_path),
-            ],
-            env=child_environment,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,  # the handler's log lines and EMF metrics
-            stderr=subprocess.PIPE,
-            text=True,
+        arguments = [str(destinations), str(validation_runs), str(result_path)]
+        report, _ = run_child(
+            [sys.executable, "-P", str(CHILD_SCRIPT), *arguments],
+            child_environment,
+            result_path,
+            what="the bulk child",
             timeout=CHILD_TIMEOUT_SECONDS,
-            check=False,
         )
-        if completed.returncode != 0:
-            raise BenchmarkBroken(
-                f"the bulk child exited with {completed.returncode}: {completed.stderr[-2000:]}"
-            )
-        report = json.loads(result_path.read_text())
     # However the gateway splits the list into provider requests, every destination arrives once per
     # send: the bulk request, and the keyed one (its retry is a replay); the warm-up's once.
     ledger = environment.sandbox.ledger

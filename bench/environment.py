@@ -251,6 +251,29 @@ def silenced_output() -> Iterator[None]:
             handler.setStream(previous)  # type: ignore[attr-defined]
 
 
+def run_child(
+    command: list[str], environment: dict[str, str], result_path: Path, *, what: str, timeout: float
+) -> tuple[dict[str, Any], str]:
+    """A benchmark's child process, its output thrown away (the handler's log lines and EMF metrics):
+    the report it wrote to `result_path`, and its stderr. BenchmarkBroken if it failed."""
+    from bench.report import BenchmarkBroken
+
+    completed = subprocess.run(
+        command,
+        env=environment,
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise BenchmarkBroken(f"{what} exited with {completed.returncode}: {completed.stderr[-2000:]}")
+    report: dict[str, Any] = json.loads(result_path.read_text())
+    return report, completed.stderr
+
+
 def load_event(name: str) -> dict[str, Any]:
     document: dict[str, Any] = json.loads((EVENTS / name).read_text())
     return document

@@ -25,10 +25,8 @@ about ten, one at a time, so the milliseconds here say where the time goes, not 
 
 from __future__ import annotations
 
-import json
 import os
 import random
-import subprocess
 import sys
 import tempfile
 import time
@@ -39,7 +37,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from bench.environment import FUNCTIONS, REPO, BenchEnvironment, api_event, sample_body, silenced_output
+from bench.environment import (
+    FUNCTIONS,
+    REPO,
+    BenchEnvironment,
+    api_event,
+    run_child,
+    sample_body,
+    silenced_output,
+)
 from bench.phones import greek_mobiles
 from bench.report import BenchmarkBroken, BenchmarkResult
 from bench.stats import median, percentile
@@ -335,23 +341,15 @@ def _child(child_environment: dict[str, str], mode: str, *, importtime: bool = F
     with tempfile.TemporaryDirectory(prefix="bench-schedules-") as scratch:
         result_path = Path(scratch) / "result.json"
         arguments = [sys.executable, *(["-X", "importtime"] if importtime else []), "-P", str(CHILD_SCRIPT)]
-        completed = subprocess.run(
+        report, stderr = run_child(
             [*arguments, mode, str(result_path)],
-            env=child_environment,
-            cwd=REPO,
-            stdout=subprocess.DEVNULL,  # the handler's log lines and EMF metrics
-            stderr=subprocess.PIPE,
-            text=True,
+            child_environment,
+            result_path,
+            what=f"the schedules child ({mode})",
             timeout=CHILD_TIMEOUT_SECONDS,
-            check=False,
         )
-        if completed.returncode != 0:
-            raise BenchmarkBroken(
-                f"the schedules child ({mode}) exited with {completed.returncode}: {completed.stderr[-2000:]}"
-            )
-        report: dict[str, Any] = json.loads(result_path.read_text())
     if importtime:
-        report["top"] = _heaviest_imports(completed.stderr)
+        report["top"] = _heaviest_imports(stderr)
     return report
 
 
