@@ -27,7 +27,7 @@ OTHER_METHODS = ("TRACE", "CONNECT", "PATCH", "OPTIONS", "HEAD", "PROPFIND", "PU
 ROUTED_METHODS = ("GET", "POST", "PUT", "DELETE")
 
 
-class _Functions:
+class ApiFunctionStub:
     """Stands in for local.functions.FunctionHost: the API function answers 200 and is counted."""
 
     def __init__(self) -> None:
@@ -42,12 +42,12 @@ class _Functions:
 
 
 @pytest.fixture(scope="module")
-def functions() -> _Functions:
-    return _Functions()
+def functions() -> ApiFunctionStub:
+    return ApiFunctionStub()
 
 
 @pytest.fixture(scope="module")
-def front(functions: _Functions) -> Iterator[FrontServer]:
+def front(functions: ApiFunctionStub) -> Iterator[FrontServer]:
     server = FrontServer(
         ("127.0.0.1", 0), api_key=API_KEY, functions=functions, log=logging.getLogger("test-front")
     )
@@ -116,7 +116,7 @@ def test_a_path_resolves_to_the_resource_api_gateway_picks(
 
 @pytest.mark.parametrize(("method", "path"), UNROUTED, ids=[f"{m} {p}" for m, p in UNROUTED])
 def test_a_method_the_api_does_not_route_gets_api_gateway_s_403(
-    front: FrontServer, functions: _Functions, method: str, path: str
+    front: FrontServer, functions: ApiFunctionStub, method: str, path: str
 ) -> None:
     invoked = len(functions.api_events)
 
@@ -153,7 +153,7 @@ def test_trace_does_not_echo_the_request(front: FrontServer) -> None:
     assert b"TRACE" not in body
 
 
-def test_routed_methods_still_reach_the_function(front: FrontServer, functions: _Functions) -> None:
+def test_routed_methods_still_reach_the_function(front: FrontServer, functions: ApiFunctionStub) -> None:
     # When each route's method is asked with the key
     for route in ROUTES:
         response, body = _request(front, route.method, _concrete(route.resource))

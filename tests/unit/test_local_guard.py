@@ -4,7 +4,6 @@ flags, API keys counted by their own ids, and the Spend Ceiling Reached line on 
 from __future__ import annotations
 
 import http.client
-import json
 import logging
 import re
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ from local.emulator import Resources
 from local.front import FrontServer, key_id_for
 from local.run import Guard, RunningService, _parser, api_keys_from, banner, function_environment, guard_from
 from local.tracking import event_line
+from tests.unit.test_local_front import ApiFunctionStub
 
 ENDPOINTS = ("http://127.0.0.1:1", "http://127.0.0.1:2/")
 
@@ -213,21 +213,9 @@ def test_a_keys_id_is_stable_its_own_and_not_the_key() -> None:
     assert "secret" not in key_id_for("secret-key-1")
 
 
-class _Functions:
-    def __init__(self) -> None:
-        self.api_events: list[dict[str, Any]] = []
-
-    def openapi_json(self) -> str:
-        return json.dumps({"openapi": "3.1.0"})
-
-    def invoke_api(self, event: dict[str, Any]) -> dict[str, Any]:
-        self.api_events.append(event)
-        return {"statusCode": 200, "headers": {"Content-Type": "application/json"}, "body": "{}"}
-
-
 @pytest.fixture
-def front() -> Iterator[tuple[FrontServer, _Functions]]:
-    functions = _Functions()
+def front() -> Iterator[tuple[FrontServer, ApiFunctionStub]]:
+    functions = ApiFunctionStub()
     server = FrontServer(
         ("127.0.0.1", 0),
         api_key="first-key",
@@ -251,7 +239,7 @@ def _status(server: FrontServer, key: str | None) -> int:
         connection.close()
 
 
-def test_each_key_reaches_the_function_with_its_own_id(front: tuple[FrontServer, _Functions]) -> None:
+def test_each_key_reaches_the_function_with_its_own_id(front: tuple[FrontServer, ApiFunctionStub]) -> None:
     server, functions = front
 
     # When each key calls, and a key the front does not hold, and no key
